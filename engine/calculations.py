@@ -1,0 +1,249 @@
+"""Named calculations that rules ask for: the value, the inputs used, the steps, or why it cannot be computed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import radiobiology as rb
+from .case import Case, PriorCourse
+from .rulepack import Rule, RulePack
+
+__all__ = ["CONTEXT_FACTS", "LEVEL_ORDER", "Computed", "FactSpec", "compute_item", "conus_position", "context_facts"]
+
+LEVEL_ORDER = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + [
+    f"S{i}" for i in range(1, 6)]
+CONUS_LOWEST_LEVEL_AT_RISK = "L1"
+"""The conus medullaris ends at the L1/L2 junction (Lucido 2025, Methods): L1 and above put the cord at risk."""
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    type: str
+    always: bool
+    description: str
+
+
+CONTEXT_FACTS: dict[str, FactSpec] = {
+    "prior_course_count": FactSpec("integer", True, "number of earlier courses over the lesion"),
+    "planned_stereotactic": FactSpec("boolean", True, "the planned course is SBRT or SRS"),
+    "planned_fractions": FactSpec("integer", True, "fractions of the planned course"),
+    "conus_position": FactSpec("text", True, "'above' if any treated level is L1 or higher, else 'below'"),
+    "interval_months": FactSpec("number", False, "months from the end of the most recent prior course to the planned start"),
+    "prior_dosimetry_unavailable_count": FactSpec("integer", True, "prior courses whose plan data is lost"),
+}
+
+
+def conus_position(levels: list[str]) -> str:
+    limit = LEVEL_ORDER.index(CONUS_LOWEST_LEVEL_AT_RISK)
+    return "above" if any(LEVEL_ORDER.index(level) <= limit for level in levels) else "below"
+
+
+def context_facts(case: Case) -> dict[str, Any]:
+    planned = case.planned_course
+    facts: dict[str, Any] = {
+        "prior_course_count": len(case.prior_courses),
+        "planned_stereotactic": planned.is_stereotactic,
+        "planned_fractions": planned.fractions,
+        "conus_position": conus_position(list(case.lesion.levels)),
+        "prior_dosimetry_unavailable_count": sum(1 for c in case.prior_courses if c.dosimetry_lost),
+    }
+    recent = case.most_recent_prior
+    if recent is not None:
+        facts["interval_months"] = rb.interval_months(recent.end, planned.start)  # type: ignore[arg-type]
+    return facts
+
+
+@dataclass
+class Computed:
+    """One evaluated quantity. ``value`` is None when it cannot be computed; ``missing`` then says why."""
+
+    value: float | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    steps: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    assumptions: list[str] = field(default_factory=list)
+
+
+def _g(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def _course_label(i: int, course: PriorCourse) -> str:
+    return (f"prior course {i + 1} ({course.start}–{course.end}, {course.technique}, "
+            f"{course.prescription_gy:g} Gy / {course.fractions} fx)")
+
+
+def _prior_point_dose(pack: RulePack, i: int, course: PriorCourse, structure: str, metric: str,
+                      out: Computed) -> float | None:
+    """The prior course's dose for this structure and metric (Gy), following the pack's conventions."""
+    label = _course_label(i, course)
+    if course.dosimetry_lost:
+        rule = next((r for r in pack.rules if r.kind == "assumption" and r.assumption is not None), None)
+        spec = rule.assumption if rule is not None else None
+        if rule is None or spec is None:
+            out.missing.append(f"{label}: plan data unavailable and no missing-dosimetry assumption is in force")
+            return None
+        if course.technique not in spec.course_techniques:
+            out.missing.append(f"{label}: plan data unavailable; the assumption ({rule.id}) covers only "
+                               f"{', '.join(spec.course_techniques)} courses")
+            return None
+        if structure not in spec.structures:
+            out.missing.append(f"{label}: plan data unavailable; the assumption ({rule.id}) gives a dose only to "
+                               f"{', '.join(spec.structures)}, not {structure}")
+            return None
+        if rule.id not in out.assumptions:
+            out.assumptions.append(rule.id)
+        out.steps.append(f"{label}: plan data unavailable, {structure} assumed to have received the prescription "
+                         f"{course.prescription_gy:g} Gy ({rule.id} v{rule.version})")
+        return course.prescription_gy
+    dose = course.dose_gy(structure, metric)
+    if dose is not None:
+        return dose
+    fallback = course.dose_gy(structure, "Dmax") if metric != "Dmax" else None
+    if fallback is not None:
+        out.steps.append(f"{label} gives no {structure} {metric}; its Dmax is used")
+        return fallback
+    out.missing.append(f"{label} gives no {structure} dose (nothing is assumed for a structure a course omits)")
+    return None
+
+
+def _planned(case: Case, structure: str, metric: str, out: Computed) -> float | None:
+    planned = case.planned_course
+    dose = planned.dose_gy(structure, metric)
+    if dose is None:
+        out.missing.append(f"the planned course gives no {structure} {metric}")
+    return dose
+
+
+def _cumulative(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, *, kind: str) -> Computed:
+    out = Computed()
+    q = rule.quantity
+    assert q is not None and q.alpha_beta is not None
+    ab = q.alpha_beta
+    convert = rb.eqd2 if kind == "eqd2" else rb.bed
+    name = "EQD2" if kind == "eqd2" else "BED"
+    schedule = pack.repairs[q.repair].schedule if q.repair else None
+    planned = case.planned_course
+    total = 0.0
+    complete = True
+    for i, course in enumerate(case.prior_courses):
+        dose = _prior_point_dose(pack, i, course, structure, metric, out)
+        if dose is None:
+            complete = False
+            continue
+        converted = convert(dose, course.fractions, ab)
+        months = rb.interval_months(course.end, planned.start)  # type: ignore[arg-type]
+        repaired = schedule.fraction_at(months) if schedule else 0.0
+        effective = (1.0 - repaired) * converted
+        out.inputs[f"prior_{i + 1}"] = {"dose_gy": dose, "fractions": course.fractions,
+                                        f"{name.lower()}_gy": round(converted, 4), "interval_months": round(months, 3),
+                                        "repaired_fraction": repaired, "effective_gy": round(effective, 4)}
+        text = (f"prior course {i + 1}: {structure} {dose:g} Gy in {course.fractions} fx → {name}(α/β {ab:g}) "
+                f"{_g(converted)} Gy")
+        if schedule is not None:
+            text += (f"; {months:.1f} months before the planned start, {repaired:.0%} repaired "
+                     f"({schedule.name}) → {_g(effective)} Gy")
+        out.steps.append(text)
+        total += effective
+    dose_new = _planned(case, structure, metric, out)
+    if dose_new is None or not complete:
+        return out
+    new = convert(dose_new, planned.fractions, ab)
+    out.inputs["planned"] = {"dose_gy": dose_new, "fractions": planned.fractions, f"{name.lower()}_gy": round(new, 4)}
+    out.steps.append(f"planned course: {structure} {metric} {dose_new:g} Gy in {planned.fractions} fx → "
+                     f"{name}(α/β {ab:g}) {_g(new)} Gy")
+    out.value = total + new
+    out.steps.append(f"cumulative {name} = {_g(out.value)} Gy")
+    return out
+
+
+def _interval(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+    out = Computed()
+    recent = case.most_recent_prior
+    if recent is None:
+        out.missing.append("there is no prior course")
+        return out
+    start = case.planned_course.start
+    days = (start - recent.end).days  # type: ignore[operator]
+    out.value = rb.interval_months(recent.end, start)  # type: ignore[arg-type]
+    out.inputs = {"prior_end": str(recent.end), "planned_start": str(start), "days": days}
+    out.steps.append(f"{days} days from the end of the most recent prior course ({recent.end}) to the planned "
+                     f"start ({start}) = {out.value:.2f} months (days / {rb.DAYS_PER_MONTH})")
+    return out
+
+
+def _planned_dose(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+    out = Computed()
+    dose = _planned(case, structure, metric, out)
+    if dose is not None:
+        out.value = dose
+        out.inputs = {"dose_gy": dose, "fractions": case.planned_course.fractions}
+        out.steps.append(f"planned course: {structure} {metric} {dose:g} Gy in {case.planned_course.fractions} fx")
+    return out
+
+
+def _planned_eqd2(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+    out = Computed()
+    assert rule.quantity is not None and rule.quantity.alpha_beta is not None
+    ab = rule.quantity.alpha_beta
+    dose = _planned(case, structure, metric, out)
+    if dose is not None:
+        n = case.planned_course.fractions
+        out.value = rb.eqd2(dose, n, ab)
+        out.inputs = {"dose_gy": dose, "fractions": n, "alpha_beta": ab}
+        out.steps.append(f"planned course: {structure} {metric} {dose:g} Gy in {n} fx ({dose / n:.3g} Gy per "
+                         f"fraction) → EQD2(α/β {ab:g}) {_g(out.value)} Gy")
+    return out
+
+
+def _ratio(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+    out = _cumulative(case, pack, rule, structure, metric, kind="eqd2")
+    if out.value is None:
+        return out
+    new = out.inputs["planned"]["eqd2_gy"]
+    cumulative = out.value
+    if cumulative <= 0:
+        out.value = None
+        out.missing.append("the cumulative dose is 0 Gy, the ratio is undefined")
+        return out
+    out.value = rb.eqd2(out.inputs["planned"]["dose_gy"], case.planned_course.fractions,
+                        rule.quantity.alpha_beta) / cumulative  # type: ignore[union-attr,arg-type]
+    out.steps.append(f"ratio = planned {_g(new)} Gy / cumulative {_g(cumulative)} Gy = {out.value:.3f}")
+    return out
+
+
+def _ptv_high_dmin(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+    out = Computed()
+    planned = case.planned_course
+    if planned.ptv_high_dmin is None:
+        out.missing.append("the planned course gives no ptv_high_dmin")
+        return out
+    out.value = float(planned.ptv_high_dmin) * planned.scale
+    out.inputs = {"ptv_high_dmin_gy": out.value, "fractions": planned.fractions}
+    out.steps.append(f"planned PTV_High minimum dose {out.value:g} Gy in {planned.fractions} fx")
+    return out
+
+
+_CALCULATIONS: dict[str, Callable[[Case, RulePack, Rule, str, str], Computed]] = {
+    "interval_months": _interval,
+    "planned_dose": _planned_dose,
+    "planned_eqd2": _planned_eqd2,
+    "cumulative_eqd2": lambda c, p, r, s, m: _cumulative(c, p, r, s, m, kind="eqd2"),
+    "cumulative_bed": lambda c, p, r, s, m: _cumulative(c, p, r, s, m, kind="bed"),
+    "eqd2_ratio": _ratio,
+    "ptv_high_dmin": _ptv_high_dmin,
+}
+
+
+def compute_item(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+    """Compute the rule's quantity for one (structure, metric) item; case-level rules pass empty strings."""
+    if rule.quantity is None:
+        return Computed()
+    if rule.scope.per == "near_max_dose" and not structure:
+        out = Computed()
+        out.missing.append(f"the planned course gives none of {', '.join(rule.scope.structures)} with "
+                           f"{' or '.join(rule.scope.metrics)}")
+        return out
+    return _CALCULATIONS[rule.quantity.calculation](case, pack, rule, structure, metric)

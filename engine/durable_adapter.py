@@ -1,0 +1,148 @@
+"""The one door to durable-rules: compiled rulesets in, the names of the rules that fired out.
+
+durable-rules is used through its data-defined ``Host`` API with ``assert_fact`` (never ``post``, which lets one
+event fire one rule only). Three of its defaults are replaced here because they give wrong or slow answers for
+synchronous per-case evaluation (see docs/engine.md): the host's background timer threads are not started;
+actions run synchronously and an exception inside one propagates instead of being stored in the state; and the
+per-action bookkeeping (timers, closures, state re-serialisation) is skipped, since the actions only record
+which rule fired and may assert a derived fact. Each case uses one session, deleted on every path.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable
+from importlib.metadata import version as _dist_version
+from typing import Any
+
+import durable_rules_engine as _native
+from durable import engine as _durable
+
+from .compiler import CompiledPack
+from .errors import EngineError
+
+__all__ = ["ENGINE_NAME", "ENGINE_VERSION", "DurableEngine"]
+
+ENGINE_NAME = "durable-rules"
+ENGINE_VERSION = _dist_version("durable-rules")
+MAX_FACT_PROPERTIES = 252
+_NOT_HANDLED = 1
+_ALREADY_OBSERVED = 2
+
+
+class _SyncRuleset(_durable.Ruleset):
+    """A ruleset whose actions run at once, on the caller's thread, with errors raised to the caller."""
+
+    on_fire: Callable[[str, str], None]
+
+    def assert_fact(self, fact: dict[str, Any]) -> int:
+        code, handle = _native.assert_fact(self._handle, json.dumps(fact, ensure_ascii=False))
+        if code == _ALREADY_OBSERVED:
+            raise EngineError(f"fact already asserted in session {fact.get('sid')!r}")
+        return int(handle) if code in (0, _NOT_HANDLED) else 0
+
+    def do_actions(self, state_handle: int, complete: Callable[[Any, Any], None]) -> None:
+        fired: list[str] = []
+        try:
+            result = _native.start_action_for_state(self._handle, state_handle)
+            message = result[1] if result else None
+            while message:
+                name = message[2:message.index('"', 2)]
+                fired.append(name)
+                self.on_fire(name, message)
+                message = _native.complete_and_start_action(self._handle, state_handle)
+        except BaseException as error:  # re-raised by Host._handle_function on the caller's thread
+            complete(error, None)
+            return
+        complete(None, fired)
+
+    def assert_derived(self, fact: dict[str, Any]) -> None:
+        code, _ = _native.assert_fact(self._handle, json.dumps(fact, ensure_ascii=False))
+        if code == _ALREADY_OBSERVED:
+            raise EngineError(f"derived fact asserted twice: {fact}")
+
+
+class _SyncHost(_durable.Host):
+    """A durable Host without the background dispatch threads of the stock one."""
+
+    def __init__(self) -> None:  # the parent's __init__ would start two timer threads
+        self._ruleset_directory: dict[str, Any] = {}
+        self._ruleset_list: list[Any] = []
+        self.store_message_callback = None
+        self.delete_message_callback = None
+        self.queue_message_callback = None
+        self.get_stored_messages_callback = None
+        self.get_queued_messages_callback = None
+        self.get_idle_state_callback = None
+
+    def get_action(self, action_name: str) -> Callable[[Any], None]:
+        if action_name != "fire":
+            raise EngineError(f"unknown action {action_name!r} in a compiled ruleset")
+        return _never_called
+
+    def register_rulesets(self, ruleset_definitions: dict[str, Any]) -> list[str]:
+        names = []
+        for name, definition in ruleset_definitions.items():
+            if name in self._ruleset_directory:
+                raise EngineError(f"ruleset {name} is already registered")
+            ruleset = _SyncRuleset(name, self, definition)
+            self._ruleset_directory[name] = ruleset
+            self._ruleset_list.append(ruleset)
+            names.append(name)
+        return names
+
+
+def _never_called(c: Any) -> None:  # durable requires a one-argument callable per action name
+    raise EngineError("durable dispatched an action outside the synchronous path")
+
+
+_HOSTS: dict[str, _SyncHost] = {}
+_HOSTS_LOCK = threading.Lock()
+
+
+def _host_for(compiled: CompiledPack) -> _SyncHost:
+    """One host per compiled pack per process: durable cannot delete a ruleset once registered."""
+    with _HOSTS_LOCK:
+        host = _HOSTS.get(compiled.ruleset_name)
+        if host is None:
+            host = _SyncHost()
+            host.set_rulesets({compiled.ruleset_name: copy.deepcopy(compiled.durable_ruleset())})
+            _HOSTS[compiled.ruleset_name] = host
+        return host
+
+
+class DurableEngine:
+    """Fires a compiled pack on durable-rules, one case (one fact) at a time. Not shared between threads."""
+
+    name = ENGINE_NAME
+    version = ENGINE_VERSION
+
+    def __init__(self, compiled: CompiledPack, sid: str = "case") -> None:
+        self.compiled = compiled
+        self._host = _host_for(compiled)
+        self._ruleset: _SyncRuleset = self._host.get_ruleset(compiled.ruleset_name)
+        self._sid = sid
+        self._lock = threading.Lock()
+
+    def _on_fire(self, name: str, message: str) -> None:
+        rule = self.compiled.by_name.get(name)
+        if rule is None:
+            raise EngineError(f"durable fired {name!r}, which is not in the compiled pack")
+        if rule.asserts is not None:
+            self._ruleset.assert_derived({"sid": self._sid, **rule.asserts})
+
+    def fire(self, fact: dict[str, Any]) -> list[str]:
+        """Names of every compiled rule that fired for this fact (derived facts included), in firing order."""
+        if len(fact) + 1 > MAX_FACT_PROPERTIES:
+            raise EngineError(f"a fact may carry at most {MAX_FACT_PROPERTIES} properties, this one has {len(fact) + 1}")
+        with self._lock:
+            self._ruleset.on_fire = self._on_fire
+            try:
+                fired = self._host.assert_fact(self.compiled.ruleset_name, {**fact, "sid": self._sid})
+            finally:
+                self._host.delete_state(self.compiled.ruleset_name, self._sid)
+        if not isinstance(fired, list):
+            raise EngineError(f"durable returned {fired!r} instead of the fired rules")
+        return fired

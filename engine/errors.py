@@ -1,0 +1,69 @@
+"""Problems found in input files, reported all at once and never as a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["EngineError", "InputError", "Problem", "format_path"]
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """Render a JSON path the way a reader of the YAML file would look for it: ``prior_courses[0].unit``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one input: where it is, what is wrong, what would be accepted."""
+
+    file: str
+    path: tuple[str | int, ...]
+    message: str
+    accepted: str = ""
+    line: int | None = None
+    code: str = "invalid"
+
+    def render(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        text = f"{where}: {format_path(self.path)}: {self.message}"
+        if self.accepted:
+            text += f" (accepted: {self.accepted})"
+        return text
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "path": format_path(self.path),
+            "code": self.code,
+            "message": self.message,
+            "accepted": self.accepted,
+        }
+
+
+@dataclass
+class InputError(Exception):
+    """Raised with every problem of an input; the CLI prints them and exits with code 2."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.render())
+
+    @classmethod
+    def of(cls, problems: Iterable[Problem]) -> InputError:
+        return cls(sorted(problems, key=lambda p: (p.file, p.line or 0, format_path(p.path), p.message)))
+
+    def render(self) -> str:
+        return "\n".join(p.render() for p in self.problems)
+
+
+class EngineError(RuntimeError):
+    """The rules engine or the compiled pack did something an evaluation cannot trust; never shown as a verdict."""

@@ -1,0 +1,108 @@
+"""Linear-quadratic conversions, the interval between courses and step repair schedules."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+__all__ = [
+    "DAYS_PER_MONTH",
+    "RepairSchedule",
+    "RepairStep",
+    "bed",
+    "bed_to_eqd2",
+    "eqd2",
+    "eqd2_to_bed",
+    "interval_months",
+    "max_dose_for_bed",
+    "max_dose_for_eqd2",
+]
+
+DAYS_PER_MONTH = 30.4375
+"""A month is 365.25 / 12 days: every interval in the project is counted in these months."""
+
+
+def _check(total_dose: float, fractions: int, alpha_beta: float) -> None:
+    if fractions < 1:
+        raise ValueError(f"fractions must be a whole number ≥ 1, got {fractions}")
+    if total_dose < 0:
+        raise ValueError(f"dose must be ≥ 0 Gy, got {total_dose}")
+    if alpha_beta <= 0:
+        raise ValueError(f"α/β must be > 0 Gy, got {alpha_beta}")
+
+
+def bed(total_dose: float, fractions: int, alpha_beta: float) -> float:
+    """Biologically effective dose: D · (1 + d / (α/β)), with d = D / n the dose per fraction."""
+    _check(total_dose, fractions, alpha_beta)
+    return total_dose * (1.0 + (total_dose / fractions) / alpha_beta)
+
+
+def eqd2(total_dose: float, fractions: int, alpha_beta: float) -> float:
+    """Equivalent dose in 2 Gy fractions: D · (d + α/β) / (2 + α/β)."""
+    _check(total_dose, fractions, alpha_beta)
+    return total_dose * ((total_dose / fractions) + alpha_beta) / (2.0 + alpha_beta)
+
+
+def bed_to_eqd2(bed_value: float, alpha_beta: float) -> float:
+    return bed_value / (1.0 + 2.0 / alpha_beta)
+
+
+def eqd2_to_bed(eqd2_value: float, alpha_beta: float) -> float:
+    return eqd2_value * (1.0 + 2.0 / alpha_beta)
+
+
+def max_dose_for_bed(bed_budget: float, fractions: int, alpha_beta: float) -> float:
+    """Largest total physical dose in ``fractions`` fractions whose BED stays within ``bed_budget``.
+
+    Solves n·d·(1 + d/(α/β)) = B for d: d = (α/β / 2)·(−1 + √(1 + 4B / (n·α/β))). A budget ≤ 0 allows 0 Gy.
+    """
+    _check(0.0, fractions, alpha_beta)
+    if bed_budget <= 0:
+        return 0.0
+    d = (alpha_beta / 2.0) * (-1.0 + math.sqrt(1.0 + 4.0 * bed_budget / (fractions * alpha_beta)))
+    return fractions * d
+
+
+def max_dose_for_eqd2(eqd2_budget: float, fractions: int, alpha_beta: float) -> float:
+    """Largest total physical dose in ``fractions`` fractions whose EQD2 stays within ``eqd2_budget``."""
+    return max_dose_for_bed(eqd2_to_bed(eqd2_budget, alpha_beta), fractions, alpha_beta)
+
+
+def interval_months(prior_end: date, planned_start: date) -> float:
+    """Months from the end of a prior course to the start of the new one: days / 30.4375."""
+    return (planned_start - prior_end).days / DAYS_PER_MONTH
+
+
+@dataclass(frozen=True)
+class RepairStep:
+    """From ``after_months`` on (inclusive), ``fraction`` of the earlier course's dose is taken as repaired."""
+
+    after_months: float
+    fraction: float
+
+
+@dataclass(frozen=True)
+class RepairSchedule:
+    """A step function of the interval: the largest step whose ``after_months`` is ≤ the interval applies.
+
+    Steps are not interpolated. Below the first step nothing is repaired.
+    """
+
+    name: str
+    steps: Sequence[RepairStep]
+
+    def fraction_at(self, months: float) -> float:
+        repaired = 0.0
+        for step in sorted(self.steps, key=lambda s: s.after_months):
+            if months >= step.after_months:
+                repaired = step.fraction
+        return repaired
+
+    def step_at(self, months: float) -> RepairStep | None:
+        chosen = None
+        for step in sorted(self.steps, key=lambda s: s.after_months):
+            if months >= step.after_months:
+                chosen = step
+        return chosen

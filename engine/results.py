@@ -1,0 +1,158 @@
+"""The evaluation result as plain data (schemas/result.schema.json): every line traceable to its rule."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .case import Case
+from .compiler import item_key
+from .rulepack import Rule, RulePack
+
+if TYPE_CHECKING:
+    from .evaluate import Evaluator, _Item
+
+__all__ = ["RESULT_SCHEMA_ID", "build_result", "citations_of", "evidence_of"]
+
+RESULT_SCHEMA_ID = "reirrad/result/v1"
+_OP_TEXT = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
+_STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDETERMINATE", "not_applicable": "NOT APPLICABLE",
+                "applied": "APPLIED"}
+
+
+def evidence_of(rule: Rule) -> dict[str, Any]:
+    ev = rule.evidence
+    out: dict[str, Any] = {"quality_of_evidence": ev.quality_of_evidence, "source_kind": ev.source_kind}
+    if ev.scale:
+        out["scale"] = ev.scale
+    out["label"] = ev.label()
+    return out
+
+
+def citations_of(rule: Rule, pack: RulePack) -> list[dict[str, Any]]:
+    out = []
+    for c in rule.citations:
+        ref = pack.references[c.ref]
+        entry: dict[str, Any] = {"ref": c.ref, "locator": c.locator, "citation": ref.short(), "title": ref.title,
+                                 "source_file": ref.source_file}
+        if ref.doi:
+            entry["doi"] = ref.doi
+        out.append(entry)
+    return out
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "ratio":
+        return f"{value:.3f}"
+    if unit == "months":
+        return f"{value:.2f} months"
+    return f"{value:.2f} {unit}"
+
+
+def _explanation(item: _Item, status: str, limit_value: float | None, why_not: list[str]) -> str:
+    rule = item.rule
+    q = rule.quantity
+    c = item.computed
+    head = _STATUS_WORD[status]
+    cite = "; ".join(f"{x.ref} ({x.locator})" for x in rule.citations)
+    if status in ("pass", "fail") and q is not None and rule.limit is not None and c.value is not None:
+        body = (f"{_fmt(c.value, q.unit)} {'meets' if status == 'pass' else 'does not meet'} "
+                f"{_OP_TEXT[rule.limit.operator]} {_fmt(limit_value, q.unit) if limit_value is not None else '?'}")
+    elif status == "indeterminate":
+        reasons = c.missing or why_not or ["the limit is not defined for this case"]
+        if c.value is not None and limit_value is None and rule.limit is not None:
+            reasons = [f"no published limit for {rule.limit.by} = this case's value "
+                       f"(value {_fmt(c.value, q.unit if q else '')})"]
+        body = "cannot be decided: " + "; ".join(reasons)
+    elif status == "not_applicable":
+        body = "does not apply: " + "; ".join(why_not)
+    else:
+        body = rule.title
+    steps = (" Steps: " + "; ".join(c.steps) + ".") if c.steps and status != "not_applicable" else ""
+    return f"{head} — {body}.{steps} Source: {cite}."
+
+
+def _constraint_entry(ev: Evaluator, item: _Item, status: str, ctx: dict[str, Any]) -> dict[str, Any]:
+    rule = item.rule
+    q = rule.quantity
+    assert q is not None and rule.limit is not None
+    resolved = rule.limit.resolve(ctx)
+    limit_value = resolved.value if resolved is not None else None
+    applies = ev.applies_explanation(rule, ctx)
+    why_not = [text for text, truth in applies if truth is False] if status == "not_applicable" else \
+        [f"{text}" for text, truth in applies if truth is None]
+    entry: dict[str, Any] = {
+        "policy": rule.policy,
+        "criterion": rule.criterion,
+        "rule_id": rule.id,
+        "rule_version": rule.version,
+        "structure": item.structure or None,
+        "metric": item.metric or None,
+        "value": None if item.computed.value is None else round(item.computed.value, 6),
+        "limit": limit_value,
+        "operator": rule.limit.operator,
+        "unit": q.unit,
+        "status": status,
+        "evidence": evidence_of(rule),
+        "citations": citations_of(rule, ev.pack),
+        "explanation": _explanation(item, status, limit_value, why_not),
+        "calculation": {"name": q.calculation, **q.parameters},
+        "inputs": item.computed.inputs,
+        "steps": item.computed.steps,
+        "missing": item.computed.missing if status == "indeterminate" else [],
+        "assumptions": item.computed.assumptions,
+    }
+    if resolved is not None and resolved.note:
+        entry["limit_note"] = resolved.note
+    return entry
+
+
+def build_result(ev: Evaluator, case: Case, ctx: dict[str, Any], items: list[_Item],
+                 status: dict[tuple[str, str], str]) -> dict[str, Any]:
+    constraints: list[dict[str, Any]] = []
+    advisories: list[dict[str, Any]] = []
+    assumptions: list[dict[str, Any]] = []
+    for item in items:
+        st = status[(item.rule.id, item_key(item.structure, item.metric))]
+        if item.rule.kind == "assumption":
+            used_by = sorted({f"{i.rule.id} {i.structure}/{i.metric}" for i in items
+                              if item.rule.id in i.computed.assumptions})
+            assumptions.append({
+                "rule_id": item.rule.id, "rule_version": item.rule.version, "status": st,
+                "statement": " ".join(item.rule.statement.split()),
+                "used_by": used_by,
+                "evidence": evidence_of(item.rule), "citations": citations_of(item.rule, ev.pack),
+            })
+            continue
+        entry = _constraint_entry(ev, item, st, ctx)
+        (advisories if item.rule.kind == "advisory" else constraints).append(entry)
+    missing = sorted({reason for entry in constraints + advisories for reason in entry["missing"]})
+    policies: dict[str, dict[str, int]] = {}
+    for entry in constraints:
+        counts = policies.setdefault(entry["policy"], {"pass": 0, "fail": 0, "indeterminate": 0, "not_applicable": 0})
+        counts[entry["status"]] += 1
+    interval = ctx.get("interval_months")
+    return {
+        "schema": RESULT_SCHEMA_ID,
+        "case_id": case.case_id,
+        "tool": {"name": "reirrad", "version": ev.tool_version},
+        "rule_pack": {"name": ev.pack.name, "version": ev.pack.version, "sha256": ev.compiled.sha256,
+                      "content_sha256": ev.pack.content_sha256, "as_of": ev.as_of.isoformat()},
+        "engine": {"name": ev.engine.name, "version": ev.engine.version},
+        "interval_months": None if interval is None else round(interval, 4),
+        "context": ctx,
+        "constraints": constraints,
+        "advisories": advisories,
+        "assumptions": assumptions,
+        "policy_summary": [{"policy": p, **c, "verdict": _policy_verdict(c)} for p, c in policies.items()],
+        "missing_data": missing,
+    }
+
+
+def _policy_verdict(counts: dict[str, int]) -> str:
+    if counts["fail"]:
+        return "fail"
+    if counts["indeterminate"]:
+        return "indeterminate"
+    if counts["pass"]:
+        return "pass"
+    return "not_applicable"
