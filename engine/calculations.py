@@ -65,6 +65,9 @@ class Computed:
     missing: list[str] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
 
+    def copy(self) -> Computed:
+        return Computed(self.value, dict(self.inputs), list(self.steps), list(self.missing), list(self.assumptions))
+
 
 def _g(x: float) -> str:
     return f"{x:.2f}"
@@ -118,13 +121,29 @@ def _planned(case: Case, structure: str, metric: str, out: Computed) -> float | 
 
 
 def _cumulative(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, *, kind: str) -> Computed:
-    out = Computed()
     q = rule.quantity
     assert q is not None and q.alpha_beta is not None
-    ab = q.alpha_beta
+    key = (id(case), id(pack), kind, q.alpha_beta, q.repair, structure, metric)
+    cached = _MEMO.get(key)
+    if cached is not None and cached[0] is case:
+        return cached[1].copy()
+    out = _cumulative_uncached(case, pack, q.alpha_beta, q.repair, structure, metric, kind=kind)
+    if len(_MEMO) > 64:
+        _MEMO.clear()
+    _MEMO[key] = (case, out)
+    return out.copy()
+
+
+_MEMO: dict[tuple[Any, ...], tuple[Case, Computed]] = {}
+"""Cumulative sums shared by several rules of one case (e.g. hytec.cumulative and hytec.ratio)."""
+
+
+def _cumulative_uncached(case: Case, pack: RulePack, ab: float, repair: str | None, structure: str, metric: str,
+                         *, kind: str) -> Computed:
+    out = Computed()
     convert = rb.eqd2 if kind == "eqd2" else rb.bed
     name = "EQD2" if kind == "eqd2" else "BED"
-    schedule = pack.repairs[q.repair].schedule if q.repair else None
+    schedule = pack.repairs[repair].schedule if repair else None
     planned = case.planned_course
     total = 0.0
     complete = True

@@ -12,7 +12,8 @@ from .calculations import CONTEXT_FACTS
 from .conditions import FALSE, NEGATE, And, Cmp, Expr, Missing, Or, f_of, parse_condition, simplify, t_of, to_pattern, u_of
 from .rulepack import Rule, RulePack, canonical_json
 
-__all__ = ["CompiledPack", "CompiledRule", "compile_pack", "item_key", "marker_field", "value_field"]
+__all__ = ["RULE_LEVEL", "CompiledPack", "CompiledRule", "compile_pack", "item_key", "marker_field",
+           "rule_marker_field", "value_field"]
 
 CASE_KIND = {"kind": "case"}
 ALWAYS_PRESENT = frozenset(name for name, spec in CONTEXT_FACTS.items() if spec.always)
@@ -38,6 +39,14 @@ def value_field(rule_id: str, structure: str, metric: str) -> str:
 
 def marker_field(rule_id: str, structure: str, metric: str) -> str:
     return "__".join(p for p in ("i", _slug(rule_id), _slug(structure), _slug(metric)) if p)
+
+
+def rule_marker_field(rule_id: str) -> str:
+    return f"r__{_slug(rule_id)}"
+
+
+RULE_LEVEL = "*"
+"""The item of a rule-level status (not applicable, or applicability unknown), which every item of the rule takes."""
 
 
 @dataclass(frozen=True)
@@ -95,36 +104,46 @@ def _check(rule: Rule, value: str) -> tuple[Expr, Expr, Expr]:
     return simplify(true), simplify(false), simplify(unknown)
 
 
-def _status_exprs(rule: Rule, structure: str, metric: str) -> dict[str, Expr]:
+def _applicability(rule: Rule) -> tuple[Expr, Expr, Expr]:
     applies = parse_condition(rule.applies_when)
-    a_t, a_f, a_u = t_of(applies, ALWAYS_PRESENT), f_of(applies, ALWAYS_PRESENT), u_of(applies, ALWAYS_PRESENT)
+    return t_of(applies, ALWAYS_PRESENT), f_of(applies, ALWAYS_PRESENT), u_of(applies, ALWAYS_PRESENT)
+
+
+def _item_exprs(rule: Rule, structure: str, metric: str, with_applicability: bool) -> dict[str, Expr]:
+    a_t, a_f, a_u = _applicability(rule)
     if rule.kind == "assumption":
         return {"applied": a_t, "indeterminate": a_u, "not_applicable": a_f}
     c_t, c_f, c_u = _check(rule, value_field(rule.id, structure, metric))
-    return {
-        "pass": And((a_t, c_t)),
-        "fail": And((a_t, c_f)),
-        "indeterminate": Or((a_u, And((a_t, c_u)))),
-        "not_applicable": a_f,
-    }
+    exprs: dict[str, Expr] = {"pass": And((a_t, c_t)), "fail": And((a_t, c_f)), "indeterminate": And((a_t, c_u))}
+    if with_applicability:
+        exprs["indeterminate"] = Or((a_u, exprs["indeterminate"]))
+        exprs["not_applicable"] = a_f
+    return exprs
 
 
 def compile_rule(rule: Rule) -> tuple[list[CompiledRule], list[str]]:
+    """Status rules for each item; a per-dose rule also gets rule-level 'not applicable' and 'unknown' rules."""
     compiled: list[CompiledRule] = []
     unreachable: list[str] = []
-    items = rule.items()
-    if rule.scope.per == "near_max_dose":
-        items.append(("", ""))
-    for structure, metric in items:
-        marker = Cmp(marker_field(rule.id, structure, metric), "eq", 1)
-        for status, expr in _status_exprs(rule, structure, metric).items():
-            key = item_key(structure, metric)
-            name = "|".join((rule.id, structure, metric, status))
-            full = simplify(And((Cmp("kind", "eq", "case"), marker, expr)))
-            if full == FALSE:
-                unreachable.append(name)
-                continue
+
+    def add(marker: str, structure: str, metric: str, status: str, expr: Expr, key: str) -> None:
+        name = "|".join((rule.id, structure, metric, status))
+        full = simplify(And((Cmp(marker, "eq", 1), expr)))
+        if full == FALSE:
+            unreachable.append(name)
+        else:
             compiled.append(CompiledRule(name, rule.id, rule.version, key, status, (to_pattern(full),)))
+
+    per_dose = rule.scope.per == "near_max_dose"
+    items = rule.items() + ([("", "")] if per_dose else [])
+    if per_dose:
+        _, a_f, a_u = _applicability(rule)
+        marker = rule_marker_field(rule.id)
+        add(marker, RULE_LEVEL, RULE_LEVEL, "not_applicable", a_f, RULE_LEVEL)
+        add(marker, RULE_LEVEL, RULE_LEVEL, "indeterminate", a_u, RULE_LEVEL)
+    for structure, metric in items:
+        for status, expr in _item_exprs(rule, structure, metric, with_applicability=not per_dose).items():
+            add(marker_field(rule.id, structure, metric), structure, metric, status, expr, item_key(structure, metric))
     return compiled, unreachable
 
 

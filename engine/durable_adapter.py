@@ -45,13 +45,16 @@ class _SyncRuleset(_durable.Ruleset):
 
     def do_actions(self, state_handle: int, complete: Callable[[Any, Any], None]) -> None:
         fired: list[str] = []
+        seen: set[str] = set()
         try:
             result = _native.start_action_for_state(self._handle, state_handle)
             message = result[1] if result else None
             while message:
                 name = message[2:message.index('"', 2)]
-                fired.append(name)
-                self.on_fire(name, message)
+                if name not in seen:  # durable fires an $or pattern once per matching alternative
+                    seen.add(name)
+                    fired.append(name)
+                    self.on_fire(name, message)
                 message = _native.complete_and_start_action(self._handle, state_handle)
         except BaseException as error:  # re-raised by Host._handle_function on the caller's thread
             complete(error, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from datetime import date
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
@@ -10,7 +11,7 @@ from typing import Any, Protocol
 
 from .calculations import CONTEXT_FACTS, Computed, compute_item, context_facts
 from .case import Case
-from .compiler import CompiledPack, compile_pack, item_key, marker_field, value_field
+from .compiler import RULE_LEVEL, CompiledPack, compile_pack, item_key, marker_field, rule_marker_field, value_field
 from .conditions import Cmp, Expr, parse_condition
 from .errors import EngineError
 from .rulepack import Rule, RulePack, load_pack
@@ -25,6 +26,7 @@ class Engine(Protocol):
     def fire(self, fact: dict[str, Any]) -> list[str]: ...
 
 
+@cache
 def _tool_version() -> str:
     try:
         return dist_version("reirrad")
@@ -78,19 +80,66 @@ class _Item:
     computed: Computed
 
 
-def build_fact(case: Case, pack: RulePack) -> tuple[dict[str, Any], dict[str, Any], list[_Item]]:
+@dataclass(frozen=True)
+class RulePlan:
+    """What is fixed per rule for a whole run: its parsed condition, fact fields and static output blocks."""
+
+    rule: Rule
+    applies: Expr
+    applies_fields: tuple[str, ...]
+    fields: dict[tuple[str, str], tuple[str, str]]
+    evidence: dict[str, Any]
+    citations: list[dict[str, Any]]
+    cite_text: str
+    limits: dict[Any, tuple[float, str | None]]
+
+    def limit_for(self, ctx: dict[str, Any]) -> tuple[float | None, str | None]:
+        """The limit (and its note) that applies to this case; (None, None) where the source gives none."""
+        limit = self.rule.limit
+        if limit is None:
+            return None, None
+        key = "" if limit.value is not None else ctx.get(limit.by or "")
+        return self.limits.get(key, (None, None))
+
+
+def plan_rules(pack: RulePack) -> list[RulePlan]:
+    from .conditions import fields_of
+    from .results import citations_of, evidence_of
+
+    plans = []
+    for rule in pack.rules:
+        items = rule.items() + ([("", "")] if rule.scope.per == "near_max_dose" else [])
+        applies = parse_condition(rule.applies_when)
+        limits: dict[Any, tuple[float, str | None]] = {}
+        if rule.limit is not None:
+            if rule.limit.value is not None:
+                limits[""] = (rule.limit.value, None)
+            limits.update({e.key: (e.value, e.note) for e in rule.limit.table})
+        plans.append(RulePlan(rule, applies, tuple(sorted(fields_of(applies))),
+                              {(s, m): (marker_field(rule.id, s, m), value_field(rule.id, s, m)) for s, m in items},
+                              evidence_of(rule), citations_of(rule, pack),
+                              "; ".join(f"{c.ref} ({c.locator})" for c in rule.citations), limits))
+    return plans
+
+
+def build_fact(case: Case, pack: RulePack, plans: list[RulePlan] | None = None
+               ) -> tuple[dict[str, Any], dict[str, Any], list[_Item]]:
     """The single fact the engine sees: context facts, an item marker per evaluation and each computed value."""
     ctx = context_facts(case)
     fact: dict[str, Any] = {"kind": "case"}
     for key, value in ctx.items():
         fact[key] = int(value) if isinstance(value, bool) else value
     items: list[_Item] = []
-    for rule in pack.rules:
+    for plan in plans if plans is not None else plan_rules(pack):
+        rule = plan.rule
+        if rule.scope.per == "near_max_dose":
+            fact[rule_marker_field(rule.id)] = 1
         for structure, metric in _items_for(rule, case):
             computed = compute_item(case, pack, rule, structure, metric)
-            fact[marker_field(rule.id, structure, metric)] = 1
+            marker, value = plan.fields[(structure, metric)]
+            fact[marker] = 1
             if computed.value is not None:
-                fact[value_field(rule.id, structure, metric)] = computed.value
+                fact[value] = computed.value
             items.append(_Item(rule, structure, metric, computed))
     return fact, ctx, items
 
@@ -104,6 +153,9 @@ class Evaluator:
         full = pack if pack is not None else load_pack()
         self.pack = full.select(self.as_of, include_drafts) if full.as_of != self.as_of else full
         self.compiled: CompiledPack = compile_pack(self.pack)
+        self.plans = plan_rules(self.pack)
+        self.plan_of = {p.rule.id: p for p in self.plans}
+        self._explained: dict[tuple[str, tuple[Any, ...]], list[tuple[str, bool | None]]] = {}
         self.engine: Engine
         if engine == "durable":
             from .durable_adapter import DurableEngine
@@ -117,21 +169,25 @@ class Evaluator:
             raise ValueError(f"unknown engine {engine!r}: durable or oracle")
 
     def statuses(self, case: Case) -> tuple[dict[str, Any], dict[str, Any], list[_Item], dict[tuple[str, str], str]]:
-        fact, ctx, items = build_fact(case, self.pack)
+        fact, ctx, items = build_fact(case, self.pack, self.plans)
         fired = self.engine.fire(fact)
-        status: dict[tuple[str, str], str] = {}
+        fired_status: dict[tuple[str, str], str] = {}
         for name in fired:
             rule = self.compiled.by_name[name]
             key = (rule.rule_id, rule.item)
-            if key in status:
+            if key in fired_status:
                 raise EngineError(f"{rule.rule_id} {rule.item or '(case)'}: two statuses fired "
-                                   f"({status[key]} and {rule.status}); the compiled patterns overlap")
-            status[key] = rule.status
+                                  f"({fired_status[key]} and {rule.status}); the compiled patterns overlap")
+            fired_status[key] = rule.status
+        status: dict[tuple[str, str], str] = {}
         for item in items:
             key = (item.rule.id, item_key(item.structure, item.metric))
-            if key not in status:
-                raise EngineError(f"{item.rule.id} {key[1] or '(case)'}: no status fired; the compiled patterns "
-                                   f"are not exhaustive")
+            found = [st for st in (fired_status.get(key), fired_status.get((item.rule.id, RULE_LEVEL))) if st]
+            if len(found) != 1:
+                what = "no status" if not found else f"two statuses ({' and '.join(found)})"
+                raise EngineError(f"{item.rule.id} {key[1] or '(case)'}: {what} fired; the compiled patterns are "
+                                  f"not exclusive and exhaustive")
+            status[key] = found[0]
         return fact, ctx, items, status
 
     def evaluate(self, case: Case) -> dict[str, Any]:
@@ -145,4 +201,10 @@ class Evaluator:
         return _tool_version()
 
     def applies_explanation(self, rule: Rule, ctx: dict[str, Any]) -> list[tuple[str, bool | None]]:
-        return explain_condition(parse_condition(rule.applies_when), ctx)
+        """The rule's applicability leaves with their truth on this case (cached on the facts they read)."""
+        plan = self.plan_of[rule.id]
+        key = (rule.id, tuple(ctx.get(f) for f in plan.applies_fields))
+        found = self._explained.get(key)
+        if found is None:
+            found = self._explained[key] = explain_condition(plan.applies, ctx)
+        return found

@@ -12,7 +12,10 @@ __all__ = ["OracleEngine"]
 
 
 class OracleEngine:
-    """Fires every compiled rule whose patterns match distinct facts, to a fixed point. Slow, obvious, independent."""
+    """Fires each compiled rule at most once per case, when its patterns match distinct facts, to a fixed point.
+
+    Slow, obvious and independent of durable-rules; the engine's adapter follows the same at-most-once semantics.
+    """
 
     name = "python-oracle"
     version = "1"
@@ -23,19 +26,18 @@ class OracleEngine:
     def fire(self, fact: dict[str, Any]) -> list[str]:
         facts: list[dict[str, Any]] = [dict(fact)]
         fired: list[str] = []
-        seen: set[tuple[str, tuple[int, ...]]] = set()
         changed = True
         while changed:
             changed = False
             for rule in self.compiled.rules:
+                if rule.name in fired:
+                    continue
                 n = len(rule.patterns)
                 for combo in permutations(range(len(facts)), n):
-                    if (rule.name, combo) in seen:
-                        continue
                     if all(evaluate_pattern(p, facts[i]) for p, i in zip(rule.patterns, combo, strict=True)):
-                        seen.add((rule.name, combo))
                         fired.append(rule.name)
                         changed = True
                         if rule.asserts is not None:
                             facts.append(dict(rule.asserts))
+                        break
         return fired

@@ -48,12 +48,11 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:.2f} {unit}"
 
 
-def _explanation(item: _Item, status: str, limit_value: float | None, why_not: list[str]) -> str:
+def _explanation(item: _Item, status: str, limit_value: float | None, why_not: list[str], cite: str) -> str:
     rule = item.rule
     q = rule.quantity
     c = item.computed
     head = _STATUS_WORD[status]
-    cite = "; ".join(f"{x.ref} ({x.locator})" for x in rule.citations)
     if status in ("pass", "fail") and q is not None and rule.limit is not None and c.value is not None:
         body = (f"{_fmt(c.value, q.unit)} {'meets' if status == 'pass' else 'does not meet'} "
                 f"{_OP_TEXT[rule.limit.operator]} {_fmt(limit_value, q.unit) if limit_value is not None else '?'}")
@@ -75,8 +74,8 @@ def _constraint_entry(ev: Evaluator, item: _Item, status: str, ctx: dict[str, An
     rule = item.rule
     q = rule.quantity
     assert q is not None and rule.limit is not None
-    resolved = rule.limit.resolve(ctx)
-    limit_value = resolved.value if resolved is not None else None
+    plan = ev.plan_of[rule.id]
+    limit_value, limit_note = plan.limit_for(ctx)
     applies = ev.applies_explanation(rule, ctx)
     why_not = [text for text, truth in applies if truth is False] if status == "not_applicable" else \
         [f"{text}" for text, truth in applies if truth is None]
@@ -92,17 +91,17 @@ def _constraint_entry(ev: Evaluator, item: _Item, status: str, ctx: dict[str, An
         "operator": rule.limit.operator,
         "unit": q.unit,
         "status": status,
-        "evidence": evidence_of(rule),
-        "citations": citations_of(rule, ev.pack),
-        "explanation": _explanation(item, status, limit_value, why_not),
+        "evidence": plan.evidence,
+        "citations": plan.citations,
+        "explanation": _explanation(item, status, limit_value, why_not, plan.cite_text),
         "calculation": {"name": q.calculation, **q.parameters},
         "inputs": item.computed.inputs,
         "steps": item.computed.steps,
         "missing": item.computed.missing if status == "indeterminate" else [],
         "assumptions": item.computed.assumptions,
     }
-    if resolved is not None and resolved.note:
-        entry["limit_note"] = resolved.note
+    if limit_note:
+        entry["limit_note"] = limit_note
     return entry
 
 

@@ -117,10 +117,12 @@ def _merge(name: str, flag: str, from_file: Any, source: str, option: Any, file:
 def assemble_course(file: str, options: CourseOptions, *, start: str | None = None, end: str | None = None,
                     technique: str | None = None, dose_gy: float | None = None, fractions: int | None = None,
                     sources: dict[str, str] | None = None,
-                    structures: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+                    structures: dict[str, dict[str, float]] | None = None,
+                    structures_required: bool = True) -> dict[str, Any]:
     """Build a prior or planned course from what the files gave and what the options add; refuse what is missing.
 
-    ``sources`` names, per field, where the file value came from (for conflict messages).
+    ``sources`` names, per field, where the file value came from (for conflict messages). A planned course needs
+    structures unless ``structures_required`` is False (FHIR, which warns instead).
     """
     sources = sources or {}
     problems: list[Problem] = []
@@ -157,7 +159,7 @@ def assemble_course(file: str, options: CourseOptions, *, start: str | None = No
     if fractions is not None and (isinstance(fractions, bool) or int(fractions) != fractions or fractions < 1):
         problems.append(Problem(file, ("fractions",), f"{fractions} is not a number of fractions",
                                 accepted="a whole number ≥ 1", code="fractions"))
-    if options.planned and not structures:
+    if options.planned and not structures and structures_required:
         problems.append(Problem(file, ("structures",), "a planned course needs organ doses, and none were imported",
                                 accepted="an input with the cord (or thecal sac) DVH", code="planned"))
     if problems:

@@ -1,0 +1,5 @@
+"""``python -m reirrad``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""Render an evaluation result for people: a plain-text table with explanations, or Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["POLICY_ORDER", "render_markdown", "render_text"]
+
+POLICY_ORDER = ["hytec", "nelson", "conus-bed3", "de-novo", "coverage"]
+_OP = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
+_STATUS = {"pass": "pass", "fail": "FAIL", "indeterminate": "INDETERMINATE", "not_applicable": "n/a",
+           "applied": "APPLIED"}
+
+
+def _order(entry: dict[str, Any]) -> tuple[int, str, str, str]:
+    policy = entry.get("policy") or ""
+    rank = POLICY_ORDER.index(policy) if policy in POLICY_ORDER else len(POLICY_ORDER)
+    return rank, entry["rule_id"], entry.get("structure") or "", entry.get("metric") or ""
+
+
+def _value(entry: dict[str, Any]) -> str:
+    v = entry["value"]
+    if v is None:
+        return "—"
+    unit = entry["unit"]
+    if unit == "ratio":
+        return f"{v:.3f}"
+    if unit == "months":
+        return f"{v:.2f} mo"
+    return f"{v:.2f} {unit}"
+
+
+def _limit(entry: dict[str, Any]) -> str:
+    if entry["limit"] is None:
+        return "—"
+    unit = "" if entry["unit"] == "ratio" else (" mo" if entry["unit"] == "months" else f" {entry['unit']}")
+    return f"{_OP[entry['operator']]} {entry['limit']:g}{unit}"
+
+
+def _rows(entries: list[dict[str, Any]]) -> list[list[str]]:
+    return [[e.get("policy") or "", e.get("criterion") or "",
+             f"{e['structure']} {e['metric']}" if e.get("structure") else "(case)",
+             _value(e), _limit(e), _STATUS[e["status"]]] for e in sorted(entries, key=_order)]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def _header(result: dict[str, Any]) -> list[str]:
+    pack = result["rule_pack"]
+    interval = result["interval_months"]
+    return [
+        f"Case {result['case_id']}",
+        f"Rule pack {pack['name']} {pack['version']} (sha256 {pack['sha256'][:16]}…), rules in force on "
+        f"{pack['as_of']}; engine {result['engine']['name']} {result['engine']['version']}",
+        "Interval since the most recent prior course: "
+        + (f"{interval:.2f} months" if interval is not None else "no prior course"),
+    ]
+
+
+def render_text(result: dict[str, Any]) -> str:
+    head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Verdict"]
+    out = _header(result) + [""]
+    summary = ", ".join(f"{p['policy']}: {p['verdict'].upper() if p['verdict'] == 'fail' else p['verdict']}"
+                        for p in sorted(result["policy_summary"], key=lambda p: _order({"policy": p["policy"],
+                                                                                         "rule_id": ""})))
+    out += [f"Policies: {summary}", "", "Cord dose constraints", _table(head, _rows(result["constraints"]))]
+    if result["advisories"]:
+        out += ["", "Advisories (not safety limits)", _table(head, _rows(result["advisories"]))]
+    applied = [a for a in result["assumptions"] if a["status"] == "applied"]
+    if applied:
+        out += ["", "Assumptions applied"]
+        out += [f"- {a['rule_id']} v{a['rule_version']}: {a['statement']} Used by: {', '.join(a['used_by']) or 'none'}."
+                for a in applied]
+    out += ["", "Explanations"]
+    for e in sorted(result["constraints"] + result["advisories"], key=_order):
+        if e["status"] == "not_applicable":
+            continue
+        where = f" {e['structure']} {e['metric']}" if e.get("structure") else ""
+        out.append(f"- [{e['rule_id']} v{e['rule_version']}{where}] {e['explanation']} "
+                   f"Evidence: {e['evidence']['label']}.")
+    not_applicable = sorted({(e["rule_id"], e["explanation"]) for e in result["constraints"] + result["advisories"]
+                             if e["status"] == "not_applicable"})
+    if not_applicable:
+        out += ["", "Not applicable"] + [f"- [{rid}] {text}" for rid, text in not_applicable]
+    out += ["", "Missing data"] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Verdict"]
+    out = [f"# Re-irradiation evaluation — case `{result['case_id']}`", ""]
+    out += [f"- {line}" for line in _header(result)[1:]] + [""]
+    out += ["## Cord dose policies", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(r) + " |" for r in _rows(result["constraints"])]
+    if result["advisories"]:
+        out += ["", "## Advisories (not safety limits)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(r) + " |" for r in _rows(result["advisories"])]
+    out += ["", "## Explanations", ""]
+    for e in sorted(result["constraints"] + result["advisories"], key=_order):
+        if e["status"] == "not_applicable":
+            continue
+        where = f" — {e['structure']} {e['metric']}" if e.get("structure") else ""
+        cites = "; ".join(f"{c['citation']}, {c['locator']}" for c in e["citations"])
+        out.append(f"- **{e['rule_id']}** v{e['rule_version']}{where}: {e['explanation']} "
+                   f"*Evidence:* {e['evidence']['label']}. *Cited:* {cites}.")
+    applied = [a for a in result["assumptions"] if a["status"] == "applied"]
+    if applied:
+        out += ["", "## Assumptions applied", ""]
+        out += [f"- **{a['rule_id']}** v{a['rule_version']}: {a['statement']}" for a in applied]
+    out += ["", "## Missing data", ""] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])
+    return "\n".join(out) + "\n"

@@ -1,0 +1,48 @@
+"""Shared helpers for the importer tests: run `reirrad import …` the way the main CLI will, and build cases."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reirrad.case import Case, parse_case
+from reirrad.errors import InputError
+from reirrad.importers.cli import add_import_parser
+
+DATA = Path(__file__).with_name("data")
+
+
+def run_import(*argv: str) -> tuple[int, str, str]:
+    """Parse and run `reirrad import ARGV`; InputError → status 2 with the rendered problems on stderr."""
+    parser = argparse.ArgumentParser(prog="reirrad")
+    add_import_parser(parser.add_subparsers(dest="command", required=True))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        args = parser.parse_args(["import", *argv])
+        try:
+            code = args.func(args)
+        except InputError as exc:
+            print(exc.render(), file=err)
+            code = 2
+    return code, out.getvalue(), err.getvalue()
+
+
+def case_with(prior: str | None = None, planned: str | None = None) -> Case:
+    """Place imported course YAML into a minimal case and validate it with the case parser."""
+    default_planned = {"start": "2016-09-15", "technique": "SBRT", "prescription": {"dose": 24, "fractions": 1},
+                       "structures": {"SpinalCord": {"Dmax": 10.0}}}
+    doc = {"schema": "reirrad/case/v1", "case_id": "import-test", "lesion": {"levels": ["T8"]},
+           "prior_courses": [yaml.safe_load(prior)] if prior else [],
+           "planned_course": yaml.safe_load(planned) if planned else default_planned}
+    return parse_case(yaml.safe_dump(doc, sort_keys=False), "assembled-case.yaml")
+
+
+@pytest.fixture
+def run() -> Callable[..., tuple[int, str, str]]:
+    return run_import

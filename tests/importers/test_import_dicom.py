@@ -1,0 +1,285 @@
+"""`reirrad import dicom`: analytic phantoms built in code, pydicom's own RT files, and a bad-input gallery."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import case_with, run_import
+from importer_factories import (
+    OTHER_FOR_UID,
+    PATIENT_ID,
+    PATIENT_NAME,
+    axis,
+    cylinder,
+    write_beams_record,
+    write_rtdose,
+    write_rtplan,
+    write_rtstruct,
+    write_summary_record,
+)
+from pydicom.data import get_testdata_file
+
+from reirrad.importers.dvhcalc import metrics_from_samples
+
+def tolerance(gradient_gy_per_mm: float) -> float:
+    """Stated tolerance of the near-max method at 0.5 mm sampling (docs/importing.md): 0.025 mm × gradient + 0.005 Gy."""
+    return 0.025 * gradient_gy_per_mm + 0.005
+
+X = axis(-20, 20, 2.5)
+Z = axis(90, 150, 2.5)
+PLANES = [100 + 2.5 * i for i in range(16)]  # slabs 98.75 … 141.25 mm: a 40 mm long cylinder
+LENGTH = 40.0
+COURSE = ["--technique", "3DCRT", "--start", "2015-01-05", "--end", "2015-01-16"]
+
+
+def segment_area(radius: float, x0: float) -> float:
+    """Area of the part of a disc of this radius with x ≥ x0."""
+    x0 = max(-radius, min(radius, x0))
+    return radius**2 * math.acos(x0 / radius) - x0 * math.sqrt(radius**2 - x0**2)
+
+
+def x_threshold(radius: float, volume_mm3: float, length: float = LENGTH) -> float:
+    """The x0 for which the cylinder's part with x ≥ x0 has the given volume (bisection on segment_area)."""
+    lo, hi = -radius, radius
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if segment_area(radius, mid) * length > volume_mm3 else (lo, mid)
+    return (lo + hi) / 2
+
+
+def lateral_gradient_expected(a: float, b: float, radius: float) -> dict[str, float]:
+    """Dose a + b·x over a cylinder of this radius on the z axis: Dmax at x = R, D_v where the segment holds v."""
+    return {"Dmax": a + b * radius, **{m: a + b * x_threshold(radius, v * 1000) for m, v in
+                                       (("D0.03cc", 0.03), ("D0.1cc", 0.1), ("D1cc", 1.0))}}
+
+
+def phantom(tmp_path: Path, dose, radius: float = 5.0, name: str = "Cord", planes=PLANES, **dose_kw) -> list[str]:
+    write_rtdose(tmp_path / "dose.dcm", dose, x=X, y=X, z=Z, **dose_kw)
+    write_rtstruct(tmp_path / "rs.dcm", {name: cylinder(radius, planes), "PTV_T8": cylinder(15, planes)})
+    return ["dicom", "--rtdose", str(tmp_path / "dose.dcm"), "--rtstruct", str(tmp_path / "rs.dcm")]
+
+
+def imported(argv: list[str]) -> dict:
+    code, out, err = run_import(*argv)
+    assert code == 0, err
+    return yaml.safe_load(out)
+
+
+def test_uniform_dose_gives_the_dose_everywhere(tmp_path: Path) -> None:
+    course = imported([*phantom(tmp_path, lambda x, y, z: np.full(x.shape, 20.0)), *COURSE,
+                       "--prescription", "30", "--fractions", "10"])
+    assert course["structures"]["SpinalCord"] == {"Dmax": 20.0, "D0.03cc": 20.0, "D0.1cc": 20.0, "D1cc": 20.0}
+
+
+@pytest.mark.parametrize(("radius", "a", "b"), [(5.0, 10.0, 1.0), (2.0, 12.0, 2.0)], ids=["cord-R5", "thin-R2-steep"])
+def test_lateral_gradient_matches_the_analytic_dvh(tmp_path: Path, radius: float, a: float, b: float) -> None:
+    course = imported([*phantom(tmp_path, lambda x, y, z: a + b * x, radius=radius), *COURSE,
+                       "--prescription", "30", "--fractions", "10"])
+    got = course["structures"]["SpinalCord"]
+    expected = lateral_gradient_expected(a, b, radius)
+    for metric, value in expected.items():
+        if radius**2 * math.pi * LENGTH / 1000 < 1.0 and metric == "D1cc":
+            assert metric not in got
+            continue
+        assert got[metric] == pytest.approx(value, abs=tolerance(b)), metric
+
+
+def test_longitudinal_gradient_matches_the_analytic_dvh(tmp_path: Path) -> None:
+    radius, a, b = 5.0, 10.0, 0.25
+    top = PLANES[-1] + 1.25
+    course = imported([*phantom(tmp_path, lambda x, y, z: a + b * (z - 90), radius=radius), *COURSE,
+                       "--prescription", "30", "--fractions", "10"])
+    got = course["structures"]["SpinalCord"]
+    area = math.pi * radius**2
+    assert got["Dmax"] == pytest.approx(a + b * (top - 90), abs=tolerance(b))
+    for metric, v in (("D0.03cc", 0.03), ("D0.1cc", 0.1), ("D1cc", 1.0)):
+        assert got[metric] == pytest.approx(a + b * (top - v * 1000 / area - 90), abs=tolerance(b)), metric
+
+
+def test_output_is_a_valid_prior_course_and_says_how_it_was_made(tmp_path: Path) -> None:
+    code, out, err = run_import(*phantom(tmp_path, lambda x, y, z: 10 + x), *COURSE, "--prescription", "30",
+                                "--fractions", "10")
+    assert code == 0
+    case = case_with(prior=out)
+    assert case.prior_courses[0].dose_gy("SpinalCord", "Dmax") == pytest.approx(15.0)
+    assert "# SpinalCord is ROI 'Cord'." in out
+    assert "no histogram bins" in out
+    assert "'PTV_T8'" in err
+
+
+def test_plan_and_records_give_prescription_fractions_and_dates(tmp_path: Path) -> None:
+    argv = phantom(tmp_path, lambda x, y, z: np.full(x.shape, 3.0), summation="FRACTION")
+    write_rtplan(tmp_path / "plan.dcm", fractions=10, target_doses=[30.0])
+    records = [write_beams_record(tmp_path / f"rec{i}.dcm", treatment_date=d, fraction=i)
+               for i, d in ((1, "20150105"), (10, "20150116"), (5, "20150109"))]
+    code, out, err = run_import(*argv, "--rtplan", str(tmp_path / "plan.dcm"), "--technique", "3DCRT",
+                                *[x for r in records for x in ("--record", str(r))])
+    assert code == 0, err
+    course = yaml.safe_load(out)
+    assert course["start"] == "2015-01-05"
+    assert course["end"] == "2015-01-16"
+    assert course["prescription"] == {"dose": 30.0, "fractions": 10}
+    assert course["structures"]["SpinalCord"]["Dmax"] == pytest.approx(30.0)
+    assert "multiplied by 10 fractions" in out
+    case_with(prior=out)
+
+
+def test_summary_record_with_fewer_fractions_warns(tmp_path: Path) -> None:
+    argv = phantom(tmp_path, lambda x, y, z: np.full(x.shape, 30.0))
+    write_rtplan(tmp_path / "plan.dcm", fractions=10, target_doses=[30.0])
+    write_summary_record(tmp_path / "sum.dcm", first="20150105", last="20150112", delivered=6)
+    code, out, err = run_import(*argv, "--rtplan", str(tmp_path / "plan.dcm"), "--record", str(tmp_path / "sum.dcm"),
+                                "--technique", "3DCRT")
+    assert code == 0, err
+    assert yaml.safe_load(out)["end"] == "2015-01-12"
+    assert "6 of 10 planned fractions delivered" in err
+
+
+def test_planned_course_has_no_end_and_validates(tmp_path: Path) -> None:
+    argv = phantom(tmp_path, lambda x, y, z: 5 + 0.2 * x)
+    write_rtplan(tmp_path / "plan.dcm", fractions=1, target_doses=[24.0])
+    code, out, err = run_import(*argv, "--rtplan", str(tmp_path / "plan.dcm"), "--technique", "SBRT",
+                                "--start", "2016-09-15", "--planned")
+    assert code == 0, err
+    assert "end" not in yaml.safe_load(out)
+    assert case_with(planned=out).planned_course.fractions == 1
+
+
+def test_no_patient_identity_in_output_or_messages(tmp_path: Path) -> None:
+    argv = phantom(tmp_path, lambda x, y, z: 10 + x)
+    ok = run_import(*argv, *COURSE, "--prescription", "30", "--fractions", "10")
+    bad = run_import(*argv, "--technique", "3DCRT")
+    for text in (*ok[1:], *bad[1:]):
+        assert PATIENT_NAME.split("^")[0] not in text
+        assert PATIENT_ID not in text
+
+
+def test_pydicom_rt_plan_gives_prescription_and_fractions(tmp_path: Path) -> None:
+    """pydicom's rtplan.dcm: 30 fractions, target prescription 30.826 Gy; used with a phantom dose of that plan."""
+    plan = get_testdata_file("rtplan.dcm")
+    argv = phantom(tmp_path, lambda x, y, z: np.full(x.shape, 20.0), plan_uid=None)
+    course = imported([*argv, "--rtplan", plan, *COURSE])
+    assert course["prescription"] == {"dose": 30.83, "fractions": 30}
+
+
+def test_metrics_of_samples_smaller_than_the_volume_are_left_out() -> None:
+    values = metrics_from_samples(np.array([3.0, 2.0, 1.0]), np.full(3, 0.02))
+    assert values["Dmax"] == 3.0
+    assert values["D0.03cc"] == pytest.approx(2.0)
+    assert values["D0.1cc"] is None
+    assert values["D1cc"] is None
+
+
+# ---- bad-input gallery ------------------------------------------------------------------------------------------
+
+def _gallery(tmp_path: Path, case: str) -> list[str]:
+    uniform = lambda x, y, z: np.full(x.shape, 20.0)  # noqa: E731
+    course = [*COURSE, "--prescription", "30", "--fractions", "10"]
+    if case == "relative-units":
+        return [*phantom(tmp_path, uniform, units="RELATIVE"), *course]
+    if case == "frame-of-reference":
+        argv = phantom(tmp_path, uniform)
+        write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, PLANES)}, for_uid=OTHER_FOR_UID)
+        return [*argv, *course]
+    if case == "not-covered":
+        argv = phantom(tmp_path, uniform)
+        write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, [140 + 2.5 * i for i in range(8)])})
+        return [*argv, *course]
+    if case == "missing-file":
+        return ["dicom", "--rtdose", str(tmp_path / "nope.dcm"), "--rtstruct", str(tmp_path / "rs.dcm"), *course]
+    if case == "swapped-files":
+        argv = phantom(tmp_path, uniform)
+        return ["dicom", "--rtdose", argv[4], "--rtstruct", argv[2], *course]
+    if case == "not-dicom":
+        (tmp_path / "notes.txt").write_text("hello\n")
+        argv = phantom(tmp_path, uniform)
+        return ["dicom", "--rtdose", str(tmp_path / "notes.txt"), "--rtstruct", argv[4], *course]
+    if case == "named-roi-absent":
+        return [*phantom(tmp_path, uniform), *course, "--roi", "SpinalCord=Cord 2"]
+    if case == "unmapped-neural-roi":
+        return [*phantom(tmp_path, uniform, name="Cord_new"), *course]
+    if case == "no-usable-roi":
+        return [*phantom(tmp_path, uniform, name="Liver"), *course]
+    if case == "two-rois-one-name":
+        argv = phantom(tmp_path, uniform)
+        write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, PLANES), "Spinal Cord": cylinder(5, PLANES)})
+        return [*argv, *course]
+    if case == "beam-dose":
+        return [*phantom(tmp_path, uniform, summation="BEAM"), *course]
+    if case == "fraction-dose-without-fractions":
+        return [*phantom(tmp_path, uniform, summation="FRACTION"), *COURSE, "--prescription", "30"]
+    if case == "dose-of-another-plan":
+        argv = phantom(tmp_path, uniform, plan_uid="1.2.826.0.1.3680043.8.498.99")
+        write_rtplan(tmp_path / "plan.dcm", fractions=10, target_doses=[30.0])
+        return [*argv, "--rtplan", str(tmp_path / "plan.dcm"), *COURSE]
+    if case == "fractions-contradict-plan":
+        argv = phantom(tmp_path, uniform)
+        write_rtplan(tmp_path / "plan.dcm", fractions=10, target_doses=[30.0])
+        return [*argv, "--rtplan", str(tmp_path / "plan.dcm"), *COURSE, "--fractions", "5"]
+    if case == "two-target-doses":
+        argv = phantom(tmp_path, uniform)
+        write_rtplan(tmp_path / "plan.dcm", fractions=5, target_doses=[30.0, 35.0])
+        return [*argv, "--rtplan", str(tmp_path / "plan.dcm"), *COURSE]
+    if case == "no-dates":
+        return [*phantom(tmp_path, uniform), "--technique", "3DCRT", "--prescription", "30", "--fractions", "10"]
+    if case == "record-without-date":
+        argv = phantom(tmp_path, uniform)
+        write_beams_record(tmp_path / "rec.dcm", treatment_date=None, fraction=1)
+        return [*argv, "--record", str(tmp_path / "rec.dcm"), "--technique", "3DCRT", "--prescription", "30",
+                "--fractions", "10"]
+    if case == "single-plane-roi":
+        argv = phantom(tmp_path, uniform)
+        write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, [110.0])})
+        return [*argv, *course]
+    raise AssertionError(case)
+
+
+GALLERY = {
+    "relative-units": "relative dose (DoseUnits RELATIVE) cannot give doses in Gy",
+    "frame-of-reference": "FrameOfReferenceUID mismatch",
+    "not-covered": "the dose grid does not cover ROI 'Cord' (SpinalCord)",
+    "missing-file": "nope.dcm: (document): file not found",
+    "swapped-files": "given as --rtdose but is RT Structure Set",
+    "not-dicom": "notes.txt: (document): given as --rtdose but is not a DICOM object",
+    "named-roi-absent": "there is no ROI named 'Cord 2'",
+    "unmapped-neural-roi": "ROI 'Cord_new' is not in the structure map",
+    "no-usable-roi": "no ROI maps to a structure reirrad uses",
+    "two-rois-one-name": "ROIs 'Cord' and 'Spinal Cord' both map to SpinalCord",
+    "beam-dose": "DoseSummationType 'BEAM' is not the dose of a whole course",
+    "fraction-dose-without-fractions": "the dose is of one fraction and the number of fractions is unknown",
+    "dose-of-another-plan": "the dose was computed for another plan than --rtplan",
+    "fractions-contradict-plan": "--fractions 5 contradicts the RT Plan, which gives 10",
+    "two-target-doses": "the plan prescribes 2 different target doses (30, 35 Gy)",
+    "no-dates": "the input does not give the course's start (accepted: --start YYYY-MM-DD)",
+    "record-without-date": "the record gives no treatment date",
+    "single-plane-roi": "ROI 'Cord' (SpinalCord) has closed contours on 1 plane",
+}
+
+
+@pytest.mark.parametrize("case", list(GALLERY))
+def test_bad_input_is_refused_with_a_message(tmp_path: Path, case: str) -> None:
+    code, out, err = run_import(*_gallery(tmp_path, case))
+    assert code == 2
+    assert out == ""
+    assert GALLERY[case] in err
+    assert "Traceback" not in err
+
+
+def test_pydicom_relative_dose_and_other_frame_are_both_reported() -> None:
+    """pydicom's rtdose.dcm (RELATIVE) with rtstruct.dcm (another frame of reference), ROI chosen explicitly."""
+    code, _, err = run_import("dicom", "--rtdose", get_testdata_file("rtdose.dcm"), "--rtstruct",
+                              get_testdata_file("rtstruct.dcm"), "--roi", "SpinalCord=patient", *COURSE)
+    assert code == 2
+    assert "DoseUnits RELATIVE" in err
+    assert "FrameOfReferenceUID mismatch" in err
+
+
+def test_pydicom_structure_set_has_no_cord() -> None:
+    code, _, err = run_import("dicom", "--rtdose", get_testdata_file("rtdose.dcm"), "--rtstruct",
+                              get_testdata_file("rtstruct.dcm"), *COURSE)
+    assert code == 2
+    assert "no ROI maps to a structure reirrad uses (ROIs: 'patient', 'Isocenter 1', 'Isocenter 2')" in err
