@@ -28,7 +28,10 @@ __all__ = ["ENGINE_NAME", "ENGINE_VERSION", "DurableEngine"]
 ENGINE_NAME = "durable-rules"
 ENGINE_VERSION = _dist_version("durable-rules")
 MAX_FACT_PROPERTIES = 252
-_NOT_HANDLED = 1
+SENTINEL_FIELD = "reirrad_fact"
+SENTINEL_RULE = "reirrad|fact-received"
+"""Every fact carries SENTINEL_FIELD and the sentinel rule matches it, so no fact is ever 'not handled': deleting
+a session after a fact that matched nothing corrupts durable's heap (measured here: munmap_chunk() aborts)."""
 _ALREADY_OBSERVED = 2
 
 
@@ -41,7 +44,9 @@ class _SyncRuleset(_durable.Ruleset):
         code, handle = _native.assert_fact(self._handle, json.dumps(fact, ensure_ascii=False))
         if code == _ALREADY_OBSERVED:
             raise EngineError(f"fact already asserted in session {fact.get('sid')!r}")
-        return int(handle) if code in (0, _NOT_HANDLED) else 0
+        if code != 0:
+            raise EngineError(f"durable did not handle the fact (code {code}); the sentinel rule should match it")
+        return int(handle)
 
     def do_actions(self, state_handle: int, complete: Callable[[Any, Any], None]) -> None:
         fired: list[str] = []
@@ -51,7 +56,9 @@ class _SyncRuleset(_durable.Ruleset):
             message = result[1] if result else None
             while message:
                 name = message[2:message.index('"', 2)]
-                if name not in seen:  # durable fires an $or pattern once per matching alternative
+                if name == SENTINEL_RULE:
+                    pass
+                elif name not in seen:  # durable fires an $or pattern once per matching alternative
                     seen.add(name)
                     fired.append(name)
                     self.on_fire(name, message)
@@ -62,9 +69,9 @@ class _SyncRuleset(_durable.Ruleset):
         complete(None, fired)
 
     def assert_derived(self, fact: dict[str, Any]) -> None:
-        code, _ = _native.assert_fact(self._handle, json.dumps(fact, ensure_ascii=False))
-        if code == _ALREADY_OBSERVED:
-            raise EngineError(f"derived fact asserted twice: {fact}")
+        code, _ = _native.assert_fact(self._handle, json.dumps({**fact, SENTINEL_FIELD: 1}, ensure_ascii=False))
+        if code != 0:
+            raise EngineError(f"durable did not take the derived fact {fact} (code {code})")
 
 
 class _SyncHost(_durable.Host):
@@ -111,7 +118,9 @@ def _host_for(compiled: CompiledPack) -> _SyncHost:
         host = _HOSTS.get(compiled.ruleset_name)
         if host is None:
             host = _SyncHost()
-            host.set_rulesets({compiled.ruleset_name: copy.deepcopy(compiled.durable_ruleset())})
+            ruleset = copy.deepcopy(compiled.durable_ruleset())
+            ruleset[SENTINEL_RULE] = {"all": [{"m": {SENTINEL_FIELD: 1}}], "run": "fire"}
+            host.set_rulesets({compiled.ruleset_name: ruleset})
             _HOSTS[compiled.ruleset_name] = host
         return host
 
@@ -138,12 +147,13 @@ class DurableEngine:
 
     def fire(self, fact: dict[str, Any]) -> list[str]:
         """Names of every compiled rule that fired for this fact (derived facts included), in firing order."""
-        if len(fact) + 1 > MAX_FACT_PROPERTIES:
-            raise EngineError(f"a fact may carry at most {MAX_FACT_PROPERTIES} properties, this one has {len(fact) + 1}")
+        if len(fact) + 2 > MAX_FACT_PROPERTIES:
+            raise EngineError(f"a fact may carry at most {MAX_FACT_PROPERTIES} properties, this one has {len(fact) + 2}")
         with self._lock:
             self._ruleset.on_fire = self._on_fire
             try:
-                fired = self._host.assert_fact(self.compiled.ruleset_name, {**fact, "sid": self._sid})
+                fired = self._host.assert_fact(self.compiled.ruleset_name,
+                                               {**fact, "sid": self._sid, SENTINEL_FIELD: 1})
             finally:
                 self._host.delete_state(self.compiled.ruleset_name, self._sid)
         if not isinstance(fired, list):

@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 SPECIAL_FILES = {"pack.yaml", "references.yaml"}
+CASES_SUFFIX = ".cases.yaml"
+"""Test cases live beside the rule they exercise (resbrt.cases.yaml beside resbrt.yaml); they are not rules."""
 
 
 def canonical_json(data: Any) -> str:
@@ -229,7 +231,7 @@ def rule_id_for_path(relative: Path) -> str:
 
 
 def _yaml_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.yaml") if p.name not in SPECIAL_FILES)
+    return sorted(p for p in root.rglob("*.yaml") if p.name not in SPECIAL_FILES and not p.name.endswith(CASES_SUFFIX))
 
 
 def load_pack(root: Path | str | None = None) -> RulePack:

@@ -1,0 +1,88 @@
+"""The measured sharp edges of durable-rules, each held off by the adapter and checked here."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from reirrad.compiler import CompiledPack, CompiledRule
+from reirrad.durable_adapter import DurableEngine
+from reirrad.errors import EngineError
+
+ENGINE_DIR = Path(__file__).resolve().parent.parent / "engine"
+
+
+def _pack(name: str, rules: list[CompiledRule]) -> CompiledPack:
+    return CompiledPack(name, tuple(rules), (), name.ljust(64, "0"))
+
+
+def _rule(name: str, pattern: dict, asserts: dict | None = None) -> CompiledRule:  # type: ignore[type-arg]
+    return CompiledRule(name, name.split("|")[0], "1.0.0", "", name.split("|")[-1], (pattern,), asserts)
+
+
+def test_exactly_one_module_imports_durable() -> None:
+    importers = [p.name for p in ENGINE_DIR.rglob("*.py")
+                 if re.search(r"^\s*(from|import) (durable|durable_rules_engine)\b", p.read_text(), re.M)]
+    assert importers == ["durable_adapter.py"]
+    assert not re.search(r"\.post\(", (ENGINE_DIR / "durable_adapter.py").read_text())
+
+
+def test_every_matching_rule_fires_not_only_the_first() -> None:
+    """durable's post() lets one event fire one rule; facts asserted with assert_fact fire all of them."""
+    engine = DurableEngine(_pack("t_all", [_rule(f"r{i}|pass", {"$gte": {"x": i}}) for i in range(20)]))
+    assert sorted(engine.fire({"x": 19})) == sorted(f"r{i}|pass" for i in range(20))
+    assert sorted(engine.fire({"x": 4})) == sorted(f"r{i}|pass" for i in range(5))
+
+
+def test_states_are_deleted_so_the_1024_state_limit_is_never_reached() -> None:
+    engine = DurableEngine(_pack("t_states", [_rule("r|pass", {"x": 1})]))
+    for i in range(1500):
+        assert engine.fire({"x": i % 2}) == (["r|pass"] if i % 2 else [])
+
+
+def test_an_or_pattern_fires_once_even_when_both_branches_match() -> None:
+    engine = DurableEngine(_pack("t_or", [_rule("r|pass", {"$or": [{"a": 1}, {"b": 1}]})]))
+    assert engine.fire({"a": 1, "b": 1}) == ["r|pass"]
+
+
+def test_a_missing_field_matches_no_comparison_only_nex() -> None:
+    engine = DurableEngine(_pack("t_missing", [_rule("lt|pass", {"$lt": {"v": 5}}),
+                                               _rule("neq|pass", {"$neq": {"v": 1}}),
+                                               _rule("nex|pass", {"$nex": {"v": 1}})]))
+    assert engine.fire({"w": 0}) == ["nex|pass"]
+
+
+def test_derived_facts_chain_within_the_same_case() -> None:
+    engine = DurableEngine(_pack("t_chain", [
+        _rule("a|fail", {"$gt": {"x": 3}}, asserts={"kind": "outcome", "rule": "a", "status": "fail"}),
+        _rule("b|made", {"$and": [{"kind": "outcome"}, {"rule": "a"}, {"status": "fail"}]}),
+    ]))
+    assert engine.fire({"kind": "case", "x": 5}) == ["a|fail", "b|made"]
+    assert engine.fire({"kind": "case", "x": 1}) == []
+
+
+def test_an_error_inside_an_action_reaches_the_caller_and_the_state_is_cleaned() -> None:
+    pack = _pack("t_raise", [_rule("r|pass", {"x": 1})])
+    engine = DurableEngine(pack)
+
+    def boom(name: str, message: str) -> None:
+        raise ValueError("action failed")
+
+    engine._on_fire = boom  # type: ignore[method-assign]
+    with pytest.raises(ValueError, match="action failed"):
+        engine.fire({"x": 1})
+    engine._on_fire = DurableEngine._on_fire.__get__(engine)  # type: ignore[method-assign]
+    assert engine.fire({"x": 1}) == ["r|pass"]  # the session was deleted: the same fact is accepted again
+
+
+def test_a_fact_over_durables_property_limit_is_refused() -> None:
+    engine = DurableEngine(_pack("t_big", [_rule("r|pass", {"x": 1})]))
+    with pytest.raises(EngineError, match="at most 252 properties"):
+        engine.fire({f"p{i}": i for i in range(260)})
+
+
+def test_a_ruleset_is_registered_once_per_process() -> None:
+    pack = _pack("t_once", [_rule("r|pass", {"x": 1})])
+    first, second = DurableEngine(pack), DurableEngine(pack)
+    assert first._host is second._host
+    assert second.fire({"x": 1}) == ["r|pass"]
