@@ -1,0 +1,49 @@
+"""The command line: exit codes, refusals without tracebacks, dates, alternative packs."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reirrad.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml"
+
+
+def test_a_missing_file_is_refused_with_exit_code_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["evaluate", str(tmp_path / "nope.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.yaml: (document): file not found" in err
+    assert "Traceback" not in err
+
+
+def test_rules_in_force_on_an_early_date_exclude_later_guidance(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(EXAMPLE), "--as-of", "2011-06-01", "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    assert '"as_of": "2011-06-01"' in out
+    assert '"rule_id": "nelson.cumulative"' in out  # Nelson 2009 was in force
+    assert '"rule_id": "hytec.resbrt"' not in out  # Sahgal 2012 was not yet
+
+
+def test_a_bad_as_of_date_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(EXAMPLE), "--as-of", "2016-13-01"])
+    assert exc.value.code == 2
+    assert "write YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_a_broken_rule_pack_is_refused_with_the_file_and_field(capsys: pytest.CaptureFixture[str],
+                                                                tmp_path: Path) -> None:
+    pack = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", pack)
+    target = pack / "policies" / "hytec" / "resbrt.yaml"
+    target.write_text(target.read_text().replace("operator: \"<=\"", "operator: \"=<\""), encoding="utf-8")
+    assert main(["evaluate", str(EXAMPLE), "--rules", str(pack)]) == 2
+    err = capsys.readouterr().err
+    assert "resbrt.yaml:" in err and "limit.operator" in err and '"<="' in err
+
+
+def test_the_oracle_engine_can_be_chosen(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(EXAMPLE), "--engine", "oracle", "--format", "json"]) == 0
+    assert '"name": "python-oracle"' in capsys.readouterr().out

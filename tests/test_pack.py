@@ -1,0 +1,83 @@
+"""Sanity over the whole rule pack: identity, citations, evidence, coverage by test cases, own words."""
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from reirrad.casetests import discover, load_bases, load_case_tests
+from reirrad.rulepack import load_pack, rule_id_for_path
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+SOURCES = ROOT.parent / "shared" / "sources"
+
+
+@pytest.fixture(scope="module")
+def pack():  # type: ignore[no-untyped-def]
+    return load_pack(RULES)
+
+
+def test_ids_are_unique_and_match_paths(pack) -> None:  # type: ignore[no-untyped-def]
+    seen = defaultdict(list)
+    for rule in pack.rules:
+        seen[(rule.id, rule.version)].append(rule.source)
+        assert rule.id == rule_id_for_path(Path(rule.source).relative_to(RULES))
+    assert all(len(v) == 1 for v in seen.values()), seen
+
+
+def test_every_citation_resolves_and_every_reference_is_used(pack) -> None:  # type: ignore[no-untyped-def]
+    used = {c.ref for rule in pack.rules for c in rule.citations} | {
+        c.ref for r in pack.repairs.values() for c in r.citations}
+    assert used <= set(pack.references)
+    assert set(pack.references) - used == set(), "references nobody cites"
+    for ref in pack.references.values():
+        assert (SOURCES / ref.source_file).name.startswith(ref.source_file[:3])
+
+
+def test_evidence_is_graded_only_where_a_source_grades_it(pack) -> None:  # type: ignore[no-untyped-def]
+    for rule in pack.rules:
+        ev = rule.evidence
+        if ev.quality_of_evidence == "not graded":
+            assert ev.scale is None, rule.id
+        else:
+            assert ev.scale, f"{rule.id}: a level needs the scale that defines it"
+
+
+def test_one_alpha_beta_per_rule(pack) -> None:  # type: ignore[no-untyped-def]
+    for rule in pack.rules:
+        if rule.quantity and "alpha_beta" in rule.quantity.parameters:
+            assert isinstance(rule.quantity.parameters["alpha_beta"], int | float)
+            assert re.findall(r"α/β = (\d+) Gy", rule.statement) in ([], [str(int(rule.quantity.alpha_beta))]), rule.id
+
+
+def test_every_rule_is_tested_on_both_sides(pack) -> None:  # type: ignore[no-untyped-def]
+    bases = load_bases(RULES)
+    statuses: dict[str, set[str]] = defaultdict(set)
+    for path in discover(RULES):
+        for test in load_case_tests(path, bases):
+            for e in test.expect:
+                statuses[e.rule].add(e.status)
+    for rule in pack.rules:
+        want = {"applied", "not_applicable"} if rule.kind == "assumption" else {"pass", "fail", "not_applicable"}
+        assert want <= statuses[rule.id], f"{rule.id} lacks test cases for {sorted(want - statuses[rule.id])}"
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+@pytest.mark.skipif(not SOURCES.is_dir(), reason="the source documents (../shared/sources) are not beside this checkout")
+def test_no_source_sentence_is_copied_into_the_pack() -> None:
+    """Rule text is in the project's own words: no run of 10 words may appear verbatim in a source."""
+    source_grams: set[tuple[str, ...]] = set()
+    for path in SOURCES.glob("*.txt"):
+        words = _words(path.read_text(encoding="utf-8"))
+        source_grams.update(tuple(words[i:i + 10]) for i in range(len(words) - 9))
+    for path in RULES.rglob("*"):
+        if path.suffix not in (".yaml", ".md") or path.name.endswith(".cases.yaml") or path.name == "references.yaml":
+            continue
+        words = _words(path.read_text(encoding="utf-8"))
+        copied = [" ".join(words[i:i + 10]) for i in range(len(words) - 9) if tuple(words[i:i + 10]) in source_grams]
+        assert not copied, f"{path.relative_to(ROOT)} repeats a source verbatim: {copied[0]!r}"
