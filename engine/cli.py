@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from .errors import EngineError, InputError
+from .importers.cli import add_import_parser
 
 __all__ = ["main"]
 
@@ -60,19 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="durable-rules (default) or the plain-Python oracle used to check it")
     ev.set_defaults(func=_evaluate)
 
-    _add_optional(sub)
-    return parser
-
-
-def _add_optional(sub: Any) -> None:
-    """Subcommands contributed by other modules of the package."""
-    try:
-        from .importers.cli import add_import_parser
-    except ModuleNotFoundError as exc:  # only while the importers package is absent from the tree
-        if exc.name != f"{__package__}.importers":
-            raise
-        return
     add_import_parser(sub)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

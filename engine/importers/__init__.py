@@ -1,4 +1,5 @@
-"""Importers: clinical files (DICOM RT, Eclipse DVH exports, FHIR mCODE bundles) → a course of the case format.
+"""Importers: clinical files (DICOM RT, Eclipse DVH exports, FHIR mCODE bundles) → a course of the
+case format.
 
 Each importer returns an :class:`ImportResult`; ``reirrad import`` prints it as YAML (see docs/importing.md).
 pydicom, numpy and fhir.resources are optional dependencies, imported only when an importer runs.

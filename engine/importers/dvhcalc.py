@@ -2,20 +2,22 @@
 
 Method (stated in docs/importing.md):
 
-* Structure model: each contour plane stands for a slab of the ROI's plane spacing ``t`` centred on it (the
-  usual TPS model); polygons on one plane combine by the even-odd rule, so holes work.
-* Sampling (stratified, jittered): each slab's bounding box is cut into cells ``h`` × ``h`` × ``t/ceil(t/h)``
-  (``h`` = 0.5 mm by default, coarsened only when a structure would need more than ``MAX_SAMPLES`` cells) and one
-  point is drawn uniformly inside each cell (numpy PCG64, fixed seed: the result is reproducible). A regular
-  lattice would cut a dose gradient along x, y or z into steps of gradient × h; jittered points do not, and the
-  thin slivers that hold the hottest 0.03 cm³ of a cord get their share of points. Points inside the contours
-  are kept; each stands for its cell's volume.
-* Dose at each point: trilinear interpolation in the dose grid; a dose voxel covers half a spacing on each side
-  of its centre, points beyond that are "not covered" and refused.
-* D_v: the point doses sorted from hottest, each placed at the midpoint of its share of cumulative volume; D_v is
-  the linear interpolation of that curve at volume v. No 1 cGy (or any) bins are involved.
-* Dmax: the largest dose among the interior points and points on the structure's surface (every contour, its
-  edges sampled every ``h``, at ``ceil(t/h)`` levels through the slab and at the slab faces), so a maximum on the boundary is not missed.
+* Structure model: each contour plane stands for a slab of the ROI's plane spacing ``t`` centred on it
+  (the usual TPS model); polygons on one plane combine by the even-odd rule, so holes work.
+* Sampling (stratified, jittered): each slab's bounding box is cut into cells ``h`` × ``h`` ×
+  ``t/ceil(t/h)`` (``h`` = 0.5 mm by default, coarsened only when a structure would need more than
+  ``MAX_SAMPLES`` cells) and one point is drawn uniformly inside each cell (numpy PCG64, fixed seed: the
+  result is reproducible). A regular lattice would cut a dose gradient along x, y or z into steps of
+  gradient × h; jittered points do not, and the thin slivers that hold the hottest 0.03 cm³ of a cord
+  get their share of points. Points inside the contours are kept; each stands for its cell's volume.
+* Dose at each point: trilinear interpolation in the dose grid; a dose voxel covers half a spacing on
+  each side of its centre, points beyond that are "not covered" and refused.
+* D_v: the point doses sorted from hottest, each placed at the midpoint of its share of cumulative
+  volume; D_v is the linear interpolation of that curve at volume v. No 1 cGy (or any) bins are
+  involved.
+* Dmax: the largest dose among the interior points and points on the structure's surface (every contour,
+  its edges sampled every ``h``, at ``ceil(t/h)`` levels through the slab and at the slab faces), so a
+  maximum on the boundary is not missed.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class DoseGrid:
     values: FloatArray
 
     def extent(self) -> list[tuple[float, float]]:
-        """Per axis (x, y, z), the region the voxels cover: half a spacing beyond the first and last centres."""
+        """Per axis (x, y, z), the region the voxels cover: half a spacing beyond the outer centres."""
         out = []
         for a in (self.x, self.y, self.z):
             out.append((float(a[0] - (a[1] - a[0]) / 2), float(a[-1] + (a[-1] - a[-2]) / 2)))
@@ -122,7 +124,9 @@ def plane_spacing(zs: Sequence[float]) -> float:
     return float(np.median(np.diff(np.sort(np.asarray(zs, dtype=float)))))
 
 
-def sample_structure(planes: Sequence[tuple[float, Sequence[FloatArray]]], resolution_mm: float = 0.5) -> StructureSamples:
+def sample_structure(
+    planes: Sequence[tuple[float, Sequence[FloatArray]]], resolution_mm: float = 0.5
+) -> StructureSamples:
     """Sample a structure given as (z, [polygon (n, 2) in mm, ...]) per plane; at least two planes."""
     t = plane_spacing([z for z, _ in planes])
     approx = sum(abs(_area(p)) for _, polys in planes for p in polys) * t
@@ -135,9 +139,14 @@ def sample_structure(planes: Sequence[tuple[float, Sequence[FloatArray]]], resol
     for z, polygons in planes:
         xy = np.concatenate(polygons)
         lo = np.array([xy[:, 0].min(), xy[:, 1].min(), z - t / 2])
-        counts = [max(1, math.ceil((xy[:, 0].max() - lo[0]) / h)), max(1, math.ceil((xy[:, 1].max() - lo[1]) / h)),
-                  n_sub]
-        corners = np.stack(np.meshgrid(*[np.arange(c) for c in counts], indexing="ij"), axis=-1).reshape(-1, 3)
+        counts = [
+            max(1, math.ceil((xy[:, 0].max() - lo[0]) / h)),
+            max(1, math.ceil((xy[:, 1].max() - lo[1]) / h)),
+            n_sub,
+        ]
+        corners = np.stack(np.meshgrid(*[np.arange(c) for c in counts], indexing="ij"), axis=-1).reshape(
+            -1, 3
+        )
         p = lo + (corners + rng.random(corners.shape)) * cell
         inside = np.zeros(len(p), dtype=bool)
         for polygon in polygons:
@@ -155,9 +164,12 @@ def _area(polygon: FloatArray) -> float:
     return float(0.5 * (np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
-def metrics_from_samples(doses: FloatArray, volumes_cc: FloatArray, surface_doses: FloatArray | None = None,
-                         ) -> dict[str, float | None]:
-    """Dmax and D_v (v in METRIC_VOLUMES_CC) from point doses; a D_v for a structure smaller than v is None."""
+def metrics_from_samples(
+    doses: FloatArray,
+    volumes_cc: FloatArray,
+    surface_doses: FloatArray | None = None,
+) -> dict[str, float | None]:
+    """Dmax and D_v (v in METRIC_VOLUMES_CC) from point doses; D_v of a structure smaller than v is None."""
     order = np.argsort(-doses, kind="stable")
     d = doses[order]
     cumulative = np.cumsum(volumes_cc[order])

@@ -1,11 +1,12 @@
 """Eclipse DVH text export (cumulative or differential; cGy or Gy; plans and plan sums) → one course.
 
-Layout followed (Eclipse "Export DVH in tabular format"): a file header of ``Key : value`` lines (patient
-identity lines are skipped and never kept), one block per plan or plan sum (``Plan: X`` / ``Plan sum: X``,
-``Prescribed dose [cGy]: 3000.0`` or ``not defined``), then one block per structure: ``Structure: NAME``,
-``Plan:`` / ``Plan sum:``, ``Volume [cm³]: …``, ``Dose Cover.[%]: …``, ``Max Dose [cGy]: …`` …, a column header
-such as ``Dose [cGy]  Relative dose [%]  Ratio of Total Structure Volume [%]`` (or ``Structure Volume [cm³]``, or
-``dVolume / dDose [cm³ / cGy]`` for a differential DVH), and the rows.
+Layout followed (Eclipse "Export DVH in tabular format"): a file header of ``Key : value`` lines
+(patient identity lines are skipped and never kept), one block per plan or plan sum (``Plan: X`` /
+``Plan sum: X``, ``Prescribed dose [cGy]: 3000.0`` or ``not defined``), then one block per structure:
+``Structure: NAME``, ``Plan:`` / ``Plan sum:``, ``Volume [cm³]: …``, ``Dose Cover.[%]: …``, ``Max Dose
+[cGy]: …`` …, a column header such as ``Dose [cGy]  Relative dose [%]  Ratio of Total Structure Volume
+[%]`` (or ``Structure Volume [cm³]``, or ``dVolume / dDose [cm³ / cGy]`` for a differential DVH), and
+the rows.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from ..errors import InputError, Problem
 from .common import (
@@ -34,12 +36,12 @@ _COLUMN = re.compile(r"\s*([^\[\]:]+?\s*\[[^\]]*\])")
 _COLUMNS = re.compile(r"(?:\s*[^\[\]:]+?\s*\[[^\]]*\])+\s*")
 _CM3 = re.compile(r"cm(?:³|Â³|3|\^3)")
 MIN_DOSE_COVER = 99.5
-"""A structure whose ``Dose Cover.[%]`` is below this lies partly outside the dose grid: its DVH is refused."""
+"""A structure whose ``Dose Cover.[%]`` is below this lies partly outside the dose grid: refused."""
 
 
 @dataclass
 class StructureDVH:
-    """One structure block: where it starts, its plan, header values, and the table as cumulative cm³ over Gy."""
+    """One structure block: where it starts, its plan, header values, and its table."""
 
     name: str
     line: int
@@ -66,8 +68,17 @@ def _decode(data: bytes, file: str) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise InputError.of([Problem(file, (), "neither UTF-8 nor Windows-1252 text", accepted="the .txt file Eclipse "
-                                 "exported, unchanged", code="dvh.encoding")])
+    raise InputError.of(
+        [
+            Problem(
+                file,
+                (),
+                "neither UTF-8 nor Windows-1252 text",
+                accepted="the .txt file Eclipse exported, unchanged",
+                code="dvh.encoding",
+            )
+        ]
+    )
 
 
 def _key(text: str) -> str:
@@ -99,15 +110,29 @@ def parse_eclipse_dvh(text: str, file: str) -> EclipseExport:
                 if sep and k == "structure":
                     block = None
                 else:
-                    problems.append(Problem(file, ("structure", block.name), f"row '{line[:60]}' is not numbers",
-                                            accepted="numeric columns under the column header", line=number,
-                                            code="dvh.row"))
+                    problems.append(
+                        Problem(
+                            file,
+                            ("structure", block.name),
+                            f"row '{line[:60]}' is not numbers",
+                            accepted="numeric columns under the column header",
+                            line=number,
+                            code="dvh.row",
+                        )
+                    )
                     continue
             else:
                 if len(cells) != len(block.columns):
-                    problems.append(Problem(file, ("structure", block.name), f"{len(cells)} numbers in a row of "
-                                            f"{len(block.columns)} columns", accepted="one number per column",
-                                            line=number, code="dvh.row"))
+                    problems.append(
+                        Problem(
+                            file,
+                            ("structure", block.name),
+                            f"{len(cells)} numbers in a row of {len(block.columns)} columns",
+                            accepted="one number per column",
+                            line=number,
+                            code="dvh.row",
+                        )
+                    )
                 continue
         if sep and k == "structure":
             block = StructureDVH(value, number)
@@ -156,16 +181,32 @@ def _dose_header(header: Mapping[str, str], name: str) -> tuple[float | None, st
 
 def _cumulative_cc(block: StructureDVH, file: str, kind: str) -> tuple[list[float], list[float], str]:
     """Dose (Gy) and volume receiving at least that dose (cm³), and how they were read."""
+
     def bad(message: str, accepted: str, line: int | None = None) -> InputError:
-        return InputError.of([Problem(file, ("structure", block.name), message, accepted,
-                                      line or block.column_line or block.line, code="dvh.table")])
+        return InputError.of(
+            [
+                Problem(
+                    file,
+                    ("structure", block.name),
+                    message,
+                    accepted,
+                    line or block.column_line or block.line,
+                    code="dvh.table",
+                )
+            ]
+        )
 
     if not block.columns:
-        raise bad("no DVH table (no column header such as 'Dose [cGy]  Ratio of Total Structure Volume [%]')",
-                  "the structure's DVH exported as a table")
+        raise bad(
+            "no DVH table (no column header such as 'Dose [cGy]  Ratio of Total Structure Volume [%]')",
+            "the structure's DVH exported as a table",
+        )
     dose_col = next((i for i, c in enumerate(block.columns) if c in ("dose [cgy]", "dose [gy]")), None)
     if dose_col is None:
-        raise bad(f"no absolute dose column among {block.columns}", "'Dose [cGy]' or 'Dose [Gy]' (export absolute dose)")
+        raise bad(
+            f"no absolute dose column among {block.columns}",
+            "'Dose [cGy]' or 'Dose [Gy]' (export absolute dose)",
+        )
     dose_scale = 0.01 if block.columns[dose_col] == "dose [cgy]" else 1.0
     vol_col, how = None, ""
     for i, c in enumerate(block.columns):
@@ -176,29 +217,37 @@ def _cumulative_cc(block: StructureDVH, file: str, kind: str) -> tuple[list[floa
         elif re.fullmatch(r"dvolume ?/ ?ddose \[(%|cm3) ?/ ?(c?gy)\]", c):
             vol_col, how = i, "differential " + c
     if vol_col is None:
-        raise bad(f"no volume column among {block.columns}", "'Ratio of Total Structure Volume [%]', "
-                  "'Structure Volume [cm³]' or 'dVolume / dDose [cm³ / cGy]'")
+        raise bad(
+            f"no volume column among {block.columns}",
+            "'Ratio of Total Structure Volume [%]', "
+            "'Structure Volume [cm³]' or 'dVolume / dDose [cm³ / cGy]'",
+        )
     differential = how.startswith("differential")
     if kind and ("differential" in kind.casefold()) != differential:
-        raise bad(f"the file says '{kind}' but the table of '{block.name}' is {how.split()[0]}",
-                  "a table matching the Type line")
+        raise bad(
+            f"the file says '{kind}' but the table of '{block.name}' is {how.split()[0]}",
+            "a table matching the Type line",
+        )
     total = block.header.get("volume [cm3]")
     total_cc = _number(total) if total is not None else None
     doses = [row[dose_col] * dose_scale for _, row in block.rows]
     raw = [row[vol_col] for _, row in block.rows]
     if len(doses) < 2:
         raise bad("the DVH table has fewer than two rows", "the full table")
-    if any(b <= a for a, b in zip(doses, doses[1:], strict=False)):
+    if any(b <= a for a, b in pairwise(doses)):
         line = next(block.rows[i + 1][0] for i in range(len(doses) - 1) if doses[i + 1] <= doses[i])
         raise bad("doses do not increase from row to row", "rows in increasing dose", line)
     percent = "%" in how
     if percent and (total_cc is None or total_cc <= 0):
-        raise bad("volumes are in % and the structure's 'Volume [cm³]' line is missing", "the header exported with "
-                  "the table", block.line)
+        raise bad(
+            "volumes are in % and the structure's 'Volume [cm³]' line is missing",
+            "the header exported with the table",
+            block.line,
+        )
     scale = total_cc / 100.0 if percent else 1.0  # type: ignore[operator]
     if differential:
         per = "cgy" if how.endswith("cgy]") else "gy"
-        widths = [(b - a) / (0.01 if per == "cgy" else 1.0) for a, b in zip(doses, doses[1:], strict=False)]
+        widths = [(b - a) / (0.01 if per == "cgy" else 1.0) for a, b in pairwise(doses)]
         widths.append(widths[-1])
         volumes, running = [], 0.0
         for v, w in zip(reversed(raw), reversed(widths), strict=True):
@@ -207,13 +256,17 @@ def _cumulative_cc(block: StructureDVH, file: str, kind: str) -> tuple[list[floa
         volumes.reverse()
     else:
         volumes = [v * scale for v in raw]
-        if any(b > a + 1e-9 * max(1.0, a) for a, b in zip(volumes, volumes[1:], strict=False)):
-            line = next(block.rows[i + 1][0] for i in range(len(volumes) - 1) if volumes[i + 1] > volumes[i] + 1e-9)
+        if any(b > a + 1e-9 * max(1.0, a) for a, b in pairwise(volumes)):
+            line = next(
+                block.rows[i + 1][0] for i in range(len(volumes) - 1) if volumes[i + 1] > volumes[i] + 1e-9
+            )
             raise bad("a cumulative DVH cannot grow with dose", "a non-increasing volume column", line)
     return doses, volumes, how
 
 
-def _metrics(doses: list[float], volumes: list[float], max_dose: float | None) -> tuple[dict[str, float | None], str]:
+def _metrics(
+    doses: list[float], volumes: list[float], max_dose: float | None
+) -> tuple[dict[str, float | None], str]:
     """Dmax and D_v by linear interpolation of the cumulative DVH between its rows."""
     out: dict[str, float | None] = {}
     how = "Dmax from the 'Max Dose' line"
@@ -224,8 +277,7 @@ def _metrics(doses: list[float], volumes: list[float], max_dose: float | None) -
     for metric, v in METRIC_VOLUMES_CC.items():
         value = None
         if volumes[0] >= v:
-            for (d0, v0), (d1, v1) in zip(zip(doses, volumes, strict=True), zip(doses[1:], volumes[1:], strict=True),
-                                          strict=True):
+            for (d0, v0), (d1, v1) in pairwise(zip(doses, volumes, strict=True)):
                 if v0 >= v > v1:
                     value = d0 + (d1 - d0) * (v0 - v) / (v0 - v1)
                     break
@@ -235,24 +287,56 @@ def _metrics(doses: list[float], volumes: list[float], max_dose: float | None) -
     return out, how
 
 
-def import_eclipse_dvh(path: str, options: CourseOptions | None = None, structure_map: StructureMap | None = None,
-                       explicit_rois: Mapping[str, str] | None = None, plan: str | None = None) -> ImportResult:
+def import_eclipse_dvh(
+    path: str,
+    options: CourseOptions | None = None,
+    structure_map: StructureMap | None = None,
+    explicit_rois: Mapping[str, str] | None = None,
+    plan: str | None = None,
+) -> ImportResult:
     """Read an Eclipse DVH export and build a course; every problem is raised as an InputError."""
     options = options or CourseOptions()
     smap = structure_map or load_structure_map()
     export = parse_eclipse_dvh(_decode(read_bytes(path), path), path)
     if not export.structures:
-        raise InputError.of([Problem(path, (), "no 'Structure:' block found", accepted="an Eclipse DVH text export",
-                                     code="dvh.empty")])
+        raise InputError.of(
+            [
+                Problem(
+                    path,
+                    (),
+                    "no 'Structure:' block found",
+                    accepted="an Eclipse DVH text export",
+                    code="dvh.empty",
+                )
+            ]
+        )
     labels = list(dict.fromkeys(s.plan for s in export.structures))
     if plan is not None:
         if plan not in labels:
-            raise InputError.of([Problem(path, ("plan",), f"no structure block for plan '{plan}'",
-                                         accepted=f"--plan {' or '.join(repr(x) for x in labels)}", code="dvh.plan")])
+            raise InputError.of(
+                [
+                    Problem(
+                        path,
+                        ("plan",),
+                        f"no structure block for plan '{plan}'",
+                        accepted=f"--plan {' or '.join(repr(x) for x in labels)}",
+                        code="dvh.plan",
+                    )
+                ]
+            )
         chosen_plan = plan
     elif len(labels) > 1:
-        raise InputError.of([Problem(path, ("plan",), f"the export holds DVHs of {len(labels)} plans or plan sums: "
-                                     f"{listing(labels)}", accepted="--plan NAME", code="dvh.plan")])
+        raise InputError.of(
+            [
+                Problem(
+                    path,
+                    ("plan",),
+                    f"the export holds DVHs of {len(labels)} plans or plan sums: {listing(labels)}",
+                    accepted="--plan NAME",
+                    code="dvh.plan",
+                )
+            ]
+        )
     else:
         chosen_plan = labels[0]
     blocks = [s for s in export.structures if s.plan == chosen_plan]
@@ -263,7 +347,9 @@ def import_eclipse_dvh(path: str, options: CourseOptions | None = None, structur
     by_name = {b.name: b for b in blocks}
     warnings: list[str] = []
     if choice.unused:
-        warnings.append(f"{path}: {plural(len(choice.unused), 'structure')} not used: {listing(choice.unused)}")
+        warnings.append(
+            f"{path}: {plural(len(choice.unused), 'structure')} not used: {listing(choice.unused)}"
+        )
     notes = [f"Eclipse DVH export, {export.kind or 'type not stated'}; plan '{chosen_plan}'."]
     problems: list[Problem] = []
     structures: dict[str, dict[str, float]] = {}
@@ -271,9 +357,16 @@ def import_eclipse_dvh(path: str, options: CourseOptions | None = None, structur
         block = by_name[roi]
         cover = _number(block.header.get("dose cover.[%]", "100"))
         if cover is not None and cover < MIN_DOSE_COVER:
-            problems.append(Problem(path, ("structure", roi), f"Dose Cover. is {cover:g} %: the dose grid does not "
-                                    "cover the structure", f"≥ {MIN_DOSE_COVER:g} % (enlarge the calculation volume)",
-                                    block.header_lines.get("dose cover.[%]"), code="dvh.coverage"))
+            problems.append(
+                Problem(
+                    path,
+                    ("structure", roi),
+                    f"Dose Cover. is {cover:g} %: the dose grid does not cover the structure",
+                    f"≥ {MIN_DOSE_COVER:g} % (enlarge the calculation volume)",
+                    block.header_lines.get("dose cover.[%]"),
+                    code="dvh.coverage",
+                )
+            )
             continue
         try:
             doses, volumes, how = _cumulative_cc(block, path, export.kind)
@@ -284,18 +377,24 @@ def import_eclipse_dvh(path: str, options: CourseOptions | None = None, structur
         values, dmax_how = _metrics(doses, volumes, max_dose)
         for metric, v in METRIC_VOLUMES_CC.items():
             if values[metric] is None:
-                warnings.append(f"{path}: structure '{roi}' is {volumes[0]:.3f} cm³, smaller than {v} cm³: "
-                                f"{metric} left out")
+                warnings.append(
+                    f"{path}: structure '{roi}' is {volumes[0]:.3f} cm³, smaller than {v} cm³: "
+                    f"{metric} left out"
+                )
         structures[tg] = ordered_metrics(values)
         notes.append(f"{tg} is '{roi}' ({how} table; D_v by linear interpolation between rows; {dmax_how}).")
     if problems:
         raise InputError.of(problems)
     prescription = None
     plan_info = export.plans.get(chosen_plan, {})
-    dose, key = _dose_header(plan_info, "prescribed dose")
+    dose, _ = _dose_header(plan_info, "prescribed dose")
     if dose is not None and plan_info.get("kind") == "plan":
         prescription = dose
-    course = assemble_course(path, options, dose_gy=prescription,
-                             sources={"prescription": f"the export's 'Prescribed dose' of plan '{chosen_plan}'"},
-                             structures=structures)
+    course = assemble_course(
+        path,
+        options,
+        dose_gy=prescription,
+        sources={"prescription": f"the export's 'Prescribed dose' of plan '{chosen_plan}'"},
+        structures=structures,
+    )
     return ImportResult(course, notes, warnings)

@@ -1,4 +1,4 @@
-"""Build small DICOM RT objects in code (no binaries committed): dose grids, structure sets, plans, records."""
+"""Build small DICOM RT objects in code (no binaries committed): doses, structures, plans, records."""
 
 from __future__ import annotations
 
@@ -16,10 +16,20 @@ OTHER_FOR_UID = "1.2.826.0.1.3680043.8.498.2"
 PLAN_UID = "1.2.826.0.1.3680043.8.498.3"
 PATIENT_NAME = "Doe^Jane^Phantom"
 PATIENT_ID = "PHANTOM-MRN-4711"
-SOP = {"dose": "1.2.840.10008.5.1.4.1.1.481.2", "struct": "1.2.840.10008.5.1.4.1.1.481.3",
-       "plan": "1.2.840.10008.5.1.4.1.1.481.5", "beams": "1.2.840.10008.5.1.4.1.1.481.4",
-       "summary": "1.2.840.10008.5.1.4.1.1.481.7"}
-MODALITY = {"dose": "RTDOSE", "struct": "RTSTRUCT", "plan": "RTPLAN", "beams": "RTRECORD", "summary": "RTRECORD"}
+SOP = {
+    "dose": "1.2.840.10008.5.1.4.1.1.481.2",
+    "struct": "1.2.840.10008.5.1.4.1.1.481.3",
+    "plan": "1.2.840.10008.5.1.4.1.1.481.5",
+    "beams": "1.2.840.10008.5.1.4.1.1.481.4",
+    "summary": "1.2.840.10008.5.1.4.1.1.481.7",
+}
+MODALITY = {
+    "dose": "RTDOSE",
+    "struct": "RTSTRUCT",
+    "plan": "RTPLAN",
+    "beams": "RTRECORD",
+    "summary": "RTRECORD",
+}
 
 DoseFunction = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -52,13 +62,26 @@ def circle(radius: float, cx: float = 0.0, cy: float = 0.0, n: int = 360) -> np.
     return np.column_stack([cx + radius * np.cos(a), cy + radius * np.sin(a)])
 
 
-def cylinder(radius: float, z_planes: Sequence[float], cx: float = 0.0, cy: float = 0.0) -> list[tuple[float, np.ndarray]]:
+def cylinder(
+    radius: float, z_planes: Sequence[float], cx: float = 0.0, cy: float = 0.0
+) -> list[tuple[float, np.ndarray]]:
     return [(z, circle(radius, cx, cy)) for z in z_planes]
 
 
-def write_rtdose(path: Path, dose: DoseFunction, *, x: np.ndarray, y: np.ndarray, z: np.ndarray,
-                 units: str = "GY", summation: str = "PLAN", scaling: float = 1e-5, for_uid: str = FOR_UID,
-                 plan_uid: str | None = PLAN_UID, dose_type: str = "PHYSICAL") -> Path:
+def write_rtdose(
+    path: Path,
+    dose: DoseFunction,
+    *,
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    units: str = "GY",
+    summation: str = "PLAN",
+    scaling: float = 1e-5,
+    for_uid: str = FOR_UID,
+    plan_uid: str | None = PLAN_UID,
+    dose_type: str = "PHYSICAL",
+) -> Path:
     """An RT Dose whose voxel centres are x, y (ascending) and z; dose(x, y, z) in Gy at each centre."""
     zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
     values = dose(xx, yy, zz)
@@ -89,7 +112,9 @@ def write_rtdose(path: Path, dose: DoseFunction, *, x: np.ndarray, y: np.ndarray
     return _save(ds, path)
 
 
-def write_rtstruct(path: Path, rois: dict[str, list[tuple[float, np.ndarray]]], *, for_uid: str = FOR_UID) -> Path:
+def write_rtstruct(
+    path: Path, rois: dict[str, list[tuple[float, np.ndarray]]], *, for_uid: str = FOR_UID
+) -> Path:
     """An RT Structure Set with one CLOSED_PLANAR contour per (z, polygon) for each named ROI."""
     ds = _base("struct")
     ref_for = Dataset()
@@ -120,8 +145,15 @@ def write_rtstruct(path: Path, rois: dict[str, list[tuple[float, np.ndarray]]], 
     return _save(ds, path)
 
 
-def write_rtplan(path: Path, *, fractions: int | None, target_doses: Sequence[float] = (), fraction_groups: int = 1,
-                 sop_uid: str = PLAN_UID, for_uid: str | None = FOR_UID) -> Path:
+def write_rtplan(
+    path: Path,
+    *,
+    fractions: int | None,
+    target_doses: Sequence[float] = (),
+    fraction_groups: int = 1,
+    sop_uid: str = PLAN_UID,
+    for_uid: str | None = FOR_UID,
+) -> Path:
     """An RT Plan with fraction group(s) and TARGET dose references carrying TargetPrescriptionDose (Gy)."""
     ds = _base("plan", sop_uid)
     if for_uid:
@@ -161,7 +193,9 @@ def _plan_ref(ds: Dataset, plan_uid: str) -> None:
     ds.ReferencedRTPlanSequence = DicomSequence([ref])
 
 
-def write_beams_record(path: Path, *, treatment_date: str | None, fraction: int, plan_uid: str = PLAN_UID) -> Path:
+def write_beams_record(
+    path: Path, *, treatment_date: str | None, fraction: int, plan_uid: str = PLAN_UID
+) -> Path:
     """An RT Beams Treatment Record of one session: TreatmentDate (YYYYMMDD) and CurrentFractionNumber."""
     ds = _base("beams")
     if treatment_date:
@@ -174,7 +208,9 @@ def write_beams_record(path: Path, *, treatment_date: str | None, fraction: int,
     return _save(ds, path)
 
 
-def write_summary_record(path: Path, *, first: str, last: str, delivered: int, plan_uid: str = PLAN_UID) -> Path:
+def write_summary_record(
+    path: Path, *, first: str, last: str, delivered: int, plan_uid: str = PLAN_UID
+) -> Path:
     """An RT Treatment Summary Record: first and most recent treatment dates, fractions delivered."""
     ds = _base("summary")
     ds.FirstTreatmentDate = first

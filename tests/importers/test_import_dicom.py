@@ -1,4 +1,4 @@
-"""`reirrad import dicom`: analytic phantoms built in code, pydicom's own RT files, and a bad-input gallery."""
+"""`reirrad import dicom`: analytic phantoms built in code, pydicom's RT files, a bad-input gallery."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import case_with, run_import
 from importer_factories import (
     OTHER_FOR_UID,
     PATIENT_ID,
@@ -21,13 +20,15 @@ from importer_factories import (
     write_rtstruct,
     write_summary_record,
 )
+from importer_helpers import case_with, run_import
 from pydicom.data import get_testdata_file
-
 from reirrad.importers.dvhcalc import metrics_from_samples
 
+
 def tolerance(gradient_gy_per_mm: float) -> float:
-    """Stated tolerance of the near-max method at 0.5 mm sampling (docs/importing.md): 0.025 mm × gradient + 0.005 Gy."""
+    """Stated tolerance of the near-max method at 0.5 mm (docs/importing.md): 0.025 mm × gradient + 5 mGy."""
     return 0.025 * gradient_gy_per_mm + 0.005
+
 
 X = axis(-20, 20, 2.5)
 Z = axis(90, 150, 2.5)
@@ -52,12 +53,19 @@ def x_threshold(radius: float, volume_mm3: float, length: float = LENGTH) -> flo
 
 
 def lateral_gradient_expected(a: float, b: float, radius: float) -> dict[str, float]:
-    """Dose a + b·x over a cylinder of this radius on the z axis: Dmax at x = R, D_v where the segment holds v."""
-    return {"Dmax": a + b * radius, **{m: a + b * x_threshold(radius, v * 1000) for m, v in
-                                       (("D0.03cc", 0.03), ("D0.1cc", 0.1), ("D1cc", 1.0))}}
+    """Dose a + b·x over a cylinder of this radius on z: Dmax at x = R, D_v where the segment holds v"""
+    return {
+        "Dmax": a + b * radius,
+        **{
+            m: a + b * x_threshold(radius, v * 1000)
+            for m, v in (("D0.03cc", 0.03), ("D0.1cc", 0.1), ("D1cc", 1.0))
+        },
+    }
 
 
-def phantom(tmp_path: Path, dose, radius: float = 5.0, name: str = "Cord", planes=PLANES, **dose_kw) -> list[str]:
+def phantom(
+    tmp_path: Path, dose, radius: float = 5.0, name: str = "Cord", planes=PLANES, **dose_kw
+) -> list[str]:
     write_rtdose(tmp_path / "dose.dcm", dose, x=X, y=X, z=Z, **dose_kw)
     write_rtstruct(tmp_path / "rs.dcm", {name: cylinder(radius, planes), "PTV_T8": cylinder(15, planes)})
     return ["dicom", "--rtdose", str(tmp_path / "dose.dcm"), "--rtstruct", str(tmp_path / "rs.dcm")]
@@ -70,15 +78,33 @@ def imported(argv: list[str]) -> dict:
 
 
 def test_uniform_dose_gives_the_dose_everywhere(tmp_path: Path) -> None:
-    course = imported([*phantom(tmp_path, lambda x, y, z: np.full(x.shape, 20.0)), *COURSE,
-                       "--prescription", "30", "--fractions", "10"])
+    course = imported(
+        [
+            *phantom(tmp_path, lambda x, y, z: np.full(x.shape, 20.0)),
+            *COURSE,
+            "--prescription",
+            "30",
+            "--fractions",
+            "10",
+        ]
+    )
     assert course["structures"]["SpinalCord"] == {"Dmax": 20.0, "D0.03cc": 20.0, "D0.1cc": 20.0, "D1cc": 20.0}
 
 
-@pytest.mark.parametrize(("radius", "a", "b"), [(5.0, 10.0, 1.0), (2.0, 12.0, 2.0)], ids=["cord-R5", "thin-R2-steep"])
+@pytest.mark.parametrize(
+    ("radius", "a", "b"), [(5.0, 10.0, 1.0), (2.0, 12.0, 2.0)], ids=["cord-R5", "thin-R2-steep"]
+)
 def test_lateral_gradient_matches_the_analytic_dvh(tmp_path: Path, radius: float, a: float, b: float) -> None:
-    course = imported([*phantom(tmp_path, lambda x, y, z: a + b * x, radius=radius), *COURSE,
-                       "--prescription", "30", "--fractions", "10"])
+    course = imported(
+        [
+            *phantom(tmp_path, lambda x, y, z: a + b * x, radius=radius),
+            *COURSE,
+            "--prescription",
+            "30",
+            "--fractions",
+            "10",
+        ]
+    )
     got = course["structures"]["SpinalCord"]
     expected = lateral_gradient_expected(a, b, radius)
     for metric, value in expected.items():
@@ -91,8 +117,16 @@ def test_lateral_gradient_matches_the_analytic_dvh(tmp_path: Path, radius: float
 def test_longitudinal_gradient_matches_the_analytic_dvh(tmp_path: Path) -> None:
     radius, a, b = 5.0, 10.0, 0.25
     top = PLANES[-1] + 1.25
-    course = imported([*phantom(tmp_path, lambda x, y, z: a + b * (z - 90), radius=radius), *COURSE,
-                       "--prescription", "30", "--fractions", "10"])
+    course = imported(
+        [
+            *phantom(tmp_path, lambda x, y, z: a + b * (z - 90), radius=radius),
+            *COURSE,
+            "--prescription",
+            "30",
+            "--fractions",
+            "10",
+        ]
+    )
     got = course["structures"]["SpinalCord"]
     area = math.pi * radius**2
     assert got["Dmax"] == pytest.approx(a + b * (top - 90), abs=tolerance(b))
@@ -101,8 +135,9 @@ def test_longitudinal_gradient_matches_the_analytic_dvh(tmp_path: Path) -> None:
 
 
 def test_output_is_a_valid_prior_course_and_says_how_it_was_made(tmp_path: Path) -> None:
-    code, out, err = run_import(*phantom(tmp_path, lambda x, y, z: 10 + x), *COURSE, "--prescription", "30",
-                                "--fractions", "10")
+    code, out, err = run_import(
+        *phantom(tmp_path, lambda x, y, z: 10 + x), *COURSE, "--prescription", "30", "--fractions", "10"
+    )
     assert code == 0
     case = case_with(prior=out)
     assert case.prior_courses[0].dose_gy("SpinalCord", "Dmax") == pytest.approx(15.0)
@@ -114,10 +149,18 @@ def test_output_is_a_valid_prior_course_and_says_how_it_was_made(tmp_path: Path)
 def test_plan_and_records_give_prescription_fractions_and_dates(tmp_path: Path) -> None:
     argv = phantom(tmp_path, lambda x, y, z: np.full(x.shape, 3.0), summation="FRACTION")
     write_rtplan(tmp_path / "plan.dcm", fractions=10, target_doses=[30.0])
-    records = [write_beams_record(tmp_path / f"rec{i}.dcm", treatment_date=d, fraction=i)
-               for i, d in ((1, "20150105"), (10, "20150116"), (5, "20150109"))]
-    code, out, err = run_import(*argv, "--rtplan", str(tmp_path / "plan.dcm"), "--technique", "3DCRT",
-                                *[x for r in records for x in ("--record", str(r))])
+    records = [
+        write_beams_record(tmp_path / f"rec{i}.dcm", treatment_date=d, fraction=i)
+        for i, d in ((1, "20150105"), (10, "20150116"), (5, "20150109"))
+    ]
+    code, out, err = run_import(
+        *argv,
+        "--rtplan",
+        str(tmp_path / "plan.dcm"),
+        "--technique",
+        "3DCRT",
+        *[x for r in records for x in ("--record", str(r))],
+    )
     assert code == 0, err
     course = yaml.safe_load(out)
     assert course["start"] == "2015-01-05"
@@ -132,8 +175,15 @@ def test_summary_record_with_fewer_fractions_warns(tmp_path: Path) -> None:
     argv = phantom(tmp_path, lambda x, y, z: np.full(x.shape, 30.0))
     write_rtplan(tmp_path / "plan.dcm", fractions=10, target_doses=[30.0])
     write_summary_record(tmp_path / "sum.dcm", first="20150105", last="20150112", delivered=6)
-    code, out, err = run_import(*argv, "--rtplan", str(tmp_path / "plan.dcm"), "--record", str(tmp_path / "sum.dcm"),
-                                "--technique", "3DCRT")
+    code, out, err = run_import(
+        *argv,
+        "--rtplan",
+        str(tmp_path / "plan.dcm"),
+        "--record",
+        str(tmp_path / "sum.dcm"),
+        "--technique",
+        "3DCRT",
+    )
     assert code == 0, err
     assert yaml.safe_load(out)["end"] == "2015-01-12"
     assert "6 of 10 planned fractions delivered" in err
@@ -142,8 +192,16 @@ def test_summary_record_with_fewer_fractions_warns(tmp_path: Path) -> None:
 def test_planned_course_has_no_end_and_validates(tmp_path: Path) -> None:
     argv = phantom(tmp_path, lambda x, y, z: 5 + 0.2 * x)
     write_rtplan(tmp_path / "plan.dcm", fractions=1, target_doses=[24.0])
-    code, out, err = run_import(*argv, "--rtplan", str(tmp_path / "plan.dcm"), "--technique", "SBRT",
-                                "--start", "2016-09-15", "--planned")
+    code, out, err = run_import(
+        *argv,
+        "--rtplan",
+        str(tmp_path / "plan.dcm"),
+        "--technique",
+        "SBRT",
+        "--start",
+        "2016-09-15",
+        "--planned",
+    )
     assert code == 0, err
     assert "end" not in yaml.safe_load(out)
     assert case_with(planned=out).planned_course.fractions == 1
@@ -159,7 +217,7 @@ def test_no_patient_identity_in_output_or_messages(tmp_path: Path) -> None:
 
 
 def test_pydicom_rt_plan_gives_prescription_and_fractions(tmp_path: Path) -> None:
-    """pydicom's rtplan.dcm: 30 fractions, target prescription 30.826 Gy; used with a phantom dose of that plan."""
+    """pydicom's rtplan.dcm: 30 fractions, target prescription 30.826 Gy; with a phantom dose of that plan."""
     plan = get_testdata_file("rtplan.dcm")
     argv = phantom(tmp_path, lambda x, y, z: np.full(x.shape, 20.0), plan_uid=None)
     course = imported([*argv, "--rtplan", plan, *COURSE])
@@ -174,7 +232,8 @@ def test_metrics_of_samples_smaller_than_the_volume_are_left_out() -> None:
     assert values["D1cc"] is None
 
 
-# ---- bad-input gallery ------------------------------------------------------------------------------------------
+# ---- bad-input gallery ---------------------------------------------------------------------------------
+
 
 def _gallery(tmp_path: Path, case: str) -> list[str]:
     uniform = lambda x, y, z: np.full(x.shape, 20.0)  # noqa: E731
@@ -190,7 +249,14 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
         write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, [140 + 2.5 * i for i in range(8)])})
         return [*argv, *course]
     if case == "missing-file":
-        return ["dicom", "--rtdose", str(tmp_path / "nope.dcm"), "--rtstruct", str(tmp_path / "rs.dcm"), *course]
+        return [
+            "dicom",
+            "--rtdose",
+            str(tmp_path / "nope.dcm"),
+            "--rtstruct",
+            str(tmp_path / "rs.dcm"),
+            *course,
+        ]
     if case == "swapped-files":
         argv = phantom(tmp_path, uniform)
         return ["dicom", "--rtdose", argv[4], "--rtstruct", argv[2], *course]
@@ -225,12 +291,29 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
         write_rtplan(tmp_path / "plan.dcm", fractions=5, target_doses=[30.0, 35.0])
         return [*argv, "--rtplan", str(tmp_path / "plan.dcm"), *COURSE]
     if case == "no-dates":
-        return [*phantom(tmp_path, uniform), "--technique", "3DCRT", "--prescription", "30", "--fractions", "10"]
+        return [
+            *phantom(tmp_path, uniform),
+            "--technique",
+            "3DCRT",
+            "--prescription",
+            "30",
+            "--fractions",
+            "10",
+        ]
     if case == "record-without-date":
         argv = phantom(tmp_path, uniform)
         write_beams_record(tmp_path / "rec.dcm", treatment_date=None, fraction=1)
-        return [*argv, "--record", str(tmp_path / "rec.dcm"), "--technique", "3DCRT", "--prescription", "30",
-                "--fractions", "10"]
+        return [
+            *argv,
+            "--record",
+            str(tmp_path / "rec.dcm"),
+            "--technique",
+            "3DCRT",
+            "--prescription",
+            "30",
+            "--fractions",
+            "10",
+        ]
     if case == "single-plane-roi":
         argv = phantom(tmp_path, uniform)
         write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, [110.0])})
@@ -270,16 +353,41 @@ def test_bad_input_is_refused_with_a_message(tmp_path: Path, case: str) -> None:
 
 
 def test_pydicom_relative_dose_and_other_frame_are_both_reported() -> None:
-    """pydicom's rtdose.dcm (RELATIVE) with rtstruct.dcm (another frame of reference), ROI chosen explicitly."""
-    code, _, err = run_import("dicom", "--rtdose", get_testdata_file("rtdose.dcm"), "--rtstruct",
-                              get_testdata_file("rtstruct.dcm"), "--roi", "SpinalCord=patient", *COURSE)
+    """pydicom's rtdose.dcm (RELATIVE) with rtstruct.dcm (another frame of reference), ROI chosen by --roi."""
+    code, _, err = run_import(
+        "dicom",
+        "--rtdose",
+        get_testdata_file("rtdose.dcm"),
+        "--rtstruct",
+        get_testdata_file("rtstruct.dcm"),
+        "--roi",
+        "SpinalCord=patient",
+        *COURSE,
+    )
     assert code == 2
     assert "DoseUnits RELATIVE" in err
     assert "FrameOfReferenceUID mismatch" in err
 
 
 def test_pydicom_structure_set_has_no_cord() -> None:
-    code, _, err = run_import("dicom", "--rtdose", get_testdata_file("rtdose.dcm"), "--rtstruct",
-                              get_testdata_file("rtstruct.dcm"), *COURSE)
+    code, _, err = run_import(
+        "dicom",
+        "--rtdose",
+        get_testdata_file("rtdose.dcm"),
+        "--rtstruct",
+        get_testdata_file("rtstruct.dcm"),
+        *COURSE,
+    )
     assert code == 2
     assert "no ROI maps to a structure reirrad uses (ROIs: 'patient', 'Isocenter 1', 'Isocenter 2')" in err
+
+
+def test_pydicom_warnings_are_counted_not_quoted(tmp_path: Path) -> None:
+    argv = phantom(tmp_path, lambda x, y, z: np.full(x.shape, 20.0))
+    long_name = "PTV_" + "x" * 70  # LO allows 64 characters: pydicom warns when the value is read
+    with pytest.warns(UserWarning, match="exceeds the maximum length"):
+        write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, PLANES), long_name: cylinder(15, PLANES)})
+    code, out, err = run_import(*argv, *COURSE, "--prescription", "30", "--fractions", "10")
+    assert code == 0, err
+    assert "pydicom reported" in err
+    assert "exceeds the maximum" not in out + err

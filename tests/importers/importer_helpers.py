@@ -1,16 +1,13 @@
-"""Shared helpers for the importer tests: run `reirrad import …` the way the main CLI will, and build cases."""
+"""Helpers for the importer tests: run `reirrad import …` as the main CLI will; build cases."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import io
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import yaml
-
 from reirrad.case import Case, parse_case
 from reirrad.errors import InputError
 from reirrad.importers.cli import add_import_parser
@@ -35,14 +32,17 @@ def run_import(*argv: str) -> tuple[int, str, str]:
 
 def case_with(prior: str | None = None, planned: str | None = None) -> Case:
     """Place imported course YAML into a minimal case and validate it with the case parser."""
-    default_planned = {"start": "2016-09-15", "technique": "SBRT", "prescription": {"dose": 24, "fractions": 1},
-                       "structures": {"SpinalCord": {"Dmax": 10.0}}}
-    doc = {"schema": "reirrad/case/v1", "case_id": "import-test", "lesion": {"levels": ["T8"]},
-           "prior_courses": [yaml.safe_load(prior)] if prior else [],
-           "planned_course": yaml.safe_load(planned) if planned else default_planned}
+    default_planned = {
+        "start": "2016-09-15",
+        "technique": "SBRT",
+        "prescription": {"dose": 24, "fractions": 1},
+        "structures": {"SpinalCord": {"Dmax": 10.0}},
+    }
+    doc = {
+        "schema": "reirrad/case/v1",
+        "case_id": "import-test",
+        "lesion": {"levels": ["T8"]},
+        "prior_courses": [yaml.safe_load(prior)] if prior else [],
+        "planned_course": yaml.safe_load(planned) if planned else default_planned,
+    }
     return parse_case(yaml.safe_dump(doc, sort_keys=False), "assembled-case.yaml")
-
-
-@pytest.fixture
-def run() -> Callable[..., tuple[int, str, str]]:
-    return run_import

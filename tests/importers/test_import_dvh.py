@@ -1,0 +1,180 @@
+"""`reirrad import dvh`: Eclipse DVH exports with hand-computable DVHs, and a bad-input gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from importer_helpers import DATA, case_with, run_import
+
+CUMULATIVE = DATA / "eclipse_cumulative_cgy.txt"
+DIFFERENTIAL = DATA / "eclipse_differential_gy_plansum_cp1252.txt"
+PRIOR = ["--technique", "3DCRT", "--fractions", "10", "--start", "2015-01-05", "--end", "2015-01-16"]
+
+
+def test_cumulative_cgy_percent_single_plan() -> None:
+    """SpinalCord: 2.0 cm³, V = 100 % · (1 − D / 30 Gy): D_v = 30 Gy · (1 − v / 2 cm³); Max Dose 30 Gy."""
+    code, out, err = run_import("dvh", str(CUMULATIVE), *PRIOR)
+    assert code == 0, err
+    course = yaml.safe_load(out)
+    assert course["structures"] == {
+        "SpinalCord": {"Dmax": 30.0, "D0.03cc": 29.55, "D0.1cc": 28.5, "D1cc": 15.0}
+    }
+    assert course["prescription"] == {"dose": 30.0, "fractions": 10}
+    assert case_with(prior=out).prior_courses[0].dose_gy("SpinalCord", "D1cc") == pytest.approx(15.0)
+    assert "'PTV_T8', 'Body'" in err
+
+
+def test_differential_gy_plan_sum_in_cp1252() -> None:
+    """Thecal Sac: 0.1 cm³/Gy from 0 to 20 Gy: V(D) = 0.1 · (20 − D) cm³, so D_v = 20 − 10 · v Gy."""
+    assert b"\xb3" in DIFFERENTIAL.read_bytes()
+    code, out, err = run_import(
+        "dvh",
+        str(DIFFERENTIAL),
+        "--technique",
+        "SBRT",
+        "--fractions",
+        "1",
+        "--prescription",
+        "16",
+        "--start",
+        "2016-09-15",
+        "--planned",
+    )
+    assert code == 0, err
+    course = yaml.safe_load(out)
+    assert course["structures"] == {
+        "ThecalSac": {"Dmax": 20.0, "D0.03cc": 19.7, "D0.1cc": 19.0, "D1cc": 10.0}
+    }
+    assert case_with(planned=out).planned_course.dose_gy("ThecalSac", "D0.03cc") == pytest.approx(19.7)
+
+
+def test_cumulative_cm3_without_max_dose_uses_the_first_empty_row(tmp_path: Path) -> None:
+    text = CUMULATIVE.read_text(encoding="utf-8").split("Structure: PTV_T8")[0]
+    text = text.replace("Max Dose [cGy]: 3000.0\n", "").replace(
+        "Ratio of Total Structure Volume [%]", "Structure Volume [cm³]"
+    )
+    rows = "".join(f"{d:10d}{d / 30:20.1f}{2 * (1 - d / 3000):30.4f}\n" for d in range(0, 3001, 100))
+    head = text.split("Dose [cGy]   Relative dose")[0]
+    (tmp_path / "cc.txt").write_text(
+        head + "Dose [cGy]   Relative dose [%]   Structure Volume [cm³]\n" + rows, encoding="utf-8"
+    )
+    code, out, _ = run_import("dvh", str(tmp_path / "cc.txt"), *PRIOR)
+    assert code == 0
+    assert yaml.safe_load(out)["structures"]["SpinalCord"]["D0.1cc"] == 28.5
+    assert "upper bound" in out
+
+
+def test_two_plans_need_a_choice_and_plan_selects(tmp_path: Path) -> None:
+    text = CUMULATIVE.read_text(encoding="utf-8")
+    cord = text[text.index("Structure: SpinalCord") : text.index("Structure: PTV_T8")]
+    (tmp_path / "two.txt").write_text(text + cord.replace("Plan: T8_3D", "Plan: T8_boost"), encoding="utf-8")
+    code, _, err = run_import("dvh", str(tmp_path / "two.txt"), *PRIOR)
+    assert code == 2
+    assert "DVHs of 2 plans or plan sums: 'T8_3D', 'T8_boost' (accepted: --plan NAME)" in err
+    code, out, err = run_import("dvh", str(tmp_path / "two.txt"), *PRIOR, "--plan", "T8_3D")
+    assert code == 0, err
+    assert yaml.safe_load(out)["structures"]["SpinalCord"]["Dmax"] == 30.0
+
+
+def test_patient_identity_is_never_echoed(tmp_path: Path) -> None:
+    for argv in (["dvh", str(CUMULATIVE), *PRIOR], ["dvh", str(CUMULATIVE)]):
+        _, out, err = run_import(*argv)
+        assert "Phantom" not in out + err
+        assert "PHANTOM-MRN-4711" not in out + err
+
+
+def _edit(tmp_path: Path, old: str, new: str, count: int = 1) -> str:
+    text = CUMULATIVE.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "edited.txt"
+    path.write_text(text.replace(old, new, count), encoding="utf-8")
+    return str(path)
+
+
+def _gallery(tmp_path: Path, case: str) -> list[str]:
+    if case == "duplicate-structure":
+        return ["dvh", _edit(tmp_path, "Structure: PTV_T8", "Structure: SpinalCord"), *PRIOR]
+    if case == "unmapped-neural":
+        return ["dvh", _edit(tmp_path, "Structure: PTV_T8", "Structure: PRV5 SpinalCanal"), *PRIOR]
+    if case == "no-volume-column":
+        return ["dvh", _edit(tmp_path, "Ratio of Total Structure Volume [%]", "Mystery [x]"), *PRIOR]
+    if case == "relative-dose-only":
+        return [
+            "dvh",
+            _edit(tmp_path, "Dose [cGy]   Relative dose [%]", "Relative dose [%]   Relative dose [%]"),
+            *PRIOR,
+        ]
+    if case == "percent-without-volume":
+        return ["dvh", _edit(tmp_path, "Volume [cm³]: 2.0\n", ""), *PRIOR]
+    if case == "text-in-table":
+        return ["dvh", _edit(tmp_path, "      1500", "      15oo"), *PRIOR]
+    if case == "growing-cumulative":
+        return [
+            "dvh",
+            _edit(
+                tmp_path,
+                "      1500                50.0                       50.0000",
+                "      1500                50.0                       90.0000",
+            ),
+            *PRIOR,
+        ]
+    if case == "not-covered":
+        return ["dvh", _edit(tmp_path, "Dose Cover.[%]: 100.0", "Dose Cover.[%]: 87.5"), *PRIOR]
+    if case == "no-structures":
+        (tmp_path / "empty.txt").write_text("Type : Cumulative Dose Volume Histogram\n", encoding="utf-8")
+        return ["dvh", str(tmp_path / "empty.txt"), *PRIOR]
+    if case == "not-text":
+        (tmp_path / "bin.txt").write_bytes(b"Structure: \x81\x8d\xff\n")
+        return ["dvh", str(tmp_path / "bin.txt"), *PRIOR]
+    if case == "missing-fractions":
+        return [
+            "dvh",
+            str(CUMULATIVE),
+            "--technique",
+            "3DCRT",
+            "--start",
+            "2015-01-05",
+            "--end",
+            "2015-01-16",
+        ]
+    if case == "prescription-conflict":
+        return ["dvh", str(CUMULATIVE), *PRIOR, "--prescription", "20"]
+    if case == "plan-sum-without-prescription":
+        return ["dvh", str(DIFFERENTIAL), *PRIOR]
+    if case == "missing-file":
+        return ["dvh", str(tmp_path / "absent.txt"), *PRIOR]
+    if case == "unknown-plan":
+        return ["dvh", str(CUMULATIVE), *PRIOR, "--plan", "Other"]
+    if case == "end-before-nothing-planned":
+        return ["dvh", str(CUMULATIVE), *PRIOR, "--planned"]
+    raise AssertionError(case)
+
+
+GALLERY = {
+    "duplicate-structure": "ROI 'SpinalCord' appears more than once",
+    "unmapped-neural": "ROI 'PRV5 SpinalCanal' is not in the structure map",
+    "no-volume-column": "no volume column among",
+    "relative-dose-only": "no absolute dose column",
+    "percent-without-volume": "volumes are in % and the structure's 'Volume [cm³]' line is missing",
+    "text-in-table": "row '15oo",
+    "growing-cumulative": "a cumulative DVH cannot grow with dose",
+    "not-covered": "Dose Cover. is 87.5 %: the dose grid does not cover the structure",
+    "no-structures": "no 'Structure:' block found",
+    "not-text": "neither UTF-8 nor Windows-1252 text",
+    "missing-fractions": "the input does not give the course's fractions (accepted: --fractions N)",
+    "prescription-conflict": "--prescription 20.0 contradicts the export's 'Prescribed dose' of plan 'T8_3D'",
+    "plan-sum-without-prescription": "the input does not give the course's prescription",
+    "missing-file": "absent.txt: (document): file not found",
+    "unknown-plan": "no structure block for plan 'Other'",
+    "end-before-nothing-planned": "a planned course has no end date",
+}
+
+
+@pytest.mark.parametrize("case", list(GALLERY))
+def test_bad_input_is_refused_with_a_message(tmp_path: Path, case: str) -> None:
+    code, out, err = run_import(*_gallery(tmp_path, case))
+    assert code == 2
+    assert out == ""
+    assert GALLERY[case] in err
