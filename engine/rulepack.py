@@ -32,6 +32,11 @@ __all__ = [
 ]
 
 SPECIAL_FILES = {"pack.yaml", "references.yaml"}
+RULE_SECTIONS = ("policies", "recommendations", "assumptions", "advisories")
+"""Top-level folders of rules/ whose files are rules; 'repair' holds repair schedules. Other folders (tables,
+evidence, assessment, lists) hold knowledge data with schemas of their own, loaded by reirrad.knowledge."""
+ID_NAMESPACE_SECTIONS = ("policies", "recommendations")
+"""Folders whose name is not part of the rule id: rules/policies/hytec/resbrt.yaml is hytec.resbrt."""
 CASES_SUFFIX = ".cases.yaml"
 """Test cases live beside the rule they exercise (resbrt.cases.yaml beside resbrt.yaml); they are not rules."""
 
@@ -219,19 +224,21 @@ class RulePack:
 
 
 def rule_id_for_path(relative: Path) -> str:
-    """rules/policies/hytec/resbrt.yaml → hytec.resbrt; rules/assumptions/x.yaml → assumptions.x.
+    """rules/policies/hytec/resbrt.yaml → hytec.resbrt; rules/recommendations/isrs-2017/x.yaml → isrs-2017.x;
+    rules/assumptions/x.yaml → assumptions.x.
 
     An older, complete version of a rule may sit beside it as ``resbrt@1.0.0.yaml``.
     """
     parts = list(relative.with_suffix("").parts)
     parts[-1] = parts[-1].split("@")[0]
-    if parts and parts[0] == "policies":
+    if parts and parts[0] in ID_NAMESPACE_SECTIONS:
         parts = parts[1:]
     return ".".join(parts)
 
 
 def _yaml_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.yaml") if p.name not in SPECIAL_FILES and not p.name.endswith(CASES_SUFFIX))
+    return sorted(p for p in root.rglob("*.yaml")
+                  if p.relative_to(root).parts[0] in (*RULE_SECTIONS, "repair") and not p.name.endswith(CASES_SUFFIX))
 
 
 def load_pack(root: Path | str | None = None) -> RulePack:
