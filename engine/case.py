@@ -7,8 +7,8 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints, \
-    ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt, \
+    StringConstraints, ValidationError, field_validator, model_validator
 
 from .errors import InputError, Problem
 from .validation import schema_problems
@@ -64,9 +64,13 @@ def suggest_structure(name: str) -> str:
 def _suggest(value: str, path: tuple[str | int, ...]) -> str:
     if path and path[-1] == "structures":
         found = suggest_structure(value)
-        return f"; did you mean the TG-263 name '{found}'?" if found else ""
-    if path and path[-1] == "bilsky_grade":
+        if found:
+            return f"; did you mean the TG-263 name '{found}'?"
+        if value.upper().startswith(("PTV", "CTV", "GTV", "ITV")):
+            return "; targets are not listed among the structures (the planned course has ptv_high_dmin)"
         return ""
+    if path and path[-1] == "bilsky_grade" and value.strip() == "1":
+        return "; grade 1 is written with its subgrade: \"1a\", \"1b\" or \"1c\""
     return ""
 
 
@@ -74,7 +78,15 @@ def _parse_date(text: str) -> date:
     return date.fromisoformat(text)
 
 
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 10.0 as an integer; so does the model (it becomes 10). 10.5 is refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 IsoDate = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValidator(_parse_date)]
+Integer = Annotated[StrictInt, BeforeValidator(_integral)]
 Number = StrictInt | StrictFloat
 Dose = Annotated[Number, Field(ge=0)]
 Technique = Literal["2D", "3DCRT", "IMRT", "VMAT", "SBRT", "SRS", "other"]
@@ -85,12 +97,21 @@ Level = Literal["C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2", "T3", "T4"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # Fields are read by their aliases only ("D0.03cc", "schema"), as the schema names them; finite numbers.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        """An optional field is left out when not known; an explicit null is refused, as by the schema."""
+        if value is None:
+            raise ValueError("must not be null")
+        return value
 
 
 class Prescription(_Model):
     dose: Annotated[Number, Field(gt=0)]
-    fractions: Annotated[StrictInt, Field(ge=1)]
+    fractions: Annotated[Integer, Field(ge=1)]
 
 
 class DoseMetrics(_Model):
@@ -114,17 +135,17 @@ class DoseMetrics(_Model):
 
 
 class Patient(_Model):
-    age: Annotated[StrictInt, Field(ge=0, le=120)] | None = None
+    age: Annotated[Integer, Field(ge=0, le=120)] | None = None
     sex: Literal["female", "male", "other", "unknown"] | None = None
     histology: Annotated[str, StringConstraints(min_length=1)] | None = None
-    ecog: Annotated[StrictInt, Field(ge=0, le=4)] | None = None
+    ecog: Annotated[Integer, Field(ge=0, le=4)] | None = None
     expected_survival_months: Annotated[Number, Field(ge=0)] | None = None
 
 
 class Lesion(_Model):
     levels: Annotated[list[Level], Field(min_length=1)]
     bilsky_grade: Literal["0", "1a", "1b", "1c", "2", "3"] | None = None
-    sins: Annotated[StrictInt, Field(ge=0, le=18)] | None = None
+    sins: Annotated[Integer, Field(ge=0, le=18)] | None = None
     recurrence: Literal["in_field", "marginal", "out_of_field"] | None = None
 
 
@@ -133,7 +154,7 @@ class Course(_Model):
     technique: Technique
     prescription: Prescription
     unit: Literal["Gy", "cGy"] = "Gy"
-    structures: dict[StructureName, DoseMetrics] | None = None
+    structures: Annotated[dict[StructureName, DoseMetrics], Field(min_length=1)] | None = None
 
     @property
     def scale(self) -> float:
@@ -176,7 +197,7 @@ class PriorCourse(Course):
 
 
 class PlannedCourse(Course):
-    structures: dict[StructureName, DoseMetrics]
+    structures: Annotated[dict[StructureName, DoseMetrics], Field(min_length=1)]
     ptv_high_dmin: Dose | None = None
 
 
@@ -246,8 +267,11 @@ def _semantic_problems(case: Case, lines: LineMap, file: str) -> list[Problem]:
 def _pydantic_problems(exc: ValidationError, lines: LineMap, file: str) -> list[Problem]:
     out = []
     for err in exc.errors():
-        path = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("function-after",))))
-        out.append(Problem(file, path, err["msg"], line=lines.get(path), code="model"))
+        # drop pydantic's own steps (union members "int"/"float", "function-after[...]"): never field names
+        path = tuple(p for p in err["loc"]
+                     if not (isinstance(p, str) and ("[" in p or p in ("function-after", "int", "float"))))
+        out.append(Problem(file, path, err["msg"], "see schemas/case.schema.json", line=lines.get(path),
+                           code="model"))
     return out
 
 
