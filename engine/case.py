@@ -7,8 +7,8 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt, \
-    StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, \
+    StrictInt, StringConstraints, ValidationError, field_validator, model_validator
 
 from .errors import InputError, Problem
 from .validation import schema_problems
@@ -134,12 +134,49 @@ class DoseMetrics(_Model):
         return [(m, v) for m in METRICS if (v := self.get(m)) is not None]
 
 
+def _one_of(*allowed: int) -> AfterValidator:
+    def check(value: int) -> int:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(map(str, allowed))}")
+        return value
+
+    return AfterValidator(check)
+
+
+class SystemicDisease(_Model):
+    status: Literal["none", "stable", "progressing"] | None = None
+    brain_metastases: StrictBool | None = None
+    further_systemic_options: StrictBool | None = None
+
+
+class SinsComponents(_Model):
+    """The six components of the Spinal Instability Neoplastic Score (Fisher 2010)."""
+
+    location: Annotated[Integer, _one_of(0, 1, 2, 3)]
+    pain: Annotated[Integer, _one_of(0, 1, 3)]
+    bone_lesion: Annotated[Integer, _one_of(0, 1, 2)]
+    alignment: Annotated[Integer, _one_of(0, 2, 4)]
+    collapse: Annotated[Integer, _one_of(0, 1, 2, 3)]
+    posterolateral: Annotated[Integer, _one_of(0, 1, 3)]
+
+    @property
+    def total(self) -> int:
+        return self.location + self.pain + self.bone_lesion + self.alignment + self.collapse + self.posterolateral
+
+
+class Hardware(_Model):
+    present: StrictBool
+    failure: StrictBool | None = None
+
+
 class Patient(_Model):
     age: Annotated[Integer, Field(ge=0, le=120)] | None = None
     sex: Literal["female", "male", "other", "unknown"] | None = None
     histology: Annotated[str, StringConstraints(min_length=1)] | None = None
     ecog: Annotated[Integer, Field(ge=0, le=4)] | None = None
     expected_survival_months: Annotated[Number, Field(ge=0)] | None = None
+    kps: Annotated[Integer, Field(ge=0, le=100)] | None = None
+    systemic_disease: SystemicDisease | None = None
 
 
 class Lesion(_Model):
@@ -147,6 +184,20 @@ class Lesion(_Model):
     bilsky_grade: Literal["0", "1a", "1b", "1c", "2", "3"] | None = None
     sins: Annotated[Integer, Field(ge=0, le=18)] | None = None
     recurrence: Literal["in_field", "marginal", "out_of_field"] | None = None
+    sins_components: SinsComponents | None = None
+    pathologic_fracture: StrictBool | None = None
+    neurologic_deficit: StrictBool | None = None
+    cord_compression_symptoms: StrictBool | None = None
+    prior_surgery: StrictBool | None = None
+    hardware: Hardware | None = None
+    extent: Literal["local", "local_and_systemic"] | None = None
+
+    @property
+    def sins_total(self) -> int | None:
+        """The SINS total: given directly, or the sum of its components."""
+        if self.sins is not None:
+            return int(self.sins)
+        return self.sins_components.total if self.sins_components is not None else None
 
 
 class Course(_Model):
@@ -184,6 +235,7 @@ class Course(_Model):
 class PriorCourse(Course):
     end: IsoDate
     dosimetry: Literal["available", "unavailable"] | None = None
+    tolerance: Literal["well_tolerated", "poorly_tolerated"] | None = None
 
     @model_validator(mode="after")
     def _dosimetry_or_structures(self) -> PriorCourse:
@@ -228,6 +280,11 @@ def _semantic_problems(case: Case, lines: LineMap, file: str) -> list[Problem]:
             p = p[:-1]
         problems.append(Problem(file, path, message, accepted, line, code=code))
 
+    lesion = case.lesion
+    if lesion.sins is not None and lesion.sins_components is not None and lesion.sins != lesion.sins_components.total:
+        add(("lesion", "sins"), f"SINS {lesion.sins} differs from the sum of its components "
+            f"({lesion.sins_components.total})", "the total of the six components, or only one of the two",
+            "sins.total")
     courses: list[tuple[tuple[str | int, ...], Course]] = [
         (("prior_courses", i), c) for i, c in enumerate(case.prior_courses)]
     courses.append((("planned_course",), case.planned_course))

@@ -144,6 +144,8 @@ def _summary(schema: dict[str, Any], root: dict[str, Any]) -> str:
         return "non-empty text" if schema.get("minLength", 0) >= 1 else "text"
     if isinstance(kind, list):
         return " or ".join(_TYPE_WORDS.get(k, k) for k in kind)
+    if kind == "boolean":
+        return _TYPE_WORDS["boolean"]
     return schema.get("description", "")
 
 

@@ -286,3 +286,28 @@ def test_non_finite_numbers_are_refused_before_either_layer(text: str) -> None:
     doc["planned_course"]["ptv_high_dmin"] = float(text.lower().lstrip("-").replace(".", "")) * (
         -1 if text.startswith("-") else 1)
     assert model_accepts(doc) is False
+
+
+_COMPONENTS = {"location": 1, "pain": 3, "bone_lesion": 2, "alignment": 0, "collapse": 1, "posterolateral": 0}
+
+
+@pytest.mark.parametrize(("section", "key", "value", "accepted"), [
+    ("lesion", "sins_components", {**_COMPONENTS, "location": True}, False),
+    ("lesion", "sins_components", {**_COMPONENTS, "location": 1.0}, True),
+    ("lesion", "sins_components", {**_COMPONENTS, "pain": 2}, False),
+    ("lesion", "sins_components", {**_COMPONENTS, "pain": "3"}, False),
+    ("lesion", "sins_components", {k: v for k, v in _COMPONENTS.items() if k != "collapse"}, False),
+    ("lesion", "hardware", {"present": True, "failure": 1}, False),
+    ("lesion", "hardware", {"failure": True}, False),
+    ("lesion", "extent", "systemic", False),
+    ("lesion", "neurologic_deficit", 1, False),
+    ("patient", "systemic_disease", {"status": "unknown"}, False),
+    ("patient", "systemic_disease", {"brain_metastases": 0}, False),
+    ("patient", "kps", 105, False),
+    ("patient", "kps", 70.0, True),
+])
+def test_assessment_fields_agree(section: str, key: str, value: object, accepted: bool) -> None:
+    """The optional assessment fields (issue 3): schema and model give the same verdict, the expected one."""
+    doc, _ = load_yaml_file(EXAMPLE)
+    doc[section][key] = value
+    assert (schema_accepts(doc), model_accepts(doc)) == (accepted, accepted)
