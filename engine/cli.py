@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .errors import EngineError, InputError
 from .importers.cli import add_import_parser
+from .maint.cli import add_rules_parser
 
 __all__ = ["main"]
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_evaluate)
 
     add_import_parser(sub)
+    add_rules_parser(sub)
     return parser
 
 

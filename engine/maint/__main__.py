@@ -1,0 +1,5 @@
+"""``python -m reirrad.maint rules ...``."""
+
+from .cli import main
+
+raise SystemExit(main())
