@@ -81,8 +81,8 @@ def _course_label(i: int, course: PriorCourse) -> str:
 def _prior_point_dose(pack: RulePack, i: int, course: PriorCourse, structure: str, metric: str,
                       out: Computed) -> float | None:
     """The prior course's dose for this structure and metric (Gy), following the pack's conventions."""
-    label = _course_label(i, course)
     if course.dosimetry_lost:
+        label = _course_label(i, course)
         rule = next((r for r in pack.rules if r.kind == "assumption" and r.assumption is not None), None)
         spec = rule.assumption if rule is not None else None
         if rule is None or spec is None:
@@ -106,9 +106,10 @@ def _prior_point_dose(pack: RulePack, i: int, course: PriorCourse, structure: st
         return dose
     fallback = course.dose_gy(structure, "Dmax") if metric != "Dmax" else None
     if fallback is not None:
-        out.steps.append(f"{label} gives no {structure} {metric}; its Dmax is used")
+        out.steps.append(f"{_course_label(i, course)} gives no {structure} {metric}; its Dmax is used")
         return fallback
-    out.missing.append(f"{label} gives no {structure} dose (nothing is assumed for a structure a course omits)")
+    out.missing.append(f"{_course_label(i, course)} gives no {structure} dose "
+                       "(nothing is assumed for a structure a course omits)")
     return None
 
 
@@ -122,12 +123,14 @@ def _planned(case: Case, structure: str, metric: str, out: Computed) -> float | 
 
 def _cumulative(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, *, kind: str) -> Computed:
     q = rule.quantity
-    assert q is not None and q.alpha_beta is not None
-    key = (id(case), id(pack), kind, q.alpha_beta, q.repair, structure, metric)
+    assert q is not None
+    ab, repair = q.alpha_beta, q.repair
+    assert ab is not None
+    key = (id(case), id(pack), kind, ab, repair, structure, metric)
     cached = _MEMO.get(key)
     if cached is not None and cached[0] is case:
         return cached[1].copy()
-    out = _cumulative_uncached(case, pack, q.alpha_beta, q.repair, structure, metric, kind=kind)
+    out = _cumulative_uncached(case, pack, ab, repair, structure, metric, kind=kind)
     if len(_MEMO) > 64:
         _MEMO.clear()
     _MEMO[key] = (case, out)
@@ -144,7 +147,9 @@ def _cumulative_uncached(case: Case, pack: RulePack, ab: float, repair: str | No
     convert = rb.eqd2 if kind == "eqd2" else rb.bed
     name = "EQD2" if kind == "eqd2" else "BED"
     schedule = pack.repairs[repair].schedule if repair else None
+    key = f"{name.lower()}_gy"
     planned = case.planned_course
+    start = planned.start
     total = 0.0
     complete = True
     for i, course in enumerate(case.prior_courses):
@@ -152,29 +157,30 @@ def _cumulative_uncached(case: Case, pack: RulePack, ab: float, repair: str | No
         if dose is None:
             complete = False
             continue
-        converted = convert(dose, course.fractions, ab)
-        months = rb.interval_months(course.end, planned.start)  # type: ignore[arg-type]
+        n = course.fractions
+        converted = convert(dose, n, ab)
+        months = rb.interval_months(course.end, start)  # type: ignore[arg-type]
         repaired = schedule.fraction_at(months) if schedule else 0.0
         effective = (1.0 - repaired) * converted
-        out.inputs[f"prior_{i + 1}"] = {"dose_gy": dose, "fractions": course.fractions,
-                                        f"{name.lower()}_gy": round(converted, 4), "interval_months": round(months, 3),
-                                        "repaired_fraction": repaired, "effective_gy": round(effective, 4)}
-        text = (f"prior course {i + 1}: {structure} {dose:g} Gy in {course.fractions} fx → {name}(α/β {ab:g}) "
-                f"{_g(converted)} Gy")
+        out.inputs[f"prior_{i + 1}"] = {"dose_gy": dose, "fractions": n, key: round(converted, 4),
+                                        "interval_months": round(months, 3), "repaired_fraction": repaired,
+                                        "effective_gy": round(effective, 4)}
+        text = f"prior course {i + 1}: {structure} {dose:g} Gy in {n} fx → {name}(α/β {ab:g}) {converted:.2f} Gy"
         if schedule is not None:
             text += (f"; {months:.1f} months before the planned start, {repaired:.0%} repaired "
-                     f"({schedule.name}) → {_g(effective)} Gy")
+                     f"({schedule.name}) → {effective:.2f} Gy")
         out.steps.append(text)
         total += effective
     dose_new = _planned(case, structure, metric, out)
     if dose_new is None or not complete:
         return out
-    new = convert(dose_new, planned.fractions, ab)
-    out.inputs["planned"] = {"dose_gy": dose_new, "fractions": planned.fractions, f"{name.lower()}_gy": round(new, 4)}
-    out.steps.append(f"planned course: {structure} {metric} {dose_new:g} Gy in {planned.fractions} fx → "
-                     f"{name}(α/β {ab:g}) {_g(new)} Gy")
+    n = planned.fractions
+    new = convert(dose_new, n, ab)
+    out.inputs["planned"] = {"dose_gy": dose_new, "fractions": n, key: round(new, 4)}
+    out.steps.append(f"planned course: {structure} {metric} {dose_new:g} Gy in {n} fx → "
+                     f"{name}(α/β {ab:g}) {new:.2f} Gy")
     out.value = total + new
-    out.steps.append(f"cumulative {name} = {_g(out.value)} Gy")
+    out.steps.append(f"cumulative {name} = {out.value:.2f} Gy")
     return out
 
 

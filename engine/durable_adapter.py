@@ -5,7 +5,10 @@ event fire one rule only). Three of its defaults are replaced here because they 
 synchronous per-case evaluation (see docs/engine.md): the host's background timer threads are not started;
 actions run synchronously and an exception inside one propagates instead of being stored in the state; and the
 per-action bookkeeping (timers, closures, state re-serialisation) is skipped, since the actions only record
-which rule fired and may assert a derived fact. Each case uses one session, deleted on every path.
+which rule fired and may assert a derived fact. Each engine keeps one session: after a case its fact is retracted,
+which leaves the session empty and keeps durable's per-session match state for the next case (rebuilding that state
+cost about as much as matching itself); the session is deleted instead whenever a derived fact was asserted or
+anything failed, so no case ever sees another case's facts.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ SENTINEL_RULE = "reirrad|fact-received"
 """Every fact carries SENTINEL_FIELD and the sentinel rule matches it, so no fact is ever 'not handled': deleting
 a session after a fact that matched nothing corrupts durable's heap (measured here: munmap_chunk() aborts)."""
 _ALREADY_OBSERVED = 2
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
+"""``json.dumps(fact, ensure_ascii=False)`` without building an encoder per call."""
 
 
 class _SyncRuleset(_durable.Ruleset):
@@ -40,33 +45,36 @@ class _SyncRuleset(_durable.Ruleset):
 
     on_fire: Callable[[str, str], None]
 
-    def assert_fact(self, fact: dict[str, Any]) -> int:
-        code, handle = _native.assert_fact(self._handle, json.dumps(fact, ensure_ascii=False))
+    def assert_message(self, message: str) -> int:
+        """Assert one fact, already serialised, and return its session's handle."""
+        code, handle = _native.assert_fact(self._handle, message)
         if code == _ALREADY_OBSERVED:
-            raise EngineError(f"fact already asserted in session {fact.get('sid')!r}")
+            raise EngineError(f"fact already asserted in this session: {message[:120]}")
         if code != 0:
             raise EngineError(f"durable did not handle the fact (code {code}); the sentinel rule should match it")
         return int(handle)
 
-    def do_actions(self, state_handle: int, complete: Callable[[Any, Any], None]) -> None:
+    def run_actions(self, state_handle: int) -> list[str]:
+        """Run the session's pending actions on this thread; the rules that fired, each once, in firing order."""
         fired: list[str] = []
         seen: set[str] = set()
-        try:
-            result = _native.start_action_for_state(self._handle, state_handle)
-            message = result[1] if result else None
-            while message:
-                name = message[2:message.index('"', 2)]
-                if name == SENTINEL_RULE:
-                    pass
-                elif name not in seen:  # durable fires an $or pattern once per matching alternative
-                    seen.add(name)
-                    fired.append(name)
-                    self.on_fire(name, message)
-                message = _native.complete_and_start_action(self._handle, state_handle)
-        except BaseException as error:  # re-raised by Host._handle_function on the caller's thread
-            complete(error, None)
-            return
-        complete(None, fired)
+        result = _native.start_action_for_state(self._handle, state_handle)
+        message = result[1] if result else None
+        while message:
+            name = message[2:message.index('"', 2)]
+            if name == SENTINEL_RULE:
+                pass
+            elif name not in seen:  # durable fires an $or pattern once per matching alternative
+                seen.add(name)
+                fired.append(name)
+                self.on_fire(name, message)
+            message = _native.complete_and_start_action(self._handle, state_handle)
+        return fired
+
+    def retract_message(self, message: str) -> bool:
+        """Retract a fact asserted with ``assert_message``; False if durable did not take the retraction."""
+        code, _ = _native.retract_fact(self._handle, message)
+        return code == 0
 
     def assert_derived(self, fact: dict[str, Any]) -> None:
         code, _ = _native.assert_fact(self._handle, json.dumps({**fact, SENTINEL_FIELD: 1}, ensure_ascii=False))
@@ -137,25 +145,31 @@ class DurableEngine:
         self._ruleset: _SyncRuleset = self._host.get_ruleset(compiled.ruleset_name)
         self._sid = sid
         self._lock = threading.Lock()
+        self._derived = False  # set by _on_fire when a rule asserts a derived fact into the session
 
     def _on_fire(self, name: str, message: str) -> None:
         rule = self.compiled.by_name.get(name)
         if rule is None:
             raise EngineError(f"durable fired {name!r}, which is not in the compiled pack")
         if rule.asserts is not None:
+            self._derived = True
             self._ruleset.assert_derived({"sid": self._sid, **rule.asserts})
 
     def fire(self, fact: dict[str, Any]) -> list[str]:
         """Names of every compiled rule that fired for this fact (derived facts included), in firing order."""
         if len(fact) + 2 > MAX_FACT_PROPERTIES:
             raise EngineError(f"a fact may carry at most {MAX_FACT_PROPERTIES} properties, this one has {len(fact) + 2}")
+        message = _to_json({**fact, "sid": self._sid, SENTINEL_FIELD: 1})
+        ruleset = self._ruleset
         with self._lock:
-            self._ruleset.on_fire = self._on_fire
+            ruleset.on_fire = self._on_fire
+            self._derived = False
+            emptied = False
             try:
-                fired = self._host.assert_fact(self.compiled.ruleset_name,
-                                               {**fact, "sid": self._sid, SENTINEL_FIELD: 1})
+                fired = ruleset.run_actions(ruleset.assert_message(message))
+                # The session holds only this fact (no derived ones): retracting it leaves the session empty.
+                emptied = not self._derived and ruleset.retract_message(message)
             finally:
-                self._host.delete_state(self.compiled.ruleset_name, self._sid)
-        if not isinstance(fired, list):
-            raise EngineError(f"durable returned {fired!r} instead of the fired rules")
+                if not emptied:
+                    self._host.delete_state(self.compiled.ruleset_name, self._sid)
         return fired

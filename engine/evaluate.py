@@ -63,12 +63,17 @@ def explain_condition(expr: Expr, ctx: dict[str, Any]) -> list[tuple[str, bool |
     return out
 
 
-def _items_for(rule: Rule, case: Case) -> list[tuple[str, str]]:
+def _given_doses(case: Case) -> set[tuple[str, str]]:
+    """The (structure, metric) pairs the planned course gives a dose for."""
+    return {(s, m) for s, metrics in case.planned_course.structures.items() for m, _ in metrics.items()}
+
+
+def _items_for(rule: Rule, case: Case, given: set[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
     if rule.scope.per == "case":
         return [("", "")]
-    planned = case.planned_course.structures
-    found = [(s, m) for s in rule.scope.structures if s in planned for m in rule.scope.metrics
-             if planned[s].get(m) is not None]  # type: ignore[index]
+    if given is None:
+        given = _given_doses(case)
+    found = [(s, m) for s in rule.scope.structures for m in rule.scope.metrics if (s, m) in given]
     return found or [("", "")]
 
 
@@ -92,6 +97,8 @@ class RulePlan:
     citations: list[dict[str, Any]]
     cite_text: str
     limits: dict[Any, tuple[float, str | None]]
+    rule_marker: str | None
+    """The rule-level marker field of a per-dose rule (None for a case-level rule)."""
 
     def limit_for(self, ctx: dict[str, Any]) -> tuple[float | None, str | None]:
         """The limit (and its note) that applies to this case; (None, None) where the source gives none."""
@@ -118,7 +125,8 @@ def plan_rules(pack: RulePack) -> list[RulePlan]:
         plans.append(RulePlan(rule, applies, tuple(sorted(fields_of(applies))),
                               {(s, m): (marker_field(rule.id, s, m), value_field(rule.id, s, m)) for s, m in items},
                               evidence_of(rule), citations_of(rule, pack),
-                              "; ".join(f"{c.ref} ({c.locator})" for c in rule.citations), limits))
+                              "; ".join(f"{c.ref} ({c.locator})" for c in rule.citations), limits,
+                              rule_marker_field(rule.id) if rule.scope.per == "near_max_dose" else None))
     return plans
 
 
@@ -130,13 +138,15 @@ def build_fact(case: Case, pack: RulePack, plans: list[RulePlan] | None = None
     for key, value in ctx.items():
         fact[key] = int(value) if isinstance(value, bool) else value
     items: list[_Item] = []
+    given = _given_doses(case)
     for plan in plans if plans is not None else plan_rules(pack):
         rule = plan.rule
-        if rule.scope.per == "near_max_dose":
-            fact[rule_marker_field(rule.id)] = 1
-        for structure, metric in _items_for(rule, case):
+        if plan.rule_marker is not None:
+            fact[plan.rule_marker] = 1
+        fields = plan.fields
+        for structure, metric in _items_for(rule, case, given):
             computed = compute_item(case, pack, rule, structure, metric)
-            marker, value = plan.fields[(structure, metric)]
+            marker, value = fields[(structure, metric)]
             fact[marker] = 1
             if computed.value is not None:
                 fact[value] = computed.value
@@ -182,12 +192,13 @@ class Evaluator:
         status: dict[tuple[str, str], str] = {}
         for item in items:
             key = (item.rule.id, item_key(item.structure, item.metric))
-            found = [st for st in (fired_status.get(key), fired_status.get((item.rule.id, RULE_LEVEL))) if st]
-            if len(found) != 1:
+            own, rule_level = fired_status.get(key), fired_status.get((item.rule.id, RULE_LEVEL))
+            if (own is None) == (rule_level is None):
+                found = [st for st in (own, rule_level) if st]
                 what = "no status" if not found else f"two statuses ({' and '.join(found)})"
                 raise EngineError(f"{item.rule.id} {key[1] or '(case)'}: {what} fired; the compiled patterns are "
                                   f"not exclusive and exhaustive")
-            status[key] = found[0]
+            status[key] = own or rule_level  # type: ignore[assignment]
         return fact, ctx, items, status
 
     def evaluate(self, case: Case) -> dict[str, Any]:

@@ -70,15 +70,30 @@ def _explanation(item: _Item, status: str, limit_value: float | None, why_not: l
     return f"{head} — {body}.{steps} Source: {cite}."
 
 
-def _constraint_entry(ev: Evaluator, item: _Item, status: str, ctx: dict[str, Any]) -> dict[str, Any]:
+def _why_not(ev: Evaluator, rule: Rule, status: str, ctx: dict[str, Any],
+             memo: dict[tuple[str, bool], list[str]]) -> list[str]:
+    """The applicability leaves behind a status: the false ones when not applicable, else the unknown ones.
+
+    ``memo`` holds them for one case, where every item of a rule shares them."""
+    key = (rule.id, status == "not_applicable")
+    found = memo.get(key)
+    if found is None:
+        applies = ev.applies_explanation(rule, ctx)
+        found = memo[key] = [text for text, truth in applies if truth is False] if key[1] else \
+            [text for text, truth in applies if truth is None]
+    return found
+
+
+def _constraint_entry(ev: Evaluator, item: _Item, status: str, ctx: dict[str, Any],
+                      memo: dict[tuple[str, bool], list[str]] | None = None) -> dict[str, Any]:
     rule = item.rule
     q = rule.quantity
-    assert q is not None and rule.limit is not None
+    limit = rule.limit
+    assert q is not None and limit is not None
+    computed = item.computed
     plan = ev.plan_of[rule.id]
     limit_value, limit_note = plan.limit_for(ctx)
-    applies = ev.applies_explanation(rule, ctx)
-    why_not = [text for text, truth in applies if truth is False] if status == "not_applicable" else \
-        [f"{text}" for text, truth in applies if truth is None]
+    why_not = _why_not(ev, rule, status, ctx, {} if memo is None else memo)
     entry: dict[str, Any] = {
         "policy": rule.policy,
         "criterion": rule.criterion,
@@ -86,19 +101,19 @@ def _constraint_entry(ev: Evaluator, item: _Item, status: str, ctx: dict[str, An
         "rule_version": rule.version,
         "structure": item.structure or None,
         "metric": item.metric or None,
-        "value": None if item.computed.value is None else round(item.computed.value, 6),
+        "value": None if computed.value is None else round(computed.value, 6),
         "limit": limit_value,
-        "operator": rule.limit.operator,
+        "operator": limit.operator,
         "unit": q.unit,
         "status": status,
         "evidence": plan.evidence,
         "citations": plan.citations,
         "explanation": _explanation(item, status, limit_value, why_not, plan.cite_text),
         "calculation": {"name": q.calculation, **q.parameters},
-        "inputs": item.computed.inputs,
-        "steps": item.computed.steps,
-        "missing": item.computed.missing if status == "indeterminate" else [],
-        "assumptions": item.computed.assumptions,
+        "inputs": computed.inputs,
+        "steps": computed.steps,
+        "missing": computed.missing if status == "indeterminate" else [],
+        "assumptions": computed.assumptions,
     }
     if limit_note:
         entry["limit_note"] = limit_note
@@ -110,6 +125,7 @@ def build_result(ev: Evaluator, case: Case, ctx: dict[str, Any], items: list[_It
     constraints: list[dict[str, Any]] = []
     advisories: list[dict[str, Any]] = []
     assumptions: list[dict[str, Any]] = []
+    memo: dict[tuple[str, bool], list[str]] = {}
     for item in items:
         st = status[(item.rule.id, item_key(item.structure, item.metric))]
         if item.rule.kind == "assumption":
@@ -122,7 +138,7 @@ def build_result(ev: Evaluator, case: Case, ctx: dict[str, Any], items: list[_It
                 "evidence": evidence_of(item.rule), "citations": citations_of(item.rule, ev.pack),
             })
             continue
-        entry = _constraint_entry(ev, item, st, ctx)
+        entry = _constraint_entry(ev, item, st, ctx, memo)
         (advisories if item.rule.kind == "advisory" else constraints).append(entry)
     missing = sorted({reason for entry in constraints + advisories for reason in entry["missing"]})
     policies: dict[str, dict[str, int]] = {}
