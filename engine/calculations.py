@@ -32,7 +32,19 @@ CONTEXT_FACTS: dict[str, FactSpec] = {
     "conus_position": FactSpec("text", True, "'above' if any treated level is L1 or higher, else 'below'"),
     "interval_months": FactSpec("number", False, "months from the end of the most recent prior course to the planned start"),
     "prior_dosimetry_unavailable_count": FactSpec("integer", True, "prior courses whose plan data is lost"),
+    "most_recent_prior_stereotactic": FactSpec("boolean", False, "most recent prior course is SBRT or SRS"),
+    "planned_dose_per_fraction": FactSpec("number", True, "planned dose per fraction (Gy)"),
+    "expected_survival_months": FactSpec("number", False, "expected survival (months)"),
+    "ecog": FactSpec("integer", False, "ECOG performance status"),
+    "epidural_high_grade": FactSpec("boolean", False, "high-grade epidural disease (Bilsky 2 or 3)"),
+    "cord_compression_symptoms": FactSpec("boolean", False, "symptoms of cord, root or cauda equina compression"),
+    "sins_total": FactSpec("integer", False, "SINS total"),
+    "pathologic_fracture": FactSpec("boolean", False, "vertebral compression fracture at baseline"),
+    "lytic_lesion": FactSpec("boolean", False, "lytic lesion (SINS bone-lesion component 2)"),
+    "radioresistant_histology": FactSpec("boolean", False, "radioresistant histology"),
 }
+"""Facts a rule's condition may read. Those not 'always' present are absent when the case does not provide them,
+which makes a condition on them UNKNOWN (Kleene logic), never false."""
 
 
 def conus_position(levels: list[str]) -> str:
@@ -40,7 +52,8 @@ def conus_position(levels: list[str]) -> str:
     return "above" if any(LEVEL_ORDER.index(level) <= limit for level in levels) else "below"
 
 
-def context_facts(case: Case) -> dict[str, Any]:
+def context_facts(case: Case, radioresistant: Callable[[str], list[Any]] | None = None) -> dict[str, Any]:
+    """The facts about a case that rule conditions read; ``radioresistant`` matches a histology to the lists."""
     planned = case.planned_course
     facts: dict[str, Any] = {
         "prior_course_count": len(case.prior_courses),
@@ -49,10 +62,30 @@ def context_facts(case: Case) -> dict[str, Any]:
         "conus_position": conus_position(list(case.lesion.levels)),
         "prior_dosimetry_unavailable_count": sum(1 for c in case.prior_courses if c.dosimetry_lost),
     }
+    facts["planned_dose_per_fraction"] = planned.prescription_gy / planned.fractions
     recent = case.most_recent_prior
     if recent is not None:
         facts["interval_months"] = rb.interval_months(recent.end, planned.start)  # type: ignore[arg-type]
+        facts["most_recent_prior_stereotactic"] = recent.is_stereotactic
+    patient, lesion = case.patient, case.lesion
+    if patient is not None:
+        _put(facts, "expected_survival_months", patient.expected_survival_months)
+        _put(facts, "ecog", patient.ecog)
+        if patient.histology is not None and radioresistant is not None:
+            facts["radioresistant_histology"] = bool(radioresistant(patient.histology))
+    if lesion.bilsky_grade is not None:
+        facts["epidural_high_grade"] = lesion.bilsky_grade in ("2", "3")
+    _put(facts, "cord_compression_symptoms", lesion.cord_compression_symptoms)
+    _put(facts, "sins_total", lesion.sins_total)
+    _put(facts, "pathologic_fracture", lesion.pathologic_fracture)
+    if lesion.sins_components is not None:
+        facts["lytic_lesion"] = lesion.sins_components.bone_lesion == 2
     return facts
+
+
+def _put(facts: dict[str, Any], name: str, value: Any) -> None:
+    if value is not None:
+        facts[name] = value
 
 
 @dataclass

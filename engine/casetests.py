@@ -34,6 +34,8 @@ class Expectation:
     explanation_contains: tuple[str, ...] = ()
     missing_contains: tuple[str, ...] = ()
     assumptions: tuple[str, ...] | None = None
+    because_contains: tuple[str, ...] = ()
+    evidence: str | None = None
 
 
 @dataclass
@@ -99,6 +101,10 @@ def load_case_tests(path: Path, bases: dict[str, Any]) -> list[CaseTest]:
 def _lines(result: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from result["constraints"]
     yield from result["advisories"]
+    for r in result.get("recommendations", []):
+        yield {**r, "structure": None, "metric": None, "value": None, "limit": None,
+               "explanation": " ".join([r["statement"], *(b["text"] for b in r["because"])]),
+               "missing": [b["text"] for b in r["because"] if b["holds"] is None], "assumptions": None}
     for a in result["assumptions"]:
         yield {**a, "structure": None, "metric": None, "value": None, "limit": None, "explanation": a["statement"],
                "missing": [], "assumptions": None}
@@ -132,6 +138,11 @@ def check(test: CaseTest, evaluator: Evaluator) -> list[str]:
         for text in e.missing_contains:
             if not any(text in m for m in line["missing"]):
                 failures.append(f"{where}: missing-data reasons lack {text!r}: {line['missing']}")
+        for text in e.because_contains:
+            if not any(text in b["text"] for b in line.get("because", [])):
+                failures.append(f"{where}: 'because' lacks {text!r}: {[b['text'] for b in line.get('because', [])]}")
+        if e.evidence is not None and line["evidence"]["quality_of_evidence"] != e.evidence:
+            failures.append(f"{where}: evidence {line['evidence']['quality_of_evidence']}, expected {e.evidence}")
         if e.assumptions is not None and tuple(line["assumptions"]) != e.assumptions:
             failures.append(f"{where}: assumptions {line['assumptions']}, expected {list(e.assumptions)}")
     return failures

@@ -9,7 +9,25 @@ from functools import cached_property
 from typing import Any
 
 from .calculations import CONTEXT_FACTS
-from .conditions import FALSE, NEGATE, And, Cmp, Expr, Missing, Or, f_of, parse_condition, simplify, t_of, to_pattern, u_of
+from .conditions import (
+    FALSE,
+    NEGATE,
+    And,
+    Cmp,
+    Expr,
+    Missing,
+    Not,
+    Or,
+    Outcome,
+    dnf,
+    f_of,
+    outcomes_of,
+    parse_condition,
+    simplify,
+    t_of,
+    to_pattern,
+    u_of,
+)
 from .rulepack import Rule, RulePack, canonical_json
 
 __all__ = ["RULE_LEVEL", "CompiledPack", "CompiledRule", "compile_pack", "item_key", "marker_field",
@@ -22,6 +40,7 @@ STATUSES = {
     "constraint": ("pass", "fail", "indeterminate", "not_applicable"),
     "advisory": ("pass", "fail", "indeterminate", "not_applicable"),
     "assumption": ("applied", "indeterminate", "not_applicable"),
+    "recommendation": ("made", "not_made", "indeterminate"),
 }
 
 
@@ -51,6 +70,9 @@ RULE_LEVEL = "*"
 
 @dataclass(frozen=True)
 class CompiledRule:
+    """One status of one item of one rule. ``patterns`` match distinct facts (all of them); a pattern whose
+    ``negated`` flag is set must match no fact. Stage-2 rules join the stage fact, so they see every outcome."""
+
     name: str
     rule_id: str
     rule_version: str
@@ -58,6 +80,11 @@ class CompiledRule:
     status: str
     patterns: tuple[dict[str, Any], ...]
     asserts: dict[str, Any] | None = None
+    negated: tuple[bool, ...] = ()
+    stage: int = 1
+
+    def is_negated(self, index: int) -> bool:
+        return bool(self.negated) and self.negated[index]
 
 
 @dataclass(frozen=True)
@@ -68,6 +95,7 @@ class CompiledPack:
     rules: tuple[CompiledRule, ...]
     unreachable: tuple[str, ...]
     sha256: str
+    stages: int = 1
 
     @cached_property
     def by_name(self) -> dict[str, CompiledRule]:
@@ -80,9 +108,18 @@ class CompiledPack:
             if len(rule.patterns) == 1:
                 all_ = [{"m": rule.patterns[0]}]
             else:
-                all_ = [{f"m_{i}": p} for i, p in enumerate(rule.patterns)]
+                all_ = [{f"m_{i}$not" if rule.is_negated(i) else f"m_{i}": p} for i, p in enumerate(rule.patterns)]
             out[rule.name] = {"all": all_, "run": "fire"}
         return out
+
+
+def stage_fact(stage: int) -> dict[str, Any]:
+    """The control fact that opens a stage: stage-2 rules join it, after every stage-1 outcome exists."""
+    return {"kind": "stage", "stage": stage}
+
+
+def _stage_pattern(stage: int) -> dict[str, Any]:
+    return {"$and": [{"kind": "stage"}, {"stage": stage}]}
 
 
 def _check(rule: Rule, value: str) -> tuple[Expr, Expr, Expr]:
@@ -121,7 +158,39 @@ def _item_exprs(rule: Rule, structure: str, metric: str, with_applicability: boo
     return exprs
 
 
-def compile_rule(rule: Rule) -> tuple[list[CompiledRule], list[str]]:
+def _compile_recommendation(rule: Rule, in_pack: set[str]) -> tuple[list[CompiledRule], list[str]]:
+    """Stage-2 rules: the stage fact, the case fact, and (negated) outcome facts of earlier constraints."""
+    applies = _outcomes_known(parse_condition(rule.applies_when), in_pack)
+    exprs = {"made": t_of(applies, ALWAYS_PRESENT), "not_made": f_of(applies, ALWAYS_PRESENT),
+             "indeterminate": u_of(applies, ALWAYS_PRESENT)}
+    marker = Cmp(marker_field(rule.id, "", ""), "eq", 1)
+    compiled: list[CompiledRule] = []
+    unreachable: list[str] = []
+    for status, expr in exprs.items():
+        conjuncts = dnf(simplify(expr)) if simplify(expr) != FALSE else []
+        if not conjuncts:
+            unreachable.append(f"{rule.id}|||{status}")
+        for k, (case_expr, atoms) in enumerate(conjuncts):
+            case_pattern = to_pattern(simplify(And((Cmp("kind", "eq", "case"), marker, case_expr))))
+            compiled.append(CompiledRule(
+                f"{rule.id}|||{status}#{k}", rule.id, rule.version, "", status,
+                (_stage_pattern(2), case_pattern, *(a.pattern() for a in atoms)),
+                negated=(False, False, *(a.negated for a in atoms)), stage=2))
+    return compiled, unreachable
+
+
+def _outcomes_known(expr: Expr, in_pack: set[str]) -> Expr:
+    """An outcome of a rule not in force is unknown: it becomes a test on a fact no case carries."""
+    if isinstance(expr, Outcome):
+        return expr if expr.rule in in_pack else Cmp(f"absent__{_slug(expr.rule)}", "eq", 1)
+    if isinstance(expr, And | Or):
+        return type(expr)(tuple(_outcomes_known(i, in_pack) for i in expr.items))
+    if isinstance(expr, Not):
+        return Not(_outcomes_known(expr.item, in_pack))
+    return expr
+
+
+def compile_rule(rule: Rule, chained: frozenset[str] = frozenset()) -> tuple[list[CompiledRule], list[str]]:
     """Status rules for each item; a per-dose rule also gets rule-level 'not applicable' and 'unknown' rules."""
     compiled: list[CompiledRule] = []
     unreachable: list[str] = []
@@ -132,7 +201,9 @@ def compile_rule(rule: Rule) -> tuple[list[CompiledRule], list[str]]:
         if full == FALSE:
             unreachable.append(name)
         else:
-            compiled.append(CompiledRule(name, rule.id, rule.version, key, status, (to_pattern(full),)))
+            asserts = {"kind": "outcome", "rule": rule.id, "item": key, "status": status} \
+                if rule.id in chained else None
+            compiled.append(CompiledRule(name, rule.id, rule.version, key, status, (to_pattern(full),), asserts))
 
     per_dose = rule.scope.per == "near_max_dose"
     items = rule.items() + ([("", "")] if per_dose else [])
@@ -151,11 +222,16 @@ def compile_pack(pack: RulePack) -> CompiledPack:
     """Compile every selected rule; the hash covers the pack's content and the compiled patterns."""
     rules: list[CompiledRule] = []
     unreachable: list[str] = []
+    in_pack = {r.id for r in pack.rules}
+    recommendations = [r for r in pack.rules if r.kind == "recommendation"]
+    chained = frozenset(i for r in recommendations for i in outcomes_of(parse_condition(r.applies_when)) if i in in_pack)
     for rule in pack.rules:
-        done, dead = compile_rule(rule)
+        done, dead = _compile_recommendation(rule, in_pack) if rule.kind == "recommendation" \
+            else compile_rule(rule, chained)
         rules += done
         unreachable += dead
     payload = canonical_json({"pack": pack.content_sha256, "selected": [(r.id, r.version) for r in pack.rules],
-                              "compiled": [(r.name, r.patterns, r.asserts) for r in rules]})
+                              "compiled": [(r.name, r.patterns, r.asserts, r.negated, r.stage) for r in rules]})
     digest = hashlib.sha256(payload.encode()).hexdigest()
-    return CompiledPack(f"reirrad_{digest[:16]}", tuple(rules), tuple(unreachable), digest)
+    stages = 2 if recommendations else 1
+    return CompiledPack(f"reirrad_{digest[:16]}", tuple(rules), tuple(unreachable), digest, stages)

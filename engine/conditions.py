@@ -15,6 +15,11 @@ from typing import Any, Union
 __all__ = [
     "FALSE",
     "NEGATE",
+    "Derived",
+    "Outcome",
+    "dnf",
+    "has_derived",
+    "outcomes_of",
     "TRUE",
     "And",
     "Cmp",
@@ -71,7 +76,27 @@ class Not:
     item: Expr
 
 
-Expr = Union[Const, Cmp, Missing, And, Or, Not]
+@dataclass(frozen=True)
+class Outcome:
+    """A leaf on an earlier constraint's result: some item of ``rule`` has ``status``."""
+
+    rule: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Derived:
+    """An atom on the derived facts of the same case: an outcome fact (rule, status) exists, or (negated) none does."""
+
+    rule: str
+    status: str
+    negated: bool = False
+
+    def pattern(self) -> dict[str, Any]:
+        return {"$and": [{"kind": "outcome"}, {"rule": self.rule}, {"status": self.status}]}
+
+
+Expr = Union[Const, Cmp, Missing, And, Or, Not, Outcome, Derived]
 
 
 def _scalar(value: Any) -> Scalar:
@@ -94,11 +119,58 @@ def parse_condition(node: Any) -> Expr:
         return Or(tuple(parse_condition(n) for n in node["any"]))
     if "not" in node:
         return Not(parse_condition(node["not"]))
+    if "outcome" in node:
+        return Outcome(node["outcome"], node["status"])
     field = node["fact"]
     (op, value), = ((k, v) for k, v in node.items() if k != "fact")
     if op == "in":
         return Or(tuple(Cmp(field, "eq", _scalar(v)) for v in value))
     return Cmp(field, op, _scalar(value))
+
+
+def has_derived(expr: Expr) -> bool:
+    if isinstance(expr, Derived | Outcome):
+        return True
+    if isinstance(expr, And | Or):
+        return any(has_derived(i) for i in expr.items)
+    if isinstance(expr, Not):
+        return has_derived(expr.item)
+    return False
+
+
+def outcomes_of(expr: Expr) -> set[str]:
+    """Ids of the constraint rules whose outcomes a condition reads."""
+    if isinstance(expr, Outcome | Derived):
+        return {expr.rule}
+    if isinstance(expr, And | Or):
+        return set().union(*(outcomes_of(i) for i in expr.items)) if expr.items else set()
+    if isinstance(expr, Not):
+        return outcomes_of(expr.item)
+    return set()
+
+
+def dnf(expr: Expr) -> list[tuple[Expr, tuple[Derived, ...]]]:
+    """Split a T/F/U expression into conjuncts of (a pattern on the case fact, atoms on derived facts).
+
+    Parts without derived atoms stay whole (their own $and/$or); only the derived atoms are distributed.
+    """
+    if not has_derived(expr):
+        return [(expr, ())]
+    if isinstance(expr, Derived):
+        return [(TRUE, (expr,))]
+    if isinstance(expr, Or):
+        return [c for item in expr.items for c in dnf(item)]
+    if isinstance(expr, And):
+        out: list[tuple[Expr, tuple[Derived, ...]]] = [(TRUE, ())]
+        for item in expr.items:
+            out = [(simplify(And((c1, c2))), a1 + a2) for c1, a1 in out for c2, a2 in dnf(item)]
+        return [(c, tuple(dict.fromkeys(atoms))) for c, atoms in out if c != FALSE and not _contradicts(atoms)]
+    raise ValueError(f"unexpected {expr!r} in a derived condition")
+
+
+def _contradicts(atoms: tuple[Derived, ...]) -> bool:
+    positive = {(a.rule, a.status) for a in atoms if not a.negated}
+    return any((a.rule, a.status) in positive for a in atoms if a.negated)
 
 
 def fields_of(expr: Expr) -> set[str]:
@@ -115,6 +187,8 @@ def t_of(expr: Expr, always: frozenset[str] = frozenset()) -> Expr:
     """The pattern that matches exactly when ``expr`` is TRUE."""
     if isinstance(expr, Const | Cmp | Missing):
         return expr
+    if isinstance(expr, Outcome):
+        return Derived(expr.rule, expr.status)
     if isinstance(expr, Not):
         return f_of(expr.item, always)
     if isinstance(expr, And):
@@ -130,6 +204,8 @@ def f_of(expr: Expr, always: frozenset[str] = frozenset()) -> Expr:
         return Cmp(expr.field, NEGATE[expr.op], expr.value)
     if isinstance(expr, Missing):
         raise ValueError("Missing() is only produced by u_of")
+    if isinstance(expr, Outcome):
+        return And((Derived(expr.rule, expr.status, True), Derived(expr.rule, "indeterminate", True)))
     if isinstance(expr, Not):
         return t_of(expr.item, always)
     if isinstance(expr, And):
@@ -145,6 +221,8 @@ def u_of(expr: Expr, always: frozenset[str] = frozenset()) -> Expr:
         return FALSE if expr.field in always else Missing(expr.field)
     if isinstance(expr, Missing):
         raise ValueError("Missing() is only produced by u_of")
+    if isinstance(expr, Outcome):
+        return And((Derived(expr.rule, expr.status, True), Derived(expr.rule, "indeterminate")))
     if isinstance(expr, Not):
         return u_of(expr.item, always)
     items = expr.items  # type: ignore[union-attr]

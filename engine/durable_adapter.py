@@ -23,7 +23,7 @@ from typing import Any
 import durable_rules_engine as _native
 from durable import engine as _durable
 
-from .compiler import CompiledPack
+from .compiler import CompiledPack, stage_fact
 from .errors import EngineError
 
 __all__ = ["ENGINE_NAME", "ENGINE_VERSION", "DurableEngine"]
@@ -76,10 +76,13 @@ class _SyncRuleset(_durable.Ruleset):
         code, _ = _native.retract_fact(self._handle, message)
         return code == 0
 
-    def assert_derived(self, fact: dict[str, Any]) -> None:
-        code, _ = _native.assert_fact(self._handle, json.dumps({**fact, SENTINEL_FIELD: 1}, ensure_ascii=False))
+    def assert_derived(self, message: str) -> None:
+        code, _ = _native.assert_fact(self._handle, message)
         if code != 0:
-            raise EngineError(f"durable did not take the derived fact {fact} (code {code})")
+            raise EngineError(f"durable did not take the derived fact {message[:120]} (code {code})")
+
+    def has_pending_actions(self, state_handle: int) -> bool:
+        return bool(_native.start_action_for_state(self._handle, state_handle))
 
 
 class _SyncHost(_durable.Host):
@@ -145,15 +148,16 @@ class DurableEngine:
         self._ruleset: _SyncRuleset = self._host.get_ruleset(compiled.ruleset_name)
         self._sid = sid
         self._lock = threading.Lock()
-        self._derived = False  # set by _on_fire when a rule asserts a derived fact into the session
+        self._asserted: list[str] = []  # the facts this case asserted, in order, for retraction
 
     def _on_fire(self, name: str, message: str) -> None:
         rule = self.compiled.by_name.get(name)
         if rule is None:
             raise EngineError(f"durable fired {name!r}, which is not in the compiled pack")
         if rule.asserts is not None:
-            self._derived = True
-            self._ruleset.assert_derived({"sid": self._sid, **rule.asserts})
+            derived = _to_json({**rule.asserts, "sid": self._sid, SENTINEL_FIELD: 1})
+            self._asserted.append(derived)
+            self._ruleset.assert_derived(derived)
 
     def fire(self, fact: dict[str, Any]) -> list[str]:
         """Names of every compiled rule that fired for this fact (derived facts included), in firing order."""
@@ -163,12 +167,19 @@ class DurableEngine:
         ruleset = self._ruleset
         with self._lock:
             ruleset.on_fire = self._on_fire
-            self._derived = False
+            self._asserted = [message]
             emptied = False
             try:
-                fired = ruleset.run_actions(ruleset.assert_message(message))
-                # The session holds only this fact (no derived ones): retracting it leaves the session empty.
-                emptied = not self._derived and ruleset.retract_message(message)
+                handle = ruleset.assert_message(message)
+                fired = ruleset.run_actions(handle)
+                for stage in range(2, self.compiled.stages + 1):  # later stages see every earlier outcome
+                    opener = _to_json({**stage_fact(stage), "sid": self._sid, SENTINEL_FIELD: 1})
+                    self._asserted.append(opener)
+                    fired += ruleset.run_actions(ruleset.assert_message(opener))
+                # Retract newest first (the stage fact before the outcomes it joins), so that no negated pattern
+                # becomes true while the session empties; then the session is reused by the next case.
+                emptied = all(ruleset.retract_message(m) for m in reversed(self._asserted)) \
+                    and not ruleset.has_pending_actions(handle)
             finally:
                 if not emptied:
                     self._host.delete_state(self.compiled.ruleset_name, self._sid)

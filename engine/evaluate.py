@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from datetime import date
+from functools import cache
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 from typing import Any, Protocol
@@ -12,7 +13,7 @@ from typing import Any, Protocol
 from .calculations import CONTEXT_FACTS, Computed, compute_item, context_facts
 from .case import Case
 from .compiler import RULE_LEVEL, CompiledPack, compile_pack, item_key, marker_field, rule_marker_field, value_field
-from .conditions import Cmp, Expr, parse_condition
+from .conditions import Cmp, Expr, Not, Outcome, parse_condition
 from .errors import EngineError
 from .rulepack import Rule, RulePack, load_pack
 
@@ -44,22 +45,50 @@ def _leaf_text(leaf: Cmp, ctx: dict[str, Any]) -> tuple[str, bool | None]:
         return f"{name}: not provided", None
     actual = ctx[leaf.field]
     want = leaf.value
+    boolean = isinstance(actual, bool) or (spec is not None and spec.type == "boolean")
     if isinstance(actual, bool):
         actual = int(actual)
     truth = {"eq": actual == want, "ne": actual != want, "lt": actual < want, "le": actual <= want,
              "gt": actual > want, "ge": actual >= want}[leaf.op]
-    shown = {True: "yes", False: "no"}.get(ctx[leaf.field], ctx[leaf.field]) if isinstance(ctx[leaf.field], bool) \
-        else (f"{ctx[leaf.field]:.2f}" if isinstance(ctx[leaf.field], float) else ctx[leaf.field])
-    return f"{name} = {shown} ({_OPS[leaf.op]} {want} required)", truth
+    if boolean:
+        shown = "yes" if actual else "no"
+        required = ("yes" if want else "no") if leaf.op == "eq" else ("no" if want else "yes")
+        return f"{name} = {shown} ({required} required)", truth
+    value = ctx[leaf.field]
+    shown = f"{value:g}" if isinstance(value, float) else value
+    return f"{name} = {shown} ({_OPS[leaf.op]} {want:g} required)" if isinstance(want, int | float) \
+        else f"{name} = {shown} ({_OPS[leaf.op]} {want} required)", truth
 
 
-def explain_condition(expr: Expr, ctx: dict[str, Any]) -> list[tuple[str, bool | None]]:
+def _outcome_text(leaf: Outcome, outcomes: dict[str, list[tuple[str, str]]]) -> tuple[str, bool | None]:
+    items = outcomes.get(leaf.rule)
+    if items is None:
+        return f"{leaf.rule}: not in force on this date", None
+    hits = [item.replace("|", " ") or "(case)" for item, st in items if st == leaf.status]
+    if hits:
+        return f"{leaf.rule}: {leaf.status} on {', '.join(hits)}", True
+    open_ = [item.replace("|", " ") or "(case)" for item, st in items if st == "indeterminate"]
+    if open_:
+        return f"{leaf.rule}: no item has {leaf.status}, but {', '.join(open_)} could not be decided", None
+    return f"{leaf.rule}: no item {'fails' if leaf.status == 'fail' else 'passes'}", False
+
+
+def explain_condition(expr: Expr, ctx: dict[str, Any],
+                      outcomes: dict[str, list[tuple[str, str]]] | None = None) -> list[tuple[str, bool | None]]:
     """Every leaf of a condition with its truth on this case: the pertinent positives, negatives and unknowns."""
     if isinstance(expr, Cmp):
         return [_leaf_text(expr, ctx)]
+    if isinstance(expr, Outcome):
+        return [_outcome_text(expr, outcomes or {})]
+    if isinstance(expr, Not):
+        if isinstance(expr.item, Outcome):
+            text, truth = _outcome_text(expr.item, outcomes or {})
+            return [(f"{text} (none may have {expr.item.status})", None if truth is None else not truth)]
+        return [(f"not ({text})", None if truth is None else not truth)
+                for text, truth in explain_condition(expr.item, ctx, outcomes)]
     out: list[tuple[str, bool | None]] = []
-    for child in getattr(expr, "items", ()) or ((expr.item,) if hasattr(expr, "item") else ()):
-        out += explain_condition(child, ctx)
+    for child in getattr(expr, "items", ()):
+        out += explain_condition(child, ctx, outcomes)
     return out
 
 
@@ -130,10 +159,16 @@ def plan_rules(pack: RulePack) -> list[RulePlan]:
     return plans
 
 
-def build_fact(case: Case, pack: RulePack, plans: list[RulePlan] | None = None
+VALUE_DECIMALS = 6
+"""Computed values are rounded to 10⁻⁶ (1 µGy, 10⁻⁶ of a month or of a ratio) before they are compared and
+reported, so that floating-point noise (24.000000000000004) cannot flip a verdict at an exact boundary."""
+
+
+def build_fact(case: Case, pack: RulePack, plans: list[RulePlan] | None = None,
+               radioresistant: Callable[[str], list[Any]] | None = None
                ) -> tuple[dict[str, Any], dict[str, Any], list[_Item]]:
     """The single fact the engine sees: context facts, an item marker per evaluation and each computed value."""
-    ctx = context_facts(case)
+    ctx = context_facts(case, radioresistant)
     fact: dict[str, Any] = {"kind": "case"}
     for key, value in ctx.items():
         fact[key] = int(value) if isinstance(value, bool) else value
@@ -149,9 +184,18 @@ def build_fact(case: Case, pack: RulePack, plans: list[RulePlan] | None = None
             marker, value = fields[(structure, metric)]
             fact[marker] = 1
             if computed.value is not None:
-                fact[value] = computed.value
+                computed.value = fact[value] = round(computed.value, VALUE_DECIMALS)
             items.append(_Item(rule, structure, metric, computed))
     return fact, ctx, items
+
+
+def _knowledge_of(pack: RulePack) -> tuple[Any, Any]:
+    """The histology lists and the structured assessment of a pack, each None when the pack has no such file."""
+    from .knowledge import ASSESSMENT_FILE, LISTS_FILE, load_assessment, load_histology_lists
+
+    lists = load_histology_lists(pack.root) if (pack.root / LISTS_FILE).is_file() else None
+    assessment = load_assessment(pack.root) if (pack.root / ASSESSMENT_FILE).is_file() else None
+    return lists, assessment
 
 
 class Evaluator:
@@ -166,6 +210,8 @@ class Evaluator:
         self.plans = plan_rules(self.pack)
         self.plan_of = {p.rule.id: p for p in self.plans}
         self._explained: dict[tuple[str, tuple[Any, ...]], list[tuple[str, bool | None]]] = {}
+        self.histology, self.assessment = _knowledge_of(self.pack)
+        self._resistant: dict[str, list[Any]] = {}
         self.engine: Engine
         if engine == "durable":
             from .durable_adapter import DurableEngine
@@ -179,12 +225,15 @@ class Evaluator:
             raise ValueError(f"unknown engine {engine!r}: durable or oracle")
 
     def statuses(self, case: Case) -> tuple[dict[str, Any], dict[str, Any], list[_Item], dict[tuple[str, str], str]]:
-        fact, ctx, items = build_fact(case, self.pack, self.plans)
+        fact, ctx, items = build_fact(case, self.pack, self.plans,
+                                      self.match_radioresistant if self.histology is not None else None)
         fired = self.engine.fire(fact)
         fired_status: dict[tuple[str, str], str] = {}
         for name in fired:
             rule = self.compiled.by_name[name]
             key = (rule.rule_id, rule.item)
+            if fired_status.get(key) == rule.status and rule.stage > 1:
+                continue  # two conjuncts of one recommendation status may both hold
             if key in fired_status:
                 raise EngineError(f"{rule.rule_id} {rule.item or '(case)'}: two statuses fired "
                                   f"({fired_status[key]} and {rule.status}); the compiled patterns overlap")
@@ -206,6 +255,14 @@ class Evaluator:
 
         fact, ctx, items, status = self.statuses(case)
         return build_result(self, case, ctx, items, status)
+
+    def match_radioresistant(self, histology: str) -> list[Any]:
+        """The radioresistant-list entries a histology text matches (cached per text)."""
+        found = self._resistant.get(histology)
+        if found is None:
+            assert self.histology is not None
+            found = self._resistant[histology] = self.histology.match(histology)
+        return found
 
     @property
     def tool_version(self) -> str:

@@ -63,9 +63,59 @@ def _header(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def _because(rec: dict[str, Any], holds: bool | None) -> str:
+    return "; ".join(b["text"] for b in rec["because"] if b["holds"] is holds)
+
+
+def _options(rec: dict[str, Any]) -> str:
+    opts = [o["label"] for o in rec["action"].get("options", [])]
+    return f" Options: {', '.join(opts)}." if opts else ""
+
+
+def _rec_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
+    """Recommendations for a tumour board: what is recommended, what was considered and not, what is open."""
+    recs = result.get("recommendations", [])
+    made = [r for r in recs if r["status"] == "made"]
+    not_made = [r for r in recs if r["status"] == "not_made"]
+    open_ = [r for r in recs if r["status"] == "indeterminate"]
+    out = ["Recommendations"]
+    for r in made:
+        mdt = " Subject to multidisciplinary assessment." if r["multidisciplinary"] else ""
+        out.append(f"{bullet}[{r['rule_id']} v{r['rule_version']}] {r['title']}. Evidence: {r['evidence']['label']}. "
+                   f"{r['statement']}{_options(r)}{mdt} Because: {_because(r, True) or 'its conditions hold'}.")
+    if not made:
+        out.append(f"{bullet}none made")
+    if not_made:
+        out += ["", "Considered and not recommended"]
+        out += [f"{bullet}[{r['rule_id']}] {r['title']} — not made because: {_because(r, False)}." for r in not_made]
+    if open_:
+        out += ["", "Undecided: data needed"]
+        out += [f"{bullet}[{r['rule_id']}] {r['title']} — needs: {_because(r, None)}." for r in open_]
+    return out
+
+
+def _assessment_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
+    blocks = result.get("assessment", [])
+    if not blocks:
+        return []
+    out = ["Assessment (NOMS / ACR criteria)"]
+    for block in blocks:
+        parts = []
+        for item in block["items"]:
+            shown = item["status"].replace("_", " ")
+            if item.get("value") not in (None, ""):
+                shown += f" ({item['value']})"
+            parts.append(f"{item['item']}: {shown}")
+        flags = f" Flags: {', '.join(block['flags'])}." if block.get("flags") else ""
+        out.append(f"{bullet}{block['domain']}: " + "; ".join(parts) + "." + flags)
+    return out
+
+
 def render_text(result: dict[str, Any]) -> str:
     head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Verdict"]
     out = _header(result) + [""]
+    if "recommendations" in result:
+        out += _rec_lines(result) + [""]
     summary = ", ".join(f"{p['policy']}: {p['verdict'].upper() if p['verdict'] == 'fail' else p['verdict']}"
                         for p in sorted(result["policy_summary"], key=lambda p: _order({"policy": p["policy"],
                                                                                          "rule_id": ""})))
@@ -77,6 +127,9 @@ def render_text(result: dict[str, Any]) -> str:
         out += ["", "Assumptions applied"]
         out += [f"- {a['rule_id']} v{a['rule_version']}: {a['statement']} Used by: {', '.join(a['used_by']) or 'none'}."
                 for a in applied]
+    assessment = _assessment_lines(result)
+    if assessment:
+        out += [""] + assessment
     out += ["", "Explanations"]
     for e in sorted(result["constraints"] + result["advisories"], key=_order):
         if e["status"] == "not_applicable":
@@ -96,6 +149,11 @@ def render_markdown(result: dict[str, Any]) -> str:
     head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Verdict"]
     out = [f"# Re-irradiation evaluation — case `{result['case_id']}`", ""]
     out += [f"- {line}" for line in _header(result)[1:]] + [""]
+    if "recommendations" in result:
+        recs = _rec_lines(result)
+        out += ["## " + recs[0], ""] + [("## " + line if line in ("Considered and not recommended",
+                                                                   "Undecided: data needed") else line)
+                                        for line in recs[1:]] + [""]
     out += ["## Cord dose policies", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(r) + " |" for r in _rows(result["constraints"])]
     if result["advisories"]:
@@ -109,6 +167,9 @@ def render_markdown(result: dict[str, Any]) -> str:
         cites = "; ".join(f"{c['citation']}, {c['locator']}" for c in e["citations"])
         out.append(f"- **{e['rule_id']}** v{e['rule_version']}{where}: {e['explanation']} "
                    f"*Evidence:* {e['evidence']['label']}. *Cited:* {cites}.")
+    assessment = _assessment_lines(result)
+    if assessment:
+        out += ["", "## " + assessment[0], ""] + assessment[1:]
     applied = [a for a in result["assumptions"] if a["status"] == "applied"]
     if applied:
         out += ["", "## Assumptions applied", ""]

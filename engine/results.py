@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .assessment import build_assessment
 from .case import Case
 from .compiler import item_key
 from .rulepack import Rule, RulePack
@@ -120,14 +121,56 @@ def _constraint_entry(ev: Evaluator, item: _Item, status: str, ctx: dict[str, An
     return entry
 
 
+_REC_ORDER = {"made": 0, "indeterminate": 1, "not_made": 2}
+
+
+def _recommendation_entry(ev: Evaluator, rule: Rule, status: str, ctx: dict[str, Any],
+                          outcomes: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
+    """A recommendation with the facts that made or blocked it: positives, negatives and unknowns."""
+    from .evaluate import explain_condition
+
+    plan = ev.plan_of[rule.id]
+    because = [{"text": text, "holds": holds} for text, holds in explain_condition(plan.applies, ctx, outcomes)]
+    assert rule.action is not None
+    word = {"made": "MADE", "not_made": "NOT MADE", "indeterminate": "UNDECIDED"}[status]
+    relevant = [b["text"] for b in because if b["holds"] is {"made": True, "not_made": False,
+                                                              "indeterminate": None}[status]]
+    return {
+        "rule_id": rule.id,
+        "rule_version": rule.version,
+        "guideline": rule.guideline,
+        "title": rule.title,
+        "status": status,
+        "statement": " ".join(rule.statement.split()),
+        "direction": rule.direction,
+        "strength": rule.strength,
+        "action": rule.action.model_dump(exclude_none=True),
+        "multidisciplinary": bool(rule.multidisciplinary),
+        "evidence": plan.evidence,
+        "citations": plan.citations,
+        "supported_by": list(rule.supported_by),
+        "because": because,
+        "explanation": f"{word} — {'; '.join(relevant) or rule.title}. Source: {plan.cite_text}.",
+    }
+
+
 def build_result(ev: Evaluator, case: Case, ctx: dict[str, Any], items: list[_Item],
                  status: dict[tuple[str, str], str]) -> dict[str, Any]:
     constraints: list[dict[str, Any]] = []
     advisories: list[dict[str, Any]] = []
     assumptions: list[dict[str, Any]] = []
+    recommendations: list[dict[str, Any]] = []
     memo: dict[tuple[str, bool], list[str]] = {}
+    outcomes: dict[str, list[tuple[str, str]]] = {}
+    for item in items:
+        if item.rule.kind in ("constraint", "advisory"):
+            key = item_key(item.structure, item.metric)
+            outcomes.setdefault(item.rule.id, []).append((key, status[(item.rule.id, key)]))
     for item in items:
         st = status[(item.rule.id, item_key(item.structure, item.metric))]
+        if item.rule.kind == "recommendation":
+            recommendations.append(_recommendation_entry(ev, item.rule, st, ctx, outcomes))
+            continue
         if item.rule.kind == "assumption":
             used_by = sorted({f"{i.rule.id} {i.structure}/{i.metric}" for i in items
                               if item.rule.id in i.computed.assumptions})
@@ -140,7 +183,13 @@ def build_result(ev: Evaluator, case: Case, ctx: dict[str, Any], items: list[_It
             continue
         entry = _constraint_entry(ev, item, st, ctx, memo)
         (advisories if item.rule.kind == "advisory" else constraints).append(entry)
-    missing = sorted({reason for entry in constraints + advisories for reason in entry["missing"]})
+    missing = sorted({reason for entry in constraints + advisories for reason in entry["missing"]}
+                     | {b["text"] for r in recommendations if r["status"] == "indeterminate"
+                        for b in r["because"] if b["holds"] is None})
+    assessment: list[dict[str, Any]] = []
+    if ev.assessment is not None:
+        assessment, not_provided = build_assessment(ev.assessment, case, ctx, ev.histology)
+        missing = missing + sorted(not_provided)
     policies: dict[str, dict[str, int]] = {}
     for entry in constraints:
         counts = policies.setdefault(entry["policy"], {"pass": 0, "fail": 0, "indeterminate": 0, "not_applicable": 0})
@@ -158,7 +207,9 @@ def build_result(ev: Evaluator, case: Case, ctx: dict[str, Any], items: list[_It
         "constraints": constraints,
         "advisories": advisories,
         "assumptions": assumptions,
+        "recommendations": sorted(recommendations, key=lambda r: (_REC_ORDER[r["status"]], r["rule_id"])),
         "policy_summary": [{"policy": p, **c, "verdict": _policy_verdict(c)} for p, c in policies.items()],
+        "assessment": assessment,
         "missing_data": missing,
     }
 

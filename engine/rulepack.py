@@ -35,6 +35,7 @@ SPECIAL_FILES = {"pack.yaml", "references.yaml"}
 RULE_SECTIONS = ("policies", "recommendations", "assumptions", "advisories")
 """Top-level folders of rules/ whose files are rules; 'repair' holds repair schedules. Other folders (tables,
 evidence, assessment, lists) hold knowledge data with schemas of their own, loaded by reirrad.knowledge."""
+DATA_SECTIONS = ("tables", "evidence", "assessment", "lists")
 ID_NAMESPACE_SECTIONS = ("policies", "recommendations")
 """Folders whose name is not part of the rule id: rules/policies/hytec/resbrt.yaml is hytec.resbrt."""
 CASES_SUFFIX = ".cases.yaml"
@@ -134,9 +135,22 @@ class AssumptionSpec(_Frozen):
     assumed_dose: Literal["prescription"]
 
 
+class ActionOption(_Frozen):
+    label: str
+    dose: float | None = None
+    fractions: int | None = None
+    note: str | None = None
+
+
+class Action(_Frozen):
+    kind: Literal["consult", "treatment-option", "consider", "refer", "defer"]
+    what: str
+    options: tuple[ActionOption, ...] = ()
+
+
 class Rule(_Frozen):
     id: str
-    kind: Literal["constraint", "assumption", "advisory"]
+    kind: Literal["constraint", "assumption", "advisory", "recommendation"]
     version: str
     status: Literal["draft", "active", "retired"]
     valid_from: date
@@ -154,6 +168,12 @@ class Rule(_Frozen):
     quantity: Quantity | None = None
     limit: Limit | None = None
     assumption: AssumptionSpec | None = None
+    guideline: str | None = None
+    direction: Literal["for", "against"] | None = None
+    strength: str | None = None
+    action: Action | None = None
+    multidisciplinary: bool | None = None
+    supported_by: tuple[str, ...] = ()
     decisions: tuple[str, ...] = ()
     evidence: Evidence
     citations: tuple[Citation, ...]
@@ -291,12 +311,39 @@ def load_pack(root: Path | str | None = None) -> RulePack:
             problems.append(Problem(rule.source, ("quantity", "parameters", "repair"),
                                     f"unknown repair schedule '{repair}'", ", ".join(sorted(repairs)),
                                     code="pack.repair"))
+    problems += _supported_by_problems(root, rules)
     if problems:
         raise InputError.of(problems)
+    for path in sorted(p for p in root.rglob("*.yaml") if p.relative_to(root).parts[0] in DATA_SECTIONS):
+        data, _ = load_yaml_file(path)  # validated by reirrad.knowledge; hashed here so the lock covers it
+        raw_for_hash.append({"path": path.relative_to(root).as_posix(), "data": data})
     digest = hashlib.sha256(canonical_json({"pack": manifest, "references": refs_raw,
                                             "files": raw_for_hash}).encode()).hexdigest()
     return RulePack(manifest["name"], manifest["version"], manifest["title"],
                     date.fromisoformat(manifest["released"]), root, tuple(rules), references, repairs, digest)
+
+
+def _supported_by_problems(root: Path, rules: list[Rule]) -> list[Problem]:
+    """Every id a recommendation's ``supported_by`` names must be a study of rules/evidence/studies.yaml."""
+    citing = [r for r in rules if r.supported_by]
+    if not citing:
+        return []
+    path = root / "evidence" / "studies.yaml"
+    known: set[str] = set()
+    if path.is_file():
+        data, _ = load_yaml_file(path)
+        studies = data.get("studies", []) if isinstance(data, dict) else []
+        known = {s["id"] for s in studies if isinstance(s, dict) and isinstance(s.get("id"), str)}
+    problems = []
+    for rule in citing:
+        lines = load_yaml_file(Path(rule.source))[1]
+        for i, study in enumerate(rule.supported_by):
+            if study not in known:
+                problems.append(Problem(rule.source, ("supported_by", i), f"unknown study '{study}'",
+                                        f"an id of {path.relative_to(root).as_posix()}: "
+                                        + (", ".join(sorted(known)) or "(the file is missing or has no studies)"),
+                                        lines.get(("supported_by", i)), code="pack.supported-by"))
+    return problems
 
 
 def unique(items: Iterable[str]) -> list[str]:

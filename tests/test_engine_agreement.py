@@ -35,17 +35,18 @@ def test_same_rules_fire_on_every_rule_test_case(engines: tuple[Evaluator, Evalu
     assert checked >= 60
 
 
-def test_same_rules_fire_on_thousands_of_generated_cases(engines: tuple[Evaluator, Evaluator]) -> None:
+def test_same_rules_fire_on_a_thousand_generated_cases(engines: tuple[Evaluator, Evaluator]) -> None:
     durable, oracle = engines
     statuses: set[str] = set()
-    for doc in synth_cases(4000, seed=20261123, de_novo_rate=0.15, lost_dosimetry_rate=0.15):
+    for doc in synth_cases(1000, seed=20261123, de_novo_rate=0.15, lost_dosimetry_rate=0.15):
         case, problems = case_problems(doc, {}, doc["case_id"])
         assert case is not None, problems
         fact, _, _ = build_fact(case, durable.pack, durable.plans)
         fired = durable.engine.fire(fact)
         assert sorted(fired) == sorted(oracle.engine.fire(fact)), doc["case_id"]
-        statuses.update(name.rsplit("|", 1)[1] for name in fired)
-    assert statuses == {"pass", "fail", "indeterminate", "not_applicable", "applied"}  # every outcome exercised
+        statuses.update(name.rsplit("|", 1)[1].split("#")[0] for name in fired)
+    # every outcome exercised, the chained recommendations included
+    assert statuses == {"pass", "fail", "indeterminate", "not_applicable", "applied", "made", "not_made"}
 
 
 def test_every_item_gets_exactly_one_status(engines: tuple[Evaluator, Evaluator]) -> None:

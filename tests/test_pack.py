@@ -1,12 +1,15 @@
 """Sanity over the whole rule pack: identity, citations, evidence, coverage by test cases, own words."""
 
+import json
 import re
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
+from reirrad.calculations import CONTEXT_FACTS
 from reirrad.casetests import discover, load_bases, load_case_tests
+from reirrad.knowledge import load_assessment, load_evidence, load_histology_lists, load_table
 from reirrad.rulepack import load_pack, rule_id_for_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +33,13 @@ def test_ids_are_unique_and_match_paths(pack) -> None:  # type: ignore[no-untype
 def test_every_citation_resolves_and_every_reference_is_used(pack) -> None:  # type: ignore[no-untyped-def]
     used = {c.ref for rule in pack.rules for c in rule.citations} | {
         c.ref for r in pack.repairs.values() for c in r.citations}
+    # the knowledge data beside the rules cites references too (each loader has checked that its refs resolve)
+    table = load_table(RULES)
+    used |= load_evidence(RULES).cited_refs()
+    used |= {table.ref} | {p.ref for _, p in table.footnotes} | {
+        c.provenance.ref for row in table.rows for c in row.cells}
+    used |= {load_assessment(RULES).source.ref}
+    used |= {lst.source.ref for lst in load_histology_lists(RULES).lists}
     assert used <= set(pack.references)
     assert set(pack.references) - used == set(), "references nobody cites"
     for ref in pack.references.values():
@@ -52,6 +62,20 @@ def test_one_alpha_beta_per_rule(pack) -> None:  # type: ignore[no-untyped-def]
             assert re.findall(r"α/β = (\d+) Gy", rule.statement) in ([], [str(int(rule.quantity.alpha_beta))]), rule.id
 
 
+# Present whenever the case has a prior course, so a condition that also asks for a prior course never leaves
+# them unknown.
+_KNOWN_WITH_A_PRIOR = {"interval_months", "most_recent_prior_stereotactic"}
+
+
+def _may_be_undecided(rule, pack) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the rule reads a case fact the case may leave out, or the outcome of a dose rule (whose doses the
+    case may leave out). The interval is known whenever there is a prior course."""
+    raw = json.dumps(rule.applies_when)
+    optional = {name for name, spec in CONTEXT_FACTS.items() if not spec.always} - _KNOWN_WITH_A_PRIOR
+    dose_rules = {r.id for r in pack.rules if r.quantity is not None and r.quantity.calculation != "interval_months"}
+    return any(f'"{name}"' in raw for name in optional | dose_rules)
+
+
 def test_every_rule_is_tested_on_both_sides(pack) -> None:  # type: ignore[no-untyped-def]
     bases = load_bases(RULES)
     statuses: dict[str, set[str]] = defaultdict(set)
@@ -60,7 +84,10 @@ def test_every_rule_is_tested_on_both_sides(pack) -> None:  # type: ignore[no-un
             for e in test.expect:
                 statuses[e.rule].add(e.status)
     for rule in pack.rules:
-        want = {"applied", "not_applicable"} if rule.kind == "assumption" else {"pass", "fail", "not_applicable"}
+        want = {"assumption": {"applied", "not_applicable"},
+                "recommendation": {"made", "not_made"}}.get(rule.kind, {"pass", "fail", "not_applicable"})
+        if rule.kind == "recommendation" and _may_be_undecided(rule, pack):
+            want.add("indeterminate")
         assert want <= statuses[rule.id], f"{rule.id} lacks test cases for {sorted(want - statuses[rule.id])}"
 
 
