@@ -152,7 +152,6 @@ def build_assessment(assessment: Assessment, case: Case, ctx: dict[str, Any],
             "domain": domain.title,
             "id": domain.id,
             "items": items,
-            "flags": [f.text for f in flags if f.domain == domain.id],
-            "flag_sources": [f.source for f in flags if f.domain == domain.id],
+            "flags": [{"text": f.text, "source": f.source} for f in flags if f.domain == domain.id],
         })
     return blocks, missing

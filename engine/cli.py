@@ -10,7 +10,9 @@ from datetime import date
 from pathlib import Path
 
 from .errors import EngineError, InputError
+from .audit.cli import add_audit_parser, add_synth_parser
 from .importers.cli import add_import_parser
+from .limits_cli import add_limits_parser
 from .maint.cli import add_rules_parser
 
 __all__ = ["main"]
@@ -61,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="durable-rules (default) or the plain-Python oracle used to check it")
     ev.set_defaults(func=_evaluate)
 
+    add_limits_parser(sub)
+    add_audit_parser(sub)
+    add_synth_parser(sub)
     add_import_parser(sub)
     add_rules_parser(sub)
     return parser

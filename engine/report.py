@@ -106,7 +106,7 @@ def _assessment_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
             if item.get("value") not in (None, ""):
                 shown += f" ({item['value']})"
             parts.append(f"{item['item']}: {shown}")
-        flags = f" Flags: {', '.join(block['flags'])}." if block.get("flags") else ""
+        flags = f" Flags: {', '.join(f['text'] for f in block['flags'])}." if block.get("flags") else ""
         out.append(f"{bullet}{block['domain']}: " + "; ".join(parts) + "." + flags)
     return out
 

@@ -1,5 +1,6 @@
 """The command line: exit codes, refusals without tracebacks, dates, alternative packs."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -47,3 +48,23 @@ def test_a_broken_rule_pack_is_refused_with_the_file_and_field(capsys: pytest.Ca
 def test_the_oracle_engine_can_be_chosen(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", str(EXAMPLE), "--engine", "oracle", "--format", "json"]) == 0
     assert '"name": "python-oracle"' in capsys.readouterr().out
+
+
+def test_limits_is_a_subcommand_of_reirrad(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["limits", str(EXAMPLE), "--format", "json", "--as-of", "2026-11-23"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    hytec_1fx = [row for row in data["limits"] if row["policy"] == "hytec" and row["fractions"] == 1
+                 and row["structure"] == "SpinalCord" and row["metric"] == "Dmax"]
+    # re-SBRT limit 25 Gy EQD2 at α/β 2 in one fraction: d(d + 2)/4 = 25 gives d = √101 − 1 = 9.05 (shown rounded down)
+    assert hytec_1fx[0]["binding_criterion"] == "hytec.resbrt"
+    assert hytec_1fx[0]["max_dose"] == 9.04
+
+
+def test_synth_then_audit_run_through_the_reirrad_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cohort = tmp_path / "cohort.jsonl"
+    assert main(["synth", "--n", "20", "--seed", "5", "--out", str(cohort)]) == 0
+    assert main(["audit", str(cohort), "--out", str(tmp_path / "audit"), "--workers", "0", "--quiet",
+                 "--as-of", "2026-11-23"]) == 0
+    summary = json.loads((tmp_path / "audit" / "summary.json").read_text())
+    assert summary["counts"]["evaluated"] == 20
+    assert "evaluated: 20" in capsys.readouterr().out
