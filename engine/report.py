@@ -72,26 +72,38 @@ def _options(rec: dict[str, Any]) -> str:
     return f" Options: {', '.join(opts)}." if opts else ""
 
 
-def _rec_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
-    """Recommendations for a tumour board: what is recommended, what was considered and not, what is open."""
-    recs = result.get("recommendations", [])
-    made = [r for r in recs if r["status"] == "made"]
-    not_made = [r for r in recs if r["status"] == "not_made"]
-    open_ = [r for r in recs if r["status"] == "indeterminate"]
+def _cites(rec: dict[str, Any]) -> str:
+    return "; ".join(f"{c['citation']}, {c['locator']}" for c in rec["citations"])
+
+
+def _made_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
+    """What is recommended, first in a tumour-board note, each with its evidence level and source."""
+    made = [r for r in result.get("recommendations", []) if r["status"] == "made"]
     out = ["Recommendations"]
     for r in made:
         mdt = " Subject to multidisciplinary assessment." if r["multidisciplinary"] else ""
         out.append(f"{bullet}[{r['rule_id']} v{r['rule_version']}] {r['title']}. Evidence: {r['evidence']['label']}. "
-                   f"{r['statement']}{_options(r)}{mdt} Because: {_because(r, True) or 'its conditions hold'}.")
+                   f"{r['statement']}{_options(r)}{mdt} Because: {_because(r, True) or 'its conditions hold'}. "
+                   f"Source: {_cites(r)}.")
     if not made:
         out.append(f"{bullet}none made")
-    if not_made:
-        out += ["", "Considered and not recommended"]
-        out += [f"{bullet}[{r['rule_id']}] {r['title']} — not made because: {_because(r, False)}." for r in not_made]
-    if open_:
-        out += ["", "Undecided: data needed"]
-        out += [f"{bullet}[{r['rule_id']}] {r['title']} — needs: {_because(r, None)}." for r in open_]
     return out
+
+
+def _considered_lines(result: dict[str, Any], bullet: str = "- ") -> list[list[str]]:
+    """What was considered and not recommended, and what could not be decided, as sections (title first)."""
+    recs = result.get("recommendations", [])
+    not_made = [r for r in recs if r["status"] == "not_made"]
+    open_ = [r for r in recs if r["status"] == "indeterminate"]
+    sections = []
+    if not_made:
+        sections.append(["Considered and not recommended"]
+                        + [f"{bullet}[{r['rule_id']}] {r['title']} — not made because: {_because(r, False)}."
+                           for r in not_made])
+    if open_:
+        sections.append(["Undecided: data needed"]
+                        + [f"{bullet}[{r['rule_id']}] {r['title']} — needs: {_because(r, None)}." for r in open_])
+    return sections
 
 
 def _assessment_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
@@ -112,10 +124,12 @@ def _assessment_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
 
 
 def render_text(result: dict[str, Any]) -> str:
+    """A tumour-board note: recommendations, the dose policies side by side, what was considered and not
+    recommended, what is missing; then the assessment and, for the physicist, every explanation."""
     head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Verdict"]
     out = _header(result) + [""]
     if "recommendations" in result:
-        out += _rec_lines(result) + [""]
+        out += _made_lines(result) + [""]
     summary = ", ".join(f"{p['policy']}: {p['verdict'].upper() if p['verdict'] == 'fail' else p['verdict']}"
                         for p in sorted(result["policy_summary"], key=lambda p: _order({"policy": p["policy"],
                                                                                          "rule_id": ""})))
@@ -127,6 +141,9 @@ def render_text(result: dict[str, Any]) -> str:
         out += ["", "Assumptions applied"]
         out += [f"- {a['rule_id']} v{a['rule_version']}: {a['statement']} Used by: {', '.join(a['used_by']) or 'none'}."
                 for a in applied]
+    for section in _considered_lines(result):
+        out += [""] + section
+    out += ["", "Missing data"] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])
     assessment = _assessment_lines(result)
     if assessment:
         out += [""] + assessment
@@ -141,7 +158,6 @@ def render_text(result: dict[str, Any]) -> str:
                              if e["status"] == "not_applicable"})
     if not_applicable:
         out += ["", "Not applicable"] + [f"- [{rid}] {text}" for rid, text in not_applicable]
-    out += ["", "Missing data"] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])
     return "\n".join(out) + "\n"
 
 
@@ -150,15 +166,16 @@ def render_markdown(result: dict[str, Any]) -> str:
     out = [f"# Re-irradiation evaluation — case `{result['case_id']}`", ""]
     out += [f"- {line}" for line in _header(result)[1:]] + [""]
     if "recommendations" in result:
-        recs = _rec_lines(result)
-        out += ["## " + recs[0], ""] + [("## " + line if line in ("Considered and not recommended",
-                                                                   "Undecided: data needed") else line)
-                                        for line in recs[1:]] + [""]
+        recs = _made_lines(result)
+        out += ["## " + recs[0], ""] + recs[1:] + [""]
     out += ["## Cord dose policies", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(r) + " |" for r in _rows(result["constraints"])]
     if result["advisories"]:
         out += ["", "## Advisories (not safety limits)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(r) + " |" for r in _rows(result["advisories"])]
+    for section in _considered_lines(result):
+        out += ["", "## " + section[0], ""] + section[1:]
+    out += ["", "## Missing data", ""] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])
     out += ["", "## Explanations", ""]
     for e in sorted(result["constraints"] + result["advisories"], key=_order):
         if e["status"] == "not_applicable":
@@ -174,5 +191,4 @@ def render_markdown(result: dict[str, Any]) -> str:
     if applied:
         out += ["", "## Assumptions applied", ""]
         out += [f"- **{a['rule_id']}** v{a['rule_version']}: {a['statement']}" for a in applied]
-    out += ["", "## Missing data", ""] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])
     return "\n".join(out) + "\n"

@@ -162,3 +162,13 @@ def test_the_text_report_shows_made_not_made_and_the_assessment(ev: Evaluator) -
     assert "Considered and not recommended" in text
     assert "Assessment (NOMS / ACR criteria)" in text
     assert "Flags: SINS 7: potentially unstable" in text
+
+
+def test_the_text_report_reads_like_a_tumour_board_note(ev: Evaluator) -> None:
+    text = render_text(_run(ev))
+    order = ["\nRecommendations\n", "\nPolicies: ", "\nConsidered and not recommended\n", "\nMissing data\n",
+             "\nAssessment (NOMS / ACR criteria)\n", "\nExplanations\n"]
+    positions = [text.index(heading) for heading in order]
+    assert positions == sorted(positions)
+    made = text[positions[0]:positions[1]]
+    assert "Evidence: level II" in made and "Source: Myrehaug S 2017, doi:10.3171/2017.2.SPINE16976" in made

@@ -36,9 +36,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from ..case import Case, _semantic_problems, case_problems
+from ..case import Case, case_problems_fast
 from ..errors import EngineError, InputError, Problem
 from ..rulepack import RulePack, load_pack
 from .readers import Chunk, detect_kind, dumps_line, input_identity, iter_chunk_records, plan_chunks
@@ -91,17 +89,8 @@ class AuditOutcome:
 
 
 def validate_document(data: Any, lines: Any, file: str) -> tuple[Case | None, list[Problem]]:
-    """case_problems with a fast path: the model (a tested twin of the schema) first; the schema, which gives the
-    messages, only when the model or the semantic checks refuse. Same verdicts and messages as case_problems."""
-    if isinstance(data, dict):
-        try:
-            case = Case.model_validate(data)
-        except ValidationError:
-            pass
-        else:
-            if not _semantic_problems(case, lines, file):
-                return case, []
-    return case_problems(data, lines, file)
+    """The case's validation for bulk work (reirrad.case.case_problems_fast)."""
+    return case_problems_fast(data, lines, file)
 
 
 class EvaluatorCache:
