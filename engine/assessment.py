@@ -14,11 +14,13 @@ radioresistant histology, expected survival under six months, ...). Each flag ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from .case import Case
-from .knowledge import Assessment, AssessmentItem, HistologyLists
+from .knowledge import Assessment, AssessmentItem
 
 __all__ = ["build_assessment", "flags_for"]
 
@@ -30,11 +32,15 @@ class _Flag:
     source: str
 
 
+@cache
+def _steps(path: str) -> tuple[tuple[str, bool], ...]:
+    return tuple((part[:-2], True) if part.endswith("[]") else (part, False) for part in path.split("."))
+
+
 def _values(case: Case, path: str) -> list[Any]:
     """The values a dotted case path names; '[]' steps into every element of a list. Missing steps give nothing."""
     nodes: list[Any] = [case]
-    for part in path.split("."):
-        name, into = (part[:-2], True) if part.endswith("[]") else (part, False)
+    for name, into in _steps(path):
         found: list[Any] = []
         for node in nodes:
             value = getattr(node, name, None)
@@ -84,7 +90,11 @@ def _item_entry(case: Case, item: AssessmentItem) -> dict[str, Any]:
     return entry
 
 
-def flags_for(case: Case, ctx: dict[str, Any], histology: HistologyLists | None) -> list[_Flag]:
+Matcher = Callable[[str], list[Any]]
+"""A histology text → the (list id, entry) pairs of the radioresistant lists it matches."""
+
+
+def flags_for(case: Case, ctx: dict[str, Any], histology: Matcher | None) -> list[_Flag]:
     """The findings the sources act on, each with the source that defines it."""
     flags: list[_Flag] = []
     lesion, patient = case.lesion, case.patient
@@ -116,7 +126,7 @@ def flags_for(case: Case, ctx: dict[str, Any], histology: HistologyLists | None)
         flags.append(_Flag("prior-therapy", "the most recent earlier course was stereotactic",
                            "Myrehaug 2017 (ISRS): SBRT after SBRT is a separate recommendation"))
     if patient is not None and patient.histology is not None and histology is not None:
-        matches = histology.match(patient.histology)
+        matches = histology(patient.histology)
         if matches:
             names = "; ".join(f"{entry.name} ({list_id} list)" for list_id, entry in matches)
             flags.append(_Flag("oncologic", f"radioresistant histology: {names}",
@@ -137,7 +147,7 @@ def flags_for(case: Case, ctx: dict[str, Any], histology: HistologyLists | None)
 
 
 def build_assessment(assessment: Assessment, case: Case, ctx: dict[str, Any],
-                     histology: HistologyLists | None) -> tuple[list[dict[str, Any]], list[str]]:
+                     histology: Matcher | None) -> tuple[list[dict[str, Any]], list[str]]:
     """The assessment blocks of a result, and the 'not provided' lines that belong in its missing_data."""
     flags = flags_for(case, ctx, histology)
     blocks: list[dict[str, Any]] = []

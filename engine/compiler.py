@@ -159,24 +159,53 @@ def _item_exprs(rule: Rule, structure: str, metric: str, with_applicability: boo
 
 
 def _compile_recommendation(rule: Rule, in_pack: set[str]) -> tuple[list[CompiledRule], list[str]]:
-    """Stage-2 rules: the stage fact, the case fact, and (negated) outcome facts of earlier constraints."""
+    """A recommendation on the case alone compiles like a constraint (stage 1, one pattern per status). One that
+    reads earlier verdicts compiles to stage-2 rules, one per conjunct of its DNF: the stage fact, the case fact,
+    and (negated) outcome facts of the constraints it reads."""
     applies = _outcomes_known(parse_condition(rule.applies_when), in_pack)
     exprs = {"made": t_of(applies, ALWAYS_PRESENT), "not_made": f_of(applies, ALWAYS_PRESENT),
              "indeterminate": u_of(applies, ALWAYS_PRESENT)}
     marker = Cmp(marker_field(rule.id, "", ""), "eq", 1)
     compiled: list[CompiledRule] = []
     unreachable: list[str] = []
-    for status, expr in exprs.items():
-        conjuncts = dnf(simplify(expr)) if simplify(expr) != FALSE else []
+    if not outcomes_of(applies):  # reads the case alone: one stage-1 rule per status, no join
+        for status, expr in exprs.items():
+            full = simplify(And((Cmp("kind", "eq", "case"), marker, expr)))
+            if full == FALSE:
+                unreachable.append(f"{rule.id}|||{status}")
+            else:
+                compiled.append(CompiledRule(f"{rule.id}|||{status}", rule.id, rule.version, "", status,
+                                             (to_pattern(full),)))
+        return compiled, unreachable
+    # Kleene statuses are exclusive and exhaustive, so one of the three is "neither of the other two". The one with
+    # the longest DNF (81 conjuncts for "undecided" of a six-leaf AND) is derived that way in stage 3, from the
+    # absence of the other two statuses' facts; the other two are compiled conjunct by conjunct in stage 2.
+    forms = {status: (dnf(simplify(expr)) if simplify(expr) != FALSE else []) for status, expr in exprs.items()}
+    derived = max(forms, key=lambda st: len(forms[st]))
+    case_alone = to_pattern(simplify(And((Cmp("kind", "eq", "case"), marker))))
+    for status, conjuncts in forms.items():
         if not conjuncts:
             unreachable.append(f"{rule.id}|||{status}")
+        if status == derived:
+            continue
         for k, (case_expr, atoms) in enumerate(conjuncts):
             case_pattern = to_pattern(simplify(And((Cmp("kind", "eq", "case"), marker, case_expr))))
             compiled.append(CompiledRule(
                 f"{rule.id}|||{status}#{k}", rule.id, rule.version, "", status,
                 (_stage_pattern(2), case_pattern, *(a.pattern() for a in atoms)),
+                asserts={"kind": "recommendation", "rule": rule.id, "status": status},
                 negated=(False, False, *(a.negated for a in atoms)), stage=2))
+    if forms[derived]:
+        others = [st for st in forms if st != derived]
+        compiled.append(CompiledRule(
+            f"{rule.id}|||{derived}#n", rule.id, rule.version, "", derived,
+            (_stage_pattern(3), case_alone, *(_recommendation_pattern(rule.id, st) for st in others)),
+            negated=(False, False, True, True), stage=3))
     return compiled, unreachable
+
+
+def _recommendation_pattern(rule_id: str, status: str) -> dict[str, Any]:
+    return {"$and": [{"kind": "recommendation"}, {"rule": rule_id}, {"status": status}]}
 
 
 def _outcomes_known(expr: Expr, in_pack: set[str]) -> Expr:
@@ -190,7 +219,7 @@ def _outcomes_known(expr: Expr, in_pack: set[str]) -> Expr:
     return expr
 
 
-def compile_rule(rule: Rule, chained: frozenset[str] = frozenset()) -> tuple[list[CompiledRule], list[str]]:
+def compile_rule(rule: Rule, chained: frozenset[tuple[str, str]] = frozenset()) -> tuple[list[CompiledRule], list[str]]:
     """Status rules for each item; a per-dose rule also gets rule-level 'not applicable' and 'unknown' rules."""
     compiled: list[CompiledRule] = []
     unreachable: list[str] = []
@@ -201,8 +230,8 @@ def compile_rule(rule: Rule, chained: frozenset[str] = frozenset()) -> tuple[lis
         if full == FALSE:
             unreachable.append(name)
         else:
-            asserts = {"kind": "outcome", "rule": rule.id, "item": key, "status": status} \
-                if rule.id in chained else None
+            # one derived fact per (rule, status): the recommendations ask whether some item has a status
+            asserts = {"kind": "outcome", "rule": rule.id, "status": status} if (rule.id, status) in chained else None
             compiled.append(CompiledRule(name, rule.id, rule.version, key, status, (to_pattern(full),), asserts))
 
     per_dose = rule.scope.per == "near_max_dose"
@@ -218,20 +247,29 @@ def compile_rule(rule: Rule, chained: frozenset[str] = frozenset()) -> tuple[lis
     return compiled, unreachable
 
 
+def _outcome_read(pattern: dict[str, Any]) -> tuple[str, str] | None:
+    """(rule, status) when the pattern matches an outcome fact (conditions.Derived.pattern), else None."""
+    parts = pattern.get("$and")
+    if isinstance(parts, list) and parts and parts[0] == {"kind": "outcome"}:
+        return parts[1]["rule"], parts[2]["status"]
+    return None
+
+
 def compile_pack(pack: RulePack) -> CompiledPack:
     """Compile every selected rule; the hash covers the pack's content and the compiled patterns."""
     rules: list[CompiledRule] = []
     unreachable: list[str] = []
     in_pack = {r.id for r in pack.rules}
-    recommendations = [r for r in pack.rules if r.kind == "recommendation"]
-    chained = frozenset(i for r in recommendations for i in outcomes_of(parse_condition(r.applies_when)) if i in in_pack)
+    compiled_recs = {r.id: _compile_recommendation(r, in_pack) for r in pack.rules if r.kind == "recommendation"}
+    # the (rule, status) outcome facts some recommendation pattern reads: only those are asserted
+    chained = frozenset(_outcome_read(p) for done, _ in compiled_recs.values() for c in done for p in c.patterns
+                        if _outcome_read(p) is not None)
     for rule in pack.rules:
-        done, dead = _compile_recommendation(rule, in_pack) if rule.kind == "recommendation" \
-            else compile_rule(rule, chained)
+        done, dead = compiled_recs[rule.id] if rule.kind == "recommendation" else compile_rule(rule, chained)
         rules += done
         unreachable += dead
     payload = canonical_json({"pack": pack.content_sha256, "selected": [(r.id, r.version) for r in pack.rules],
                               "compiled": [(r.name, r.patterns, r.asserts, r.negated, r.stage) for r in rules]})
     digest = hashlib.sha256(payload.encode()).hexdigest()
-    stages = 2 if recommendations else 1
+    stages = max((r.stage for r in rules), default=1)
     return CompiledPack(f"reirrad_{digest[:16]}", tuple(rules), tuple(unreachable), digest, stages)

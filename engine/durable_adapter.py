@@ -5,10 +5,12 @@ event fire one rule only). Three of its defaults are replaced here because they 
 synchronous per-case evaluation (see docs/engine.md): the host's background timer threads are not started;
 actions run synchronously and an exception inside one propagates instead of being stored in the state; and the
 per-action bookkeeping (timers, closures, state re-serialisation) is skipped, since the actions only record
-which rule fired and may assert a derived fact. Each engine keeps one session: after a case its fact is retracted,
-which leaves the session empty and keeps durable's per-session match state for the next case (rebuilding that state
-cost about as much as matching itself); the session is deleted instead whenever a derived fact was asserted or
-anything failed, so no case ever sees another case's facts.
+which rule fired and may produce a derived fact. Derived facts (the verdicts chained recommendations read) are
+asserted only after the action loop has drained, never while an action is in flight: doing so corrupted durable's
+heap here. Each engine keeps one session: after a case every fact it asserted is retracted, newest first, which
+leaves the session empty and keeps durable's per-session match state for the next case (rebuilding that state cost
+about as much as matching itself); the session is deleted instead whenever anything failed or an action is left
+pending, so no case ever sees another case's facts.
 """
 
 from __future__ import annotations
@@ -149,15 +151,32 @@ class DurableEngine:
         self._sid = sid
         self._lock = threading.Lock()
         self._asserted: list[str] = []  # the facts this case asserted, in order, for retraction
+        self._pending: list[str] = []  # derived facts waiting for the action loop to finish
 
     def _on_fire(self, name: str, message: str) -> None:
         rule = self.compiled.by_name.get(name)
         if rule is None:
             raise EngineError(f"durable fired {name!r}, which is not in the compiled pack")
-        if rule.asserts is not None:
+        if rule.asserts is not None:  # asserted once the action loop is over: never while an action is in flight
             derived = _to_json({**rule.asserts, "sid": self._sid, SENTINEL_FIELD: 1})
-            self._asserted.append(derived)
-            self._ruleset.assert_derived(derived)
+            if derived not in self._pending and derived not in self._asserted:  # two items, one (rule, status)
+                self._pending.append(derived)
+
+    def _run_to_fixpoint(self, handle: int) -> list[str]:
+        """Run the pending actions; assert the derived facts they produced, then run again, until none is left.
+
+        Asserting a fact from inside the action loop (between durable's start and complete calls) corrupted
+        durable's heap here (glibc 'realloc(): invalid next size', intermittently, after some hundred cases), so
+        derived facts wait until the loop has completed every action."""
+        ruleset = self._ruleset
+        fired = ruleset.run_actions(handle)
+        while self._pending:
+            batch, self._pending = self._pending, []
+            for derived in batch:
+                self._asserted.append(derived)
+                ruleset.assert_derived(derived)
+            fired += ruleset.run_actions(handle)
+        return fired
 
     def fire(self, fact: dict[str, Any]) -> list[str]:
         """Names of every compiled rule that fired for this fact (derived facts included), in firing order."""
@@ -168,14 +187,15 @@ class DurableEngine:
         with self._lock:
             ruleset.on_fire = self._on_fire
             self._asserted = [message]
+            self._pending = []
             emptied = False
             try:
                 handle = ruleset.assert_message(message)
-                fired = ruleset.run_actions(handle)
+                fired = self._run_to_fixpoint(handle)
                 for stage in range(2, self.compiled.stages + 1):  # later stages see every earlier outcome
                     opener = _to_json({**stage_fact(stage), "sid": self._sid, SENTINEL_FIELD: 1})
                     self._asserted.append(opener)
-                    fired += ruleset.run_actions(ruleset.assert_message(opener))
+                    fired += self._run_to_fixpoint(ruleset.assert_message(opener))
                 # Retract newest first (the stage fact before the outcomes it joins), so that no negated pattern
                 # becomes true while the session empties; then the session is reused by the next case.
                 emptied = all(ruleset.retract_message(m) for m in reversed(self._asserted)) \

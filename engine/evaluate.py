@@ -128,6 +128,8 @@ class RulePlan:
     limits: dict[Any, tuple[float, str | None]]
     rule_marker: str | None
     """The rule-level marker field of a per-dose rule (None for a case-level rule)."""
+    outcome_rules: tuple[str, ...] = ()
+    """The rules whose verdicts the condition reads (outcome leaves)."""
 
     def limit_for(self, ctx: dict[str, Any]) -> tuple[float | None, str | None]:
         """The limit (and its note) that applies to this case; (None, None) where the source gives none."""
@@ -139,7 +141,7 @@ class RulePlan:
 
 
 def plan_rules(pack: RulePack) -> list[RulePlan]:
-    from .conditions import fields_of
+    from .conditions import fields_of, outcomes_of
     from .results import citations_of, evidence_of
 
     plans = []
@@ -155,7 +157,8 @@ def plan_rules(pack: RulePack) -> list[RulePlan]:
                               {(s, m): (marker_field(rule.id, s, m), value_field(rule.id, s, m)) for s, m in items},
                               evidence_of(rule), citations_of(rule, pack),
                               "; ".join(f"{c.ref} ({c.locator})" for c in rule.citations), limits,
-                              rule_marker_field(rule.id) if rule.scope.per == "near_max_dose" else None))
+                              rule_marker_field(rule.id) if rule.scope.per == "near_max_dose" else None,
+                              tuple(sorted(outcomes_of(applies)))))
     return plans
 
 
@@ -267,6 +270,20 @@ class Evaluator:
     @property
     def tool_version(self) -> str:
         return _tool_version()
+
+    def condition_explanation(self, rule: Rule, ctx: dict[str, Any],
+                              outcomes: dict[str, list[tuple[str, str]]]) -> list[tuple[str, bool | None]]:
+        """Every leaf of the rule's condition with its truth on this case, cached on the facts and the outcomes
+        it reads (the cache is emptied when it grows past 100,000 entries)."""
+        plan = self.plan_of[rule.id]
+        key = ("condition", rule.id, tuple(ctx.get(f) for f in plan.applies_fields),
+               tuple(None if outcomes.get(r) is None else tuple(outcomes[r]) for r in plan.outcome_rules))
+        found = self._explained.get(key)
+        if found is None:
+            if len(self._explained) > 100_000:
+                self._explained.clear()
+            found = self._explained[key] = explain_condition(plan.applies, ctx, outcomes)
+        return found
 
     def applies_explanation(self, rule: Rule, ctx: dict[str, Any]) -> list[tuple[str, bool | None]]:
         """The rule's applicability leaves with their truth on this case (cached on the facts they read)."""

@@ -127,10 +127,8 @@ _REC_ORDER = {"made": 0, "indeterminate": 1, "not_made": 2}
 def _recommendation_entry(ev: Evaluator, rule: Rule, status: str, ctx: dict[str, Any],
                           outcomes: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
     """A recommendation with the facts that made or blocked it: positives, negatives and unknowns."""
-    from .evaluate import explain_condition
-
     plan = ev.plan_of[rule.id]
-    because = [{"text": text, "holds": holds} for text, holds in explain_condition(plan.applies, ctx, outcomes)]
+    because = [{"text": text, "holds": holds} for text, holds in ev.condition_explanation(rule, ctx, outcomes)]
     assert rule.action is not None
     word = {"made": "MADE", "not_made": "NOT MADE", "indeterminate": "UNDECIDED"}[status]
     relevant = [b["text"] for b in because if b["holds"] is {"made": True, "not_made": False,
@@ -188,7 +186,8 @@ def build_result(ev: Evaluator, case: Case, ctx: dict[str, Any], items: list[_It
                         for b in r["because"] if b["holds"] is None})
     assessment: list[dict[str, Any]] = []
     if ev.assessment is not None:
-        assessment, not_provided = build_assessment(ev.assessment, case, ctx, ev.histology)
+        assessment, not_provided = build_assessment(
+            ev.assessment, case, ctx, ev.match_radioresistant if ev.histology is not None else None)
         missing = missing + sorted(not_provided)
     policies: dict[str, dict[str, int]] = {}
     for entry in constraints:

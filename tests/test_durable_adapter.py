@@ -86,3 +86,44 @@ def test_a_ruleset_is_registered_once_per_process() -> None:
     first, second = DurableEngine(pack), DurableEngine(pack)
     assert first._host is second._host
     assert second.fire({"x": 1}) == ["r|pass"]
+
+
+def test_no_fact_is_asserted_while_an_action_is_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asserting a derived fact between durable's start_action and complete calls corrupted its heap here
+    ('realloc(): invalid next size', intermittently after some hundred chained cases). The adapter must assert
+    derived facts only after the action loop has drained; this checks that on every native call."""
+    import reirrad.durable_adapter as adapter
+    from datetime import date
+
+    from reirrad.case import case_problems
+    from reirrad.evaluate import Evaluator
+    from reirrad.synth import synth_cases
+
+    native = adapter._native
+    state = {"in_flight": False, "asserts": 0}
+    start, complete, assert_fact = native.start_action_for_state, native.complete_and_start_action, native.assert_fact
+
+    def tracked_start(handle: int, state_handle: int):  # type: ignore[no-untyped-def]
+        result = start(handle, state_handle)
+        state["in_flight"] = bool(result)
+        return result
+
+    def tracked_complete(handle: int, state_handle: int):  # type: ignore[no-untyped-def]
+        result = complete(handle, state_handle)
+        state["in_flight"] = bool(result)
+        return result
+
+    def checked_assert(handle: int, message: str):  # type: ignore[no-untyped-def]
+        assert not state["in_flight"], f"fact asserted while an action is in flight: {message[:80]}"
+        state["asserts"] += 1
+        return assert_fact(handle, message)
+
+    monkeypatch.setattr(native, "start_action_for_state", tracked_start)
+    monkeypatch.setattr(native, "complete_and_start_action", tracked_complete)
+    monkeypatch.setattr(native, "assert_fact", checked_assert)
+    ev = Evaluator(as_of=date(2025, 10, 1))
+    for doc in synth_cases(100, seed=4):
+        case, _ = case_problems(doc, {}, doc["case_id"])
+        assert case is not None
+        ev.evaluate(case)
+    assert state["asserts"] > 300  # the case, its derived outcome facts and the stage facts: chaining happened
