@@ -112,7 +112,8 @@ def flags_for(case: Case, ctx: dict[str, Any], histology: Matcher | None) -> lis
             flags.append(_Flag("mechanical", f"SINS {sins}: {category}",
                                "SINS (Fisher 2010): 0-6 stable, 7-12 potentially unstable, 13-18 unstable"))
     if lesion.pathologic_fracture:
-        flags.append(_Flag("mechanical", "pathologic (baseline) fracture", "Myrehaug 2017, Discussion: a baseline fracture is a VCF risk factor"))
+        flags.append(_Flag("mechanical", "pathologic (baseline) fracture",
+                           "Myrehaug 2017, Discussion: a baseline fracture is a VCF risk factor"))
     if ctx.get("lytic_lesion"):
         flags.append(_Flag("mechanical", "lytic lesion (SINS bone-lesion component 2)",
                            "Myrehaug 2017, Discussion: lytic disease is a VCF risk factor"))
@@ -142,7 +143,8 @@ def flags_for(case: Case, ctx: dict[str, Any], histology: Matcher | None) -> lis
         if disease is not None and disease.brain_metastases:
             flags.append(_Flag("systemic", "brain metastases", "Kotecha 2020, Table 1 (systemic)"))
         if disease is not None and disease.further_systemic_options is False:
-            flags.append(_Flag("oncologic", "no further systemic therapy available", "Kotecha 2020, Table 1 (oncologic)"))
+            flags.append(_Flag("oncologic", "no further systemic therapy available",
+                               "Kotecha 2020, Table 1 (oncologic)"))
     return flags
 
 
