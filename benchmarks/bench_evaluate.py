@@ -113,6 +113,8 @@ def obvious_durable(ev: Evaluator) -> tuple[StockHost, str, list[str]]:
 
 
 def stock_fire(host: StockHost, name: str, fired: list[str], fact: dict[str, Any]) -> list[str]:
+    """Stage 1 only: asserting derived facts from inside a stock action failed here (durable error 307), so the
+    reference path covers the dose rules, not the chained recommendations (which fire in stage 2)."""
     fired.clear()
     try:
         host.assert_fact(name, {**fact, "sid": "case"})
@@ -147,17 +149,22 @@ def main(argv: list[str] | None = None) -> int:
     durable = ev.engine
     assert isinstance(durable, DurableEngine)
     oracle = OracleEngine(ev.compiled)
-    built = [build_fact(c, ev.pack, ev.plans) for c in cases]
+    built = [build_fact(c, ev.pack, ev.plans, ev.match_radioresistant) for c in cases]
     facts = [b[0] for b in built]
     fired = [durable.fire(f) for f in facts]
     replay = ReplayEngine(durable, fired)
     statuses = [ev.statuses(c) for c in cases]
     host, stock_name, stock_fired = obvious_durable(ev)
     # The reference paths must fire what the pipeline fires, or the comparison means nothing.
+    disagreed = []
+    stage1 = {r.name for r in ev.compiled.rules if r.stage == 1}
     for i, fact in enumerate(facts[:500]):
-        if sorted(stock_fire(host, stock_name, stock_fired, fact)) != sorted(fired[i]):
-            print(f"note: stock host disagreed on case {i} (an action may have run on its timer thread)")
+        if sorted(stock_fire(host, stock_name, stock_fired, fact)) != sorted(n for n in fired[i] if n in stage1):
+            disagreed.append(i)
         assert sorted(oracle.fire(fact)) == sorted(fired[i]), f"oracle and durable disagree on case {i}"
+    if disagreed:
+        print(f"note: the stock host disagreed on {len(disagreed)} of the first 500 cases (first: {disagreed[0]}); "
+              "an action may have run on its timer thread")
 
     def end_to_end() -> None:
         for c in cases:

@@ -172,3 +172,18 @@ def test_the_text_report_reads_like_a_tumour_board_note(ev: Evaluator) -> None:
     assert positions == sorted(positions)
     made = text[positions[0]:positions[1]]
     assert "Evidence: level II" in made and "Source: Myrehaug S 2017, doi:10.3171/2017.2.SPINE16976" in made
+
+
+def test_the_rcc_example_gets_surgery_a_consultation_and_the_short_course_options(ev: Evaluator) -> None:
+    from reirrad.case import load_case
+
+    result = ev.evaluate(load_case(ROOT / "docs" / "examples" / "t8-rcc-unstable.yaml"))
+    made = {r["rule_id"]: r for r in result["recommendations"] if r["status"] == "made"}
+    assert {"isrs-2017.surgical-consultation", "kotecha-2020.surgery-radioresistant-high-grade",
+            "kotecha-2020.short-survival-conventional", "myrehaug-2017.vcf-risk-spine-surgeon"} <= set(made)
+    assert made["isrs-2017.surgical-consultation"]["evidence"]["quality_of_evidence"] == "II"
+    flags = [f["text"] for b in result["assessment"] for f in b["flags"]]
+    assert "SINS 14: unstable" in flags  # 1 + 3 + 2 + 2 + 3 + 3
+    assert not [m for m in result["missing_data"] if m.startswith("assessment:")]  # every field given
+    # the cumulative cord policies of the pack cover SBRT re-irradiation only: a conventional plan is outside them
+    assert {p["policy"]: p["verdict"] for p in result["policy_summary"]}["hytec"] == "not_applicable"
