@@ -222,6 +222,7 @@ def _rule_page(site: _Site, versions: list[Rule]) -> str:
         ("evidence", rule.evidence.label()),
         ("source kind", rule.evidence.source_kind if rule.evidence.scale else None),
         ("multidisciplinary", None if rule.multidisciplinary is None else _scalar(rule.multidisciplinary)),
+        ("supported by", ", ".join(f"[{sid}](evidence.md#{sid})" for sid in rule.supported_by) or None),
         ("superseded by", rule.superseded_by),
         ("reviewed", f"{rule.reviewed_on}, next review due {rule.review_due}"),
     ]
@@ -380,14 +381,102 @@ def _repair_page(site: _Site) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+RENDERED_KNOWLEDGE = {"evidence/studies.yaml": "evidence", "tables/kotecha-2020-table3.yaml": "table-kotecha-2020-table3",
+                      "assessment/noms-acr.yaml": "assessment", "lists/radioresistant-histologies.yaml": "lists"}
+"""Knowledge files with a page of their own (path under rules/ → page name under docs/rules/)."""
+
+
+def _prov(p: Any) -> str:
+    return f"{p.ref}, {p.locator}"
+
+
+def _evidence_page(root: Path) -> str:
+    from ..knowledge import STUDY_FIELDS, load_evidence
+
+    registry = load_evidence(root)
+    out = ["# Evidence registry", "", BANNER.rstrip("\n"), "",
+           f"The studies behind the recommendations ({len(registry.studies)}), from `rules/evidence/studies.yaml`. "
+           "Each field gives what each source reports, keyed by the source's reference id; where two sources "
+           "report a study differently both are kept.", ""]
+    for study in registry.studies:
+        out += [f"## {study.id}", "", f"**{study.citation_text}**" + (f", {study.journal}" if study.journal else "")
+                + (f" — reference `{study.reference}`" if study.reference else ""), "",
+                "Described in: " + "; ".join(_prov(p) for p in study.sources) + ".", "",
+                f"Quality: {study.quality.label()}.", "", "| field | source | reported |", "|---|---|---|"]
+        for name in STUDY_FIELDS:
+            for ref, value in study.reported(name).items():
+                out.append(f"| {name.replace('_', ' ')} | {ref} | {_cell(value)} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _table_page(root: Path) -> str:
+    from ..knowledge import load_table
+
+    table = load_table(root)
+    out = [f"# {table.title}", "", BANNER.rstrip("\n"), "",
+           f"Source: {table.ref}, {table.locator}. Quantity: {table.quantity} ({table.unit}); structures: "
+           f"{', '.join(table.structures)}. Each cell keeps its provenance; a cell the source leaves empty is "
+           "\"not available\", never filled in. `reirrad limits` shows the matching row beside the limits it derives.",
+           "", "| earlier course | " + " | ".join(s.label for s in table.schedules) + " |",
+           "|---|" + "---|" * len(table.schedules)]
+    for row in table.rows:
+        out.append(f"| {_cell(row.label)} | " + " | ".join(_cell(row.cell(s.id).text()) for s in table.schedules) + " |")
+    out += ["", "## Provenance of each cell", ""]
+    for row in table.rows:
+        out.append(f"- **{row.label}**: " + "; ".join(f"{s.label}: {_prov(row.cell(s.id).provenance)}"
+                                                    for s in table.schedules))
+    if table.footnotes:
+        out += ["", "## Footnotes", "", *(f"- {text} ({_prov(p)})" for text, p in table.footnotes)]
+    if table.decisions:
+        out += ["", "## Decisions", "", *(f"- {_cell(d)}" for d in table.decisions)]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _assessment_page(root: Path) -> str:
+    from ..knowledge import load_assessment
+
+    a = load_assessment(root)
+    out = [f"# {a.title}", "", BANNER.rstrip("\n"), "", f"Source: {_prov(a.source)}. For each item, the case "
+           "fields that answer it (or that the case format does not capture it) and how fully.", ""]
+    for domain in a.domains:
+        out += [f"## {domain.title}", "", "| item | case fields | coverage | note |", "|---|---|---|---|"]
+        for item in domain.items:
+            fields = ", ".join(f"`{f}`" for f in item.case_fields) or "not captured by the case format"
+            out.append(f"| {_cell(item.text)} | {fields} | {item.coverage or ''} | {_cell(item.note)} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _lists_page(root: Path) -> str:
+    from ..knowledge import load_histology_lists
+
+    lists = load_histology_lists(root)
+    out = ["# Radioresistant histology lists", "", BANNER.rstrip("\n"), "", "## Matching", "", _cell(lists.rule), ""]
+    if lists.decisions:
+        out += ["Decisions:", "", *(f"- {_cell(d)}" for d in lists.decisions), ""]
+    for lst in lists.lists:
+        out += [f"## {lst.title}", "", f"Source: {_prov(lst.source)}.", "", "| category | words | parts | excluded |",
+                "|---|---|---|---|"]
+        out += [f"| {e.name} | {', '.join(e.words)} | {', '.join(e.parts)} | {', '.join(e.exclude)} |"
+                for e in lst.entries]
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+_RENDERERS = {"evidence": _evidence_page, "table-kotecha-2020-table3": _table_page, "assessment": _assessment_page,
+              "lists": _lists_page}
+
+
 def _knowledge_page(root: Path) -> str | None:
-    """Other sections under rules/ (tables, evidence, ...) shown as data until they get pages of their own."""
+    """Other sections under rules/ without a page of their own, shown as data."""
     files = sorted(
         p
         for p in root.rglob("*.yaml")
         if len(p.relative_to(root).parts) > 1
         and p.relative_to(root).parts[0] not in (*RULE_SECTIONS, "repair")
         and not p.name.endswith(".cases.yaml")
+        and p.relative_to(root).as_posix() not in RENDERED_KNOWLEDGE
     )
     if not files:
         return None
@@ -436,6 +525,9 @@ def _index(site: _Site, history: dict[str, list[Rule]], policies: list[str], kno
         ]
         out.append("")
     out += ["## Also", "", "- [Repair schedules](repair.md)", "- [Rule pack changelog](changelog.md)"]
+    names = {"evidence": "Evidence registry", "table-kotecha-2020-table3": "Kotecha 2020 Table 3 (data)",
+             "assessment": "NOMS/ACR assessment items", "lists": "Radioresistant histology lists"}
+    out += [f"- [{names[name]}]({name}.md)" for rel, name in RENDERED_KNOWLEDGE.items() if (site.pack.root / rel).is_file()]
     if knowledge:
         out.append("- [Other knowledge files](knowledge.md)")
     return "\n".join(out).rstrip() + "\n"
@@ -476,6 +568,9 @@ def generate_pages(root: Path | str, pack: RulePack | None = None) -> dict[str, 
     pages.update(policy_pages)
     pages[f"{OUT_DIR}/repair.md"] = _repair_page(site)
     pages[f"{OUT_DIR}/changelog.md"] = _changelog_page(root)
+    for rel, name in RENDERED_KNOWLEDGE.items():
+        if (root / rel).is_file():
+            pages[f"{OUT_DIR}/{name}.md"] = _RENDERERS[name](root)
     knowledge = _knowledge_page(root)
     if knowledge is not None:
         pages[f"{OUT_DIR}/knowledge.md"] = knowledge
@@ -494,7 +589,7 @@ def nav_entries(pages: dict[str, str]) -> list[Any]:
     policies = [
         {title(p).removeprefix("Policy "): p} for p in sorted(pages) if p.startswith(f"{OUT_DIR}/policy-")
     ]
-    special = {f"{OUT_DIR}/{n}.md" for n in ("index", "repair", "changelog", "knowledge")}
+    special = {f"{OUT_DIR}/{n}.md" for n in ("index", "repair", "changelog", "knowledge", *RENDERED_KNOWLEDGE.values())}
     rules = [
         {p.removeprefix(f"{OUT_DIR}/").removesuffix(".md"): p}
         for p in sorted(pages)
@@ -508,6 +603,10 @@ def nav_entries(pages: dict[str, str]) -> list[Any]:
         {"Repair schedules": f"{OUT_DIR}/repair.md"},
         {"Rule pack changelog": f"{OUT_DIR}/changelog.md"},
     ]
+    titles = {"evidence": "Evidence registry", "table-kotecha-2020-table3": "Kotecha 2020 Table 3",
+              "assessment": "NOMS/ACR assessment", "lists": "Radioresistant histologies"}
+    out += [{titles[name]: f"{OUT_DIR}/{name}.md"} for name in RENDERED_KNOWLEDGE.values()
+            if f"{OUT_DIR}/{name}.md" in pages]
     if f"{OUT_DIR}/knowledge.md" in pages:
         out.append({"Other knowledge files": f"{OUT_DIR}/knowledge.md"})
     return out

@@ -88,3 +88,24 @@ def test_the_hook_adds_the_rule_pack_section_to_the_nav() -> None:
     assert section[0] == {"Index": "rules/index.md"}
     rules = next(entry["Rules"] for entry in section if "Rules" in entry)
     assert {"hytec.resbrt": "rules/hytec.resbrt.md"} in rules
+
+
+def test_the_knowledge_files_get_rendered_pages_with_their_provenance() -> None:
+    from reirrad.knowledge import load_evidence, load_table
+
+    pages = generate_pages(RULES)
+    evidence = pages["rules/evidence.md"]
+    for study in load_evidence(RULES).studies:
+        assert f"## {study.id}\n" in evidence
+    assert "| local control | myrehaug-2017 | median 76% at 1 year (range 66%-90%) |" in evidence
+    table = load_table(RULES)
+    page = pages["rules/table-kotecha-2020-table3.md"]
+    for row in table.rows:
+        assert f"| {row.label} | " in page
+    assert "| None | 12.4-14 Gy (cauda equina 16 Gy) | 17 Gy | 20.3 Gy | 23 Gy | 25.3 Gy |" in page
+    assert "## Provenance of each cell" in page
+    assert "`lesion.bilsky_grade`" in pages["rules/assessment.md"]
+    assert "renal cell carcinoma" in pages["rules/lists.md"]
+    rule_page = pages[page_of_rule("isrs-2017.sbrt-after-sbrt")]
+    assert "| supported by | [thibault-2015](evidence.md#thibault-2015) |" in rule_page
+    assert "rules/knowledge.md" not in pages  # every knowledge file has a page of its own
