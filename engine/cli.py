@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 
-from .errors import EngineError, InputError
 from .audit.cli import add_audit_parser, add_synth_parser
+from .cliargs import iso_date
+from .errors import EngineError, InputError
 from .importers.cli import add_import_parser
 from .limits_cli import add_limits_parser
 from .maint.cli import add_rules_parser
@@ -21,13 +21,6 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_INPUT = 2
 EXIT_INTERNAL = 3
-
-
-def _as_of(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write YYYY-MM-DD") from None
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -57,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="evaluate one case file against every policy in the rule pack")
     ev.add_argument("case", type=Path, help="a case file (YAML, format reirrad/case/v1)")
     ev.add_argument("--format", choices=["text", "json", "markdown"], default="text")
-    ev.add_argument("--as-of", type=_as_of, default=None, help="use the rules in force on this date (default: today)")
+    ev.add_argument("--as-of", type=iso_date, default=None, help="use the rules in force on this date (default: today)")
     ev.add_argument("--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)")
     ev.add_argument("--engine", choices=["durable", "oracle"], default="durable",
                     help="durable-rules (default) or the plain-Python oracle used to check it")

@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import InputError, Problem
 from .paths import default_pack_dir
-from .validation import load_schema, schema_problems
+from .validation import line_of, load_schema, schema_problems
 from .yamlio import LineMap, load_yaml_file
 
 __all__ = [
@@ -67,15 +67,6 @@ STUDY_FIELDS = REQUIRED_STUDY_FIELDS + OPTIONAL_STUDY_FIELDS
 
 # --- shared helpers ------------------------------------------------------------------------------------------------
 
-def _line(lines: LineMap, path: tuple[str | int, ...]) -> int | None:
-    while True:
-        if path in lines:
-            return lines[path]
-        if not path:
-            return None
-        path = path[:-1]
-
-
 class _Checker:
     """Collects semantic problems of one file, each placed at its line."""
 
@@ -85,13 +76,13 @@ class _Checker:
         self.problems: list[Problem] = []
 
     def add(self, path: tuple[str | int, ...], message: str, accepted: str, code: str) -> None:
-        self.problems.append(Problem(self.file, path, message, accepted, _line(self.lines, path), code=code))
+        self.problems.append(Problem(self.file, path, message, accepted, line_of(self.lines, path), code=code))
 
     def unique(self, ids: Iterable[tuple[tuple[str | int, ...], str]], what: str) -> None:
         seen: dict[str, tuple[str | int, ...]] = {}
         for path, value in ids:
             if value in seen:
-                first = _line(self.lines, seen[value])
+                first = line_of(self.lines, seen[value])
                 self.add(path, f"duplicate {what} '{value}'" + (f" (first given on line {first})" if first else ""),
                          f"each {what} once", "knowledge.duplicate")
             else:

@@ -10,25 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from .case import METRICS, STRUCTURE_NAMES
+from .cliargs import iso_date, whole_number
 
 __all__ = ["add_limits_parser", "run_limits"]
-
-
-def _as_of(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write YYYY-MM-DD") from None
-
-
-def _fractions(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not ≥ 1")
-    return value
 
 
 def run_limits(args: argparse.Namespace) -> int:
@@ -66,9 +50,9 @@ def add_limits_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "interval, by number of fractions, with the criterion that binds and the published table cell.")
     p.add_argument("case", type=Path, help="a case file (YAML, format reirrad/case/v1)")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--as-of", type=_as_of, default=None, help="use the rules in force on this date (default: today)")
+    p.add_argument("--as-of", type=iso_date, default=None, help="use the rules in force on this date (default: today)")
     p.add_argument("--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)")
-    p.add_argument("--fractions", type=_fractions, action="append", metavar="N",
+    p.add_argument("--fractions", type=whole_number(1), action="append", metavar="N",
                    help="derive for this number of fractions (repeatable; default: 1-5 and the table's schedules)")
     p.add_argument("--structure", choices=STRUCTURE_NAMES, action="append", metavar="NAME",
                    help="derive for this structure only (repeatable; default: the policy's structures the case "

@@ -17,7 +17,7 @@ from .errors import Problem
 from .paths import schemas_dir
 from .yamlio import LineMap
 
-__all__ = ["Suggest", "load_schema", "schema_problems", "validator_for"]
+__all__ = ["Suggest", "line_of", "load_schema", "schema_problems", "validator_for"]
 
 Suggest = Callable[[str, tuple[str | int, ...]], str]
 """Given an unknown value and where it stood, a hint such as "did you mean 'SpinalCord'?" (or "")."""
@@ -67,7 +67,8 @@ def validator_for(name: str) -> Draft202012Validator:
     return validator
 
 
-def _line(lines: LineMap, path: tuple[str | int, ...]) -> int | None:
+def line_of(lines: LineMap, path: tuple[str | int, ...]) -> int | None:
+    """The line of a field, or of the nearest enclosing field that has one."""
     while True:
         if path in lines:
             return lines[path]
@@ -308,7 +309,7 @@ def schema_problems(data: Any, schema_name: str, lines: LineMap, file: str,
         for leaf in _leaves(error):
             rank = _PRIORITY.index(leaf.validator) if leaf.validator in _PRIORITY else len(_PRIORITY)
             for path, message, accepted in _describe(leaf, root, suggest):
-                problem = Problem(file, path, message, accepted, _line(lines, path),
+                problem = Problem(file, path, message, accepted, line_of(lines, path),
                                   code=f"schema.{leaf.validator}")
                 found.setdefault(path, []).append((rank, problem))
     problems: list[Problem] = []

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ..cliargs import iso_date, whole_number
 from ..errors import InputError, Problem
 
 __all__ = ["add_audit_parser", "add_synth_parser"]
@@ -21,23 +22,6 @@ def _as_of(text: str) -> str:
         return date.fromisoformat(text).isoformat()
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date; write YYYY-MM-DD or 'treatment'") from None
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write YYYY-MM-DD") from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"'{text}' must not be negative")
-    return value
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -62,13 +46,13 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
                               "summary.json and report.html. Interrupted, the same command resumes.")
     p.add_argument("cohort", type=Path, help="a directory of *.yaml case files, a .jsonl file or a .csv file")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (created; resumable)")
-    p.add_argument("--workers", type=_positive, default=min(2, os.cpu_count() or 1),
+    p.add_argument("--workers", type=whole_number(0), default=min(2, os.cpu_count() or 1),
                    help="worker processes (default: min(2, CPUs)); 0 runs in this process")
     p.add_argument("--as-of", type=_as_of, default=None, metavar="DATE|treatment",
                    help="rules in force on DATE, or on each case's planned start ('treatment'); default: today")
     p.add_argument("--compare-now", action="store_true",
                    help="also evaluate each case with the rules in force now and count verdict changes")
-    p.add_argument("--now", type=_date, default=None, metavar="DATE", help="the date taken as 'now' (default: today)")
+    p.add_argument("--now", type=iso_date, default=None, metavar="DATE", help="the date taken as 'now' (default: today)")
     p.add_argument("--chunk-size", type=int, default=1000, metavar="N",
                    help="cases per chunk, the unit of commit and resume (default 1000)")
     p.add_argument("--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)")
@@ -129,7 +113,7 @@ def add_synth_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("synth", help="generate a seeded synthetic cohort (clearly labelled, not patients)",
                               description="Plausible synthetic cases (case_id prefix 'synthetic-'), distributions "
                               "loosely after Lucido 2025 Table 2. For demos, benchmarks and tests only.")
-    p.add_argument("--n", type=_positive, required=True, help="number of cases")
+    p.add_argument("--n", type=whole_number(0), required=True, help="number of cases")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--format", choices=["jsonl", "yaml-dir", "csv"], default="jsonl")
     p.add_argument("--out", type=Path, default=None, help="file (jsonl, csv) or directory (yaml-dir); "

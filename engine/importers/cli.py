@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from ..cliargs import whole_number
 from .common import TECHNIQUES, CourseOptions, ImportResult, render
 
 __all__ = ["add_import_parser"]
@@ -21,16 +22,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not ≥ 1")
-    return value
-
-
 def _course_options(p: argparse.ArgumentParser, *, dose_options: bool = True) -> None:
     g = p.add_argument_group("course fields the files may lack (an option contradicting a file is an error)")
     g.add_argument("--technique", choices=TECHNIQUES, help="technique of the course")
@@ -43,7 +34,7 @@ def _course_options(p: argparse.ArgumentParser, *, dose_options: bool = True) ->
         g.add_argument(
             "--prescription", type=_positive_float, metavar="GY", help="total prescribed dose in Gy"
         )
-        g.add_argument("--fractions", type=_positive_int, metavar="N", help="number of fractions")
+        g.add_argument("--fractions", type=whole_number(1), metavar="N", help="number of fractions")
 
 
 def _structure_options(p: argparse.ArgumentParser) -> None:
