@@ -70,6 +70,8 @@ def _outcome_text(leaf: Outcome, outcomes: dict[str, list[tuple[str, str]]]) -> 
     open_ = [item.replace("|", " ") or "(case)" for item, st in items if st == "indeterminate"]
     if open_:
         return f"{leaf.rule}: no item has {leaf.status}, but {', '.join(open_)} could not be decided", None
+    if all(st == "not_applicable" for _, st in items):
+        return f"{leaf.rule}: not applicable to this case", False
     return f"{leaf.rule}: no item {'fails' if leaf.status == 'fail' else 'passes'}", False
 
 

@@ -148,12 +148,14 @@ def render_text(result: dict[str, Any]) -> str:
     if assessment:
         out += [""] + assessment
     out += ["", "Explanations"]
-    for e in sorted(result["constraints"] + result["advisories"], key=_order):
-        if e["status"] == "not_applicable":
-            continue
+    explained = [e for e in sorted(result["constraints"] + result["advisories"], key=_order)
+                 if e["status"] != "not_applicable"]
+    for e in explained:
         where = f" {e['structure']} {e['metric']}" if e.get("structure") else ""
         out.append(f"- [{e['rule_id']} v{e['rule_version']}{where}] {e['explanation']} "
                    f"Evidence: {e['evidence']['label']}.")
+    if not explained:
+        out.append("- none: no dose rule applies to this case (see Not applicable)")
     not_applicable = sorted({(e["rule_id"], e["explanation"]) for e in result["constraints"] + result["advisories"]
                              if e["status"] == "not_applicable"})
     if not_applicable:
@@ -177,13 +179,19 @@ def render_markdown(result: dict[str, Any]) -> str:
         out += ["", "## " + section[0], ""] + section[1:]
     out += ["", "## Missing data", ""] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])
     out += ["", "## Explanations", ""]
-    for e in sorted(result["constraints"] + result["advisories"], key=_order):
+    entries = sorted(result["constraints"] + result["advisories"], key=_order)
+    for e in entries:
         if e["status"] == "not_applicable":
             continue
         where = f" — {e['structure']} {e['metric']}" if e.get("structure") else ""
         cites = "; ".join(f"{c['citation']}, {c['locator']}" for c in e["citations"])
         out.append(f"- **{e['rule_id']}** v{e['rule_version']}{where}: {e['explanation']} "
                    f"*Evidence:* {e['evidence']['label']}. *Cited:* {cites}.")
+    if all(e["status"] == "not_applicable" for e in entries):
+        out.append("- none: no dose rule applies to this case (see Not applicable)")
+    not_applicable = sorted({(e["rule_id"], e["explanation"]) for e in entries if e["status"] == "not_applicable"})
+    if not_applicable:
+        out += ["", "## Not applicable", ""] + [f"- **{rid}**: {text}" for rid, text in not_applicable]
     assessment = _assessment_lines(result)
     if assessment:
         out += ["", "## " + assessment[0], ""] + assessment[1:]

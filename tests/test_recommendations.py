@@ -187,3 +187,15 @@ def test_the_rcc_example_gets_surgery_a_consultation_and_the_short_course_option
     assert not [m for m in result["missing_data"] if m.startswith("assessment:")]  # every field given
     # the cumulative cord policies of the pack cover SBRT re-irradiation only: a conventional plan is outside them
     assert {p["policy"]: p["verdict"] for p in result["policy_summary"]}["hytec"] == "not_applicable"
+
+
+def test_a_policy_that_does_not_apply_is_named_as_such_in_a_chained_explanation(ev: Evaluator) -> None:
+    from reirrad.case import load_case
+    from reirrad.report import render_markdown
+
+    result = ev.evaluate(load_case(ROOT / "docs" / "examples" / "t8-rcc-unstable.yaml"))
+    rec = _rec(result, "kotecha-2020.protracted-near-tolerance")
+    assert rec["status"] == "not_made"
+    assert {"text": "hytec.cumulative: not applicable to this case", "holds": False} in rec["because"]
+    assert "- none: no dose rule applies to this case (see Not applicable)" in render_text(result)
+    assert "## Not applicable" in render_markdown(result)
