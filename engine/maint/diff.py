@@ -17,7 +17,7 @@ from typing import Any
 from ..case import Case, case_problems
 from ..errors import InputError, Problem
 from ..evaluate import Evaluator
-from ..rulepack import Rule, RulePack, load_pack
+from ..rulepack import DATA_SECTIONS, Rule, RulePack, load_pack
 from ..yamlio import load_yaml_file
 from .versions import latest, parse_version
 
@@ -111,6 +111,8 @@ class PackDiff:
     rules: list[RuleDiff]
     repairs: list[RuleDiff]
     references: list[Change]
+    data: list[Change] = field(default_factory=list)
+    """Changes to the knowledge data beside the rules (tables, evidence, assessment, lists), leaf by leaf."""
     impact: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -120,6 +122,7 @@ class PackDiff:
             "rules": [r.as_dict() for r in self.rules if r.status != "unchanged"],
             "repairs": [r.as_dict() for r in self.repairs if r.status != "unchanged"],
             "references": [{"field": c.field, "old": c.old, "new": c.new} for c in self.references],
+            "data": [{"field": c.field, "old": c.old, "new": c.new} for c in self.data],
             "impact": self.impact,
         }
 
@@ -282,6 +285,45 @@ def _repair_diffs(old: RulePack, new: RulePack) -> list[RuleDiff]:
     return out
 
 
+def _leaf_changes(where: str, old: Any, new: Any) -> list[Change]:
+    """Leaf-level differences of two parsed YAML documents; list items are compared by position, or by their
+    ``id`` when every item of both lists has one."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[Change] = []
+        for key in dict.fromkeys([*old, *new]):
+            out += _leaf_changes(f"{where}.{key}", old.get(key), new.get(key))
+        return out
+    if isinstance(old, list) and isinstance(new, list):
+        if all(isinstance(x, dict) and "id" in x for x in [*old, *new]):
+            a, b = {x["id"]: x for x in old}, {x["id"]: x for x in new}
+            out = []
+            for key in dict.fromkeys([*a, *b]):
+                out += _leaf_changes(f"{where}[{key}]", a.get(key), b.get(key))
+            return out
+        if len(old) == len(new):
+            return [c for i, (x, y) in enumerate(zip(old, new)) for c in _leaf_changes(f"{where}[{i}]", x, y)]
+    return [] if old == new else [Change("data", where, old, new)]
+
+
+def _data_changes(old_root: Path, new_root: Path) -> list[Change]:
+    """Every knowledge data file added, removed or changed, with the changed leaves (a table cell, a study field)."""
+    def files(root: Path) -> dict[str, Path]:
+        return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*.yaml"))
+                if p.relative_to(root).parts[0] in DATA_SECTIONS}
+
+    a, b = files(old_root), files(new_root)
+    out: list[Change] = []
+    for rel in sorted(set(a) | set(b)):
+        before = load_yaml_file(a[rel])[0] if rel in a else None
+        after = load_yaml_file(b[rel])[0] if rel in b else None
+        if before is None or after is None:
+            out.append(Change("data", rel, "present" if before is not None else None,
+                              "present" if after is not None else None))
+        else:
+            out += _leaf_changes(rel, before, after)
+    return out
+
+
 def diff_packs(old: RulePack, new: RulePack) -> PackDiff:
     """Compare the newest version of each rule id in OLD with the newest in NEW."""
     a, b = latest(old.rules), latest(new.rules)
@@ -302,6 +344,7 @@ def diff_packs(old: RulePack, new: RulePack) -> PackDiff:
         rules,
         _repair_diffs(old, new),
         refs,
+        _data_changes(old.root, new.root),
     )
 
 
@@ -373,7 +416,11 @@ def load_cohort(path: Path) -> list[tuple[str, Case]]:
 
 
 def _verdicts(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each constraint line's status, value and limit, and each recommendation's status, by a stable key."""
     out = {}
+    for rec in result.get("recommendations", []):
+        out[f"recommendation {rec['rule_id']}"] = {"status": rec["status"], "value": None, "limit": None,
+                                                   "version": rec["rule_version"]}
     for line in result["constraints"]:
         key = " ".join(
             p for p in (line["rule_id"], line.get("structure") or "", line.get("metric") or "") if p
@@ -390,7 +437,8 @@ def _verdicts(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def impact(
     old: RulePack, new: RulePack, cohort: list[tuple[str, Case]], as_of: date, engine: str = "durable"
 ) -> dict[str, Any]:
-    """Every case whose status on any constraint line differs between the packs, with before and after."""
+    """Every case whose status on any constraint line or recommendation differs between the packs, with before and
+    after."""
     before_eval = Evaluator(old, as_of=as_of, engine=engine)
     after_eval = Evaluator(new, as_of=as_of, engine=engine)
     changed = []
@@ -432,6 +480,7 @@ def render_text(diff: PackDiff) -> str:
         )
         out += [f"    {c.render()}" for c in r.changes if r.status != "added"]
     out += [f"REFERENCE {c.field}: {_show(c.old)} → {_show(c.new)}" for c in diff.references]
+    out += [f"DATA      {c.field}: {_show(c.old)} → {_show(c.new)}" for c in diff.data]
     if diff.impact is not None:
         imp = diff.impact
         out.append(
