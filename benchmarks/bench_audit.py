@@ -35,6 +35,7 @@ from durable import engine as durable_engine
 from reirrad.audit.readers import dumps_line
 from reirrad.audit.runner import AuditOptions, run_audit
 from reirrad.case import case_problems
+from reirrad.compiler import stage_fact
 from reirrad.evaluate import Evaluator
 from reirrad.synth import iter_synth_cases
 
@@ -139,12 +140,34 @@ class StockEngine:
             rule["run"] = rule_name
         definition["sentinel"] = {"all": [{"m": {"reirrad_fact": 1}}], "run": "sentinel"}
         self.fired: list[str] = []
+        self.by_name = ev.compiled.by_name
+        self.stages = ev.compiled.stages
         self.host = StockHost({self.rs: definition}, self.fired)
 
     def fire(self, fact: dict[str, Any]) -> list[str]:
+        """The case fact, then each stage: derived facts are asserted by the caller once assert_fact has returned
+        (asserting them from inside a stock action failed with durable error 307), then the next stage's fact."""
         self.fired.clear()
+        asserted: set[str] = set()
+
+        def derived() -> None:
+            while True:
+                new = [r.asserts for n in dict.fromkeys(self.fired) if (r := self.by_name.get(n)) and r.asserts
+                       and json.dumps(r.asserts, sort_keys=True) not in asserted]
+                if not new:
+                    return
+                for facts in new:
+                    if json.dumps(facts, sort_keys=True) in asserted:  # two conjuncts, one derived fact
+                        continue
+                    asserted.add(json.dumps(facts, sort_keys=True))
+                    self.host.assert_fact(self.rs, {**facts, "sid": "case", "reirrad_fact": 1})
+
         try:
             self.host.assert_fact(self.rs, {**fact, "sid": "case", "reirrad_fact": 1})
+            derived()
+            for stage in range(2, self.stages + 1):
+                self.host.assert_fact(self.rs, {**stage_fact(stage), "sid": "case", "reirrad_fact": 1})
+                derived()
         finally:
             self.host.delete_state(self.rs, "case")
         return [n for n in dict.fromkeys(self.fired) if n != "sentinel"]

@@ -53,6 +53,7 @@ except ImportError:  # run from a source checkout without installing: expose eng
 from durable import engine as durable_engine
 
 from reirrad.case import Case, case_problems
+from reirrad.compiler import stage_fact
 from reirrad.durable_adapter import DurableEngine
 from reirrad.evaluate import Evaluator, build_fact
 from reirrad.oracle import OracleEngine
@@ -112,12 +113,31 @@ def obvious_durable(ev: Evaluator) -> tuple[StockHost, str, list[str]]:
     return StockHost({name: definition}, fired), name, fired
 
 
-def stock_fire(host: StockHost, name: str, fired: list[str], fact: dict[str, Any]) -> list[str]:
-    """Stage 1 only: asserting derived facts from inside a stock action failed here (durable error 307), so the
-    reference path covers the dose rules, not the chained recommendations (which fire in stage 2)."""
+def stock_fire(host: StockHost, name: str, fired: list[str], fact: dict[str, Any],
+               compiled: Any = None) -> list[str]:
+    """The case fact, then each stage. Derived facts are asserted by the caller once assert_fact has returned:
+    asserting them from inside a stock action failed here (durable error 307)."""
     fired.clear()
+    asserted: set[str] = set()
+
+    def derived() -> None:
+        while compiled is not None:
+            new = [r.asserts for n in dict.fromkeys(fired) if (r := compiled.by_name.get(n)) and r.asserts
+                   and json.dumps(r.asserts, sort_keys=True) not in asserted]
+            if not new:
+                return
+            for facts in new:
+                if json.dumps(facts, sort_keys=True) in asserted:  # two conjuncts, one derived fact
+                    continue
+                asserted.add(json.dumps(facts, sort_keys=True))
+                host.assert_fact(name, {**facts, "sid": "case"})
+
     try:
         host.assert_fact(name, {**fact, "sid": "case"})
+        derived()
+        for stage in range(2, (compiled.stages if compiled is not None else 1) + 1):
+            host.assert_fact(name, {**stage_fact(stage), "sid": "case"})
+            derived()
     finally:
         host.delete_state(name, "case")
     return list(dict.fromkeys(fired))
@@ -157,9 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     host, stock_name, stock_fired = obvious_durable(ev)
     # The reference paths must fire what the pipeline fires, or the comparison means nothing.
     disagreed = []
-    stage1 = {r.name for r in ev.compiled.rules if r.stage == 1}
     for i, fact in enumerate(facts[:500]):
-        if sorted(stock_fire(host, stock_name, stock_fired, fact)) != sorted(n for n in fired[i] if n in stage1):
+        if sorted(stock_fire(host, stock_name, stock_fired, fact, ev.compiled)) != sorted(fired[i]):
             disagreed.append(i)
         assert sorted(oracle.fire(fact)) == sorted(fired[i]), f"oracle and durable disagree on case {i}"
     if disagreed:
@@ -185,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def stock() -> None:
         for f in facts:
-            stock_fire(host, stock_name, stock_fired, f)
+            stock_fire(host, stock_name, stock_fired, f, ev.compiled)
 
     def run_oracle() -> None:
         for f in facts:
