@@ -10,7 +10,8 @@ and the summary/report are included; the cohort JSON Lines file is generated bef
                     durable fired for each case (recorded beforehand): everything but durable.
   obvious_1p        The obvious one-process pipeline: for each line json.loads, case_problems (schema, model,
                     semantics), Evaluator.evaluate with durable's stock Host (timer threads, stock action path;
-                    one assert_fact + delete_state per case), json.dumps, write.
+                    the case fact, then the derived and stage facts
+                    asserted by the caller, then delete_state), json.dumps, write.
   memory            Peak RSS of the audit's parent + workers (sum, sampled every 50 ms from /proc) at each
                     --memory size, run as a subprocess (python -m reirrad.audit).
 """

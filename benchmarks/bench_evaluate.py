@@ -12,8 +12,9 @@ reirrad.synth and validated outside the timed region; every measured path starts
                    the rule step as the pipeline pays it (fact serialisation, matching, firing, session clean-up).
   engine_alone     DurableEngine.fire on facts built beforehand.
   obvious_durable  The same compiled patterns on a stock durable ``Host`` (its default timer threads, its stock
-                   action path: Closure, Promise, state re-serialisation), one ``assert_fact`` per case on prebuilt
-                   facts, each rule's action a plain one-argument function, then ``delete_state``. This is the rule
+                   action path: Closure, Promise, state re-serialisation) on prebuilt facts: ``assert_fact`` of
+                   the case, then of each derived fact and stage fact (by the caller, after the call returns),
+                   each rule's action a plain one-argument function, then ``delete_state``. This is the rule
                    step alone done the obvious way: compare it with engine_alone.
   oracle           The pure-Python oracle (reirrad.oracle) on the same prebuilt facts, for reference.
 
