@@ -71,7 +71,8 @@ RULE_LEVEL = "*"
 @dataclass(frozen=True)
 class CompiledRule:
     """One status of one item of one rule. ``patterns`` match distinct facts (all of them); a pattern whose
-    ``negated`` flag is set must match no fact. Stage-2 rules join the stage fact, so they see every outcome."""
+    ``negated`` flag is set must match no fact. A rule of a later stage joins that stage's fact, so it sees every
+    outcome of the stages before."""
 
     name: str
     rule_id: str
@@ -114,7 +115,7 @@ class CompiledPack:
 
 
 def stage_fact(stage: int) -> dict[str, Any]:
-    """The control fact that opens a stage: stage-2 rules join it, after every stage-1 outcome exists."""
+    """The control fact that opens a stage: that stage's rules join it, once every earlier outcome exists."""
     return {"kind": "stage", "stage": stage}
 
 
@@ -158,10 +159,12 @@ def _item_exprs(rule: Rule, structure: str, metric: str, with_applicability: boo
     return exprs
 
 
-def _compile_recommendation(rule: Rule, in_pack: set[str]) -> tuple[list[CompiledRule], list[str]]:
+def _compile_recommendation(rule: Rule, in_pack: set[str]
+                            ) -> tuple[list[CompiledRule], list[str], set[tuple[str, str]]]:
     """A recommendation on the case alone compiles like a constraint (stage 1, one pattern per status). One that
     reads earlier verdicts compiles to stage-2 rules, one per conjunct of its DNF: the stage fact, the case fact,
-    and (negated) outcome facts of the constraints it reads."""
+    and (negated) outcome facts of the constraints it reads. Also returned: the (rule, status) outcome facts its
+    patterns read."""
     applies = _outcomes_known(parse_condition(rule.applies_when), in_pack)
     exprs = {"made": t_of(applies, ALWAYS_PRESENT), "not_made": f_of(applies, ALWAYS_PRESENT),
              "indeterminate": u_of(applies, ALWAYS_PRESENT)}
@@ -176,19 +179,21 @@ def _compile_recommendation(rule: Rule, in_pack: set[str]) -> tuple[list[Compile
             else:
                 compiled.append(CompiledRule(f"{rule.id}|||{status}", rule.id, rule.version, "", status,
                                              (to_pattern(full),)))
-        return compiled, unreachable
+        return compiled, unreachable, set()
     # Kleene statuses are exclusive and exhaustive, so one of the three is "neither of the other two". The one with
     # the longest DNF (81 conjuncts for "undecided" of a six-leaf AND) is derived that way in stage 3, from the
     # absence of the other two statuses' facts; the other two are compiled conjunct by conjunct in stage 2.
     forms = {status: (dnf(simplify(expr)) if simplify(expr) != FALSE else []) for status, expr in exprs.items()}
     derived = max(forms, key=lambda st: len(forms[st]))
     case_alone = to_pattern(simplify(And((Cmp("kind", "eq", "case"), marker))))
+    reads: set[tuple[str, str]] = set()
     for status, conjuncts in forms.items():
         if not conjuncts:
             unreachable.append(f"{rule.id}|||{status}")
         if status == derived:
             continue
         for k, (case_expr, atoms) in enumerate(conjuncts):
+            reads |= {(a.rule, a.status) for a in atoms}
             case_pattern = to_pattern(simplify(And((Cmp("kind", "eq", "case"), marker, case_expr))))
             compiled.append(CompiledRule(
                 f"{rule.id}|||{status}#{k}", rule.id, rule.version, "", status,
@@ -201,7 +206,7 @@ def _compile_recommendation(rule: Rule, in_pack: set[str]) -> tuple[list[Compile
             f"{rule.id}|||{derived}#n", rule.id, rule.version, "", derived,
             (_stage_pattern(3), case_alone, *(_recommendation_pattern(rule.id, st) for st in others)),
             negated=(False, False, True, True), stage=3))
-    return compiled, unreachable
+    return compiled, unreachable, reads
 
 
 def _recommendation_pattern(rule_id: str, status: str) -> dict[str, Any]:
@@ -219,8 +224,10 @@ def _outcomes_known(expr: Expr, in_pack: set[str]) -> Expr:
     return expr
 
 
-def compile_rule(rule: Rule, chained: frozenset[tuple[str, str]] = frozenset()) -> tuple[list[CompiledRule], list[str]]:
-    """Status rules for each item; a per-dose rule also gets rule-level 'not applicable' and 'unknown' rules."""
+def compile_rule(rule: Rule, chained: frozenset[tuple[str, str]] = frozenset()
+                 ) -> tuple[list[CompiledRule], list[str]]:
+    """Status rules for each item; a per-dose rule also gets rule-level 'not applicable' and 'unknown' rules.
+    A status in ``chained`` (rule, status) also asserts the outcome fact a recommendation reads."""
     compiled: list[CompiledRule] = []
     unreachable: list[str] = []
 
@@ -247,25 +254,16 @@ def compile_rule(rule: Rule, chained: frozenset[tuple[str, str]] = frozenset()) 
     return compiled, unreachable
 
 
-def _outcome_read(pattern: dict[str, Any]) -> tuple[str, str] | None:
-    """(rule, status) when the pattern matches an outcome fact (conditions.Derived.pattern), else None."""
-    parts = pattern.get("$and")
-    if isinstance(parts, list) and parts and parts[0] == {"kind": "outcome"}:
-        return parts[1]["rule"], parts[2]["status"]
-    return None
-
-
 def compile_pack(pack: RulePack) -> CompiledPack:
     """Compile every selected rule; the hash covers the pack's content and the compiled patterns."""
     rules: list[CompiledRule] = []
     unreachable: list[str] = []
     in_pack = {r.id for r in pack.rules}
     compiled_recs = {r.id: _compile_recommendation(r, in_pack) for r in pack.rules if r.kind == "recommendation"}
-    # the (rule, status) outcome facts some recommendation pattern reads: only those are asserted
-    chained = frozenset(_outcome_read(p) for done, _ in compiled_recs.values() for c in done for p in c.patterns
-                        if _outcome_read(p) is not None)
+    # only the (rule, status) outcome facts some recommendation reads are asserted
+    chained = frozenset(read for _, _, reads in compiled_recs.values() for read in reads)
     for rule in pack.rules:
-        done, dead = compiled_recs[rule.id] if rule.kind == "recommendation" else compile_rule(rule, chained)
+        done, dead = compiled_recs[rule.id][:2] if rule.kind == "recommendation" else compile_rule(rule, chained)
         rules += done
         unreachable += dead
     payload = canonical_json({"pack": pack.content_sha256, "selected": [(r.id, r.version) for r in pack.rules],

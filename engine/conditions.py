@@ -128,16 +128,6 @@ def parse_condition(node: Any) -> Expr:
     return Cmp(field, op, _scalar(value))
 
 
-def has_derived(expr: Expr) -> bool:
-    if isinstance(expr, Derived | Outcome):
-        return True
-    if isinstance(expr, And | Or):
-        return any(has_derived(i) for i in expr.items)
-    if isinstance(expr, Not):
-        return has_derived(expr.item)
-    return False
-
-
 def outcomes_of(expr: Expr) -> set[str]:
     """Ids of the constraint rules whose outcomes a condition reads."""
     if isinstance(expr, Outcome | Derived):
@@ -147,6 +137,11 @@ def outcomes_of(expr: Expr) -> set[str]:
     if isinstance(expr, Not):
         return outcomes_of(expr.item)
     return set()
+
+
+def has_derived(expr: Expr) -> bool:
+    """Whether a condition reads an earlier rule's outcome."""
+    return bool(outcomes_of(expr))
 
 
 def dnf(expr: Expr) -> list[tuple[Expr, tuple[Derived, ...]]]:

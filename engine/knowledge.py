@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from . import rulepack
 from .errors import InputError, Problem
 from .paths import default_pack_dir
 from .validation import line_of, load_schema, schema_problems
@@ -50,7 +51,7 @@ __all__ = [
     "normalise",
 ]
 
-EVIDENCE_FILE = Path("evidence") / "studies.yaml"
+EVIDENCE_FILE = Path(rulepack.EVIDENCE_FILE)
 TABLE_FILE = Path("tables") / "kotecha-2020-table3.yaml"
 ASSESSMENT_FILE = Path("assessment") / "noms-acr.yaml"
 LISTS_FILE = Path("lists") / "radioresistant-histologies.yaml"

@@ -16,7 +16,7 @@ from .errors import InputError, Problem
 from .paths import default_pack_dir
 from .radiobiology import RepairSchedule, RepairStep
 from .validation import schema_problems
-from .yamlio import load_yaml_file
+from .yamlio import LineMap, load_yaml_file
 
 __all__ = [
     "Citation",
@@ -36,6 +36,8 @@ RULE_SECTIONS = ("policies", "recommendations", "assumptions", "advisories")
 """Top-level folders of rules/ whose files are rules; 'repair' holds repair schedules. Other folders (tables,
 evidence, assessment, lists) hold knowledge data with schemas of their own, loaded by reirrad.knowledge."""
 DATA_SECTIONS = ("tables", "evidence", "assessment", "lists")
+EVIDENCE_FILE = "evidence/studies.yaml"
+"""The evidence registry, under rules/; recommendations' ``supported_by`` ids are its studies."""
 ID_NAMESPACE_SECTIONS = ("policies", "recommendations")
 """Folders whose name is not part of the rule id: rules/policies/hytec/resbrt.yaml is hytec.resbrt."""
 CASES_SUFFIX = ".cases.yaml"
@@ -279,9 +281,11 @@ def load_pack(root: Path | str | None = None) -> RulePack:
     rules: list[Rule] = []
     repairs: dict[str, RepairDef] = {}
     raw_for_hash: list[Any] = []
+    rule_lines: dict[str, LineMap] = {}
     for path in _yaml_files(root):
         rel = path.relative_to(root)
         data, lines = load_yaml_file(path)
+        rule_lines[str(path)] = lines
         is_repair = rel.parts[0] == "repair"
         found = schema_problems(data, "repair.schema.json" if is_repair else "rule.schema.json", lines, str(path))
         if found:
@@ -311,39 +315,29 @@ def load_pack(root: Path | str | None = None) -> RulePack:
             problems.append(Problem(rule.source, ("quantity", "parameters", "repair"),
                                     f"unknown repair schedule '{repair}'", ", ".join(sorted(repairs)),
                                     code="pack.repair"))
-    problems += _supported_by_problems(root, rules)
+    # knowledge data: validated by reirrad.knowledge, hashed here so that the lock covers it
+    data_files = {p.relative_to(root).as_posix(): load_yaml_file(p)[0]
+                  for p in sorted(root.rglob("*.yaml")) if p.relative_to(root).parts[0] in DATA_SECTIONS}
+    problems += _supported_by_problems(rules, rule_lines, data_files)
     if problems:
         raise InputError.of(problems)
-    for path in sorted(p for p in root.rglob("*.yaml") if p.relative_to(root).parts[0] in DATA_SECTIONS):
-        data, _ = load_yaml_file(path)  # validated by reirrad.knowledge; hashed here so the lock covers it
-        raw_for_hash.append({"path": path.relative_to(root).as_posix(), "data": data})
+    raw_for_hash += [{"path": rel, "data": data} for rel, data in data_files.items()]
     digest = hashlib.sha256(canonical_json({"pack": manifest, "references": refs_raw,
                                             "files": raw_for_hash}).encode()).hexdigest()
     return RulePack(manifest["name"], manifest["version"], manifest["title"],
                     date.fromisoformat(manifest["released"]), root, tuple(rules), references, repairs, digest)
 
 
-def _supported_by_problems(root: Path, rules: list[Rule]) -> list[Problem]:
-    """Every id a recommendation's ``supported_by`` names must be a study of rules/evidence/studies.yaml."""
-    citing = [r for r in rules if r.supported_by]
-    if not citing:
-        return []
-    path = root / "evidence" / "studies.yaml"
-    known: set[str] = set()
-    if path.is_file():
-        data, _ = load_yaml_file(path)
-        studies = data.get("studies", []) if isinstance(data, dict) else []
-        known = {s["id"] for s in studies if isinstance(s, dict) and isinstance(s.get("id"), str)}
-    problems = []
-    for rule in citing:
-        lines = load_yaml_file(Path(rule.source))[1]
-        for i, study in enumerate(rule.supported_by):
-            if study not in known:
-                problems.append(Problem(rule.source, ("supported_by", i), f"unknown study '{study}'",
-                                        f"an id of {path.relative_to(root).as_posix()}: "
-                                        + (", ".join(sorted(known)) or "(the file is missing or has no studies)"),
-                                        lines.get(("supported_by", i)), code="pack.supported-by"))
-    return problems
+def _supported_by_problems(rules: list[Rule], rule_lines: dict[str, LineMap],
+                           data_files: dict[str, Any]) -> list[Problem]:
+    """Every id a recommendation's ``supported_by`` names must be a study of the evidence registry."""
+    studies = data_files.get(EVIDENCE_FILE)
+    studies = studies.get("studies", []) if isinstance(studies, dict) else []
+    known = {s["id"] for s in studies if isinstance(s, dict) and isinstance(s.get("id"), str)}
+    accepted = f"an id of {EVIDENCE_FILE}: " + (", ".join(sorted(known)) or "(the file is missing or has no studies)")
+    return [Problem(rule.source, ("supported_by", i), f"unknown study '{study}'", accepted,
+                    rule_lines[rule.source].get(("supported_by", i)), code="pack.supported-by")
+            for rule in rules for i, study in enumerate(rule.supported_by) if study not in known]
 
 
 def unique(items: Iterable[str]) -> list[str]:
