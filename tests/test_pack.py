@@ -108,3 +108,21 @@ def test_no_source_sentence_is_copied_into_the_pack() -> None:
         words = _words(path.read_text(encoding="utf-8"))
         copied = [" ".join(words[i:i + 10]) for i in range(len(words) - 9) if tuple(words[i:i + 10]) in source_grams]
         assert not copied, f"{path.relative_to(ROOT)} repeats a source verbatim: {copied[0]!r}"
+
+
+def test_a_recommendation_citing_an_unknown_study_is_refused_with_its_file_and_line(tmp_path: Path) -> None:
+    import shutil
+
+    from reirrad.errors import InputError
+
+    pack = tmp_path / "rules"
+    shutil.copytree(RULES, pack)
+    rule = pack / "recommendations" / "isrs-2017" / "sbrt-after-sbrt.yaml"
+    rule.write_text(rule.read_text(encoding="utf-8").replace("supported_by: [thibault-2015]",
+                                                               "supported_by: [thibault-2051]"), encoding="utf-8")
+    with pytest.raises(InputError) as refused:
+        load_pack(pack)
+    [problem] = refused.value.problems
+    assert (problem.file, problem.path, problem.code) == (str(rule), ("supported_by", 0), "pack.supported-by")
+    assert problem.message == "unknown study 'thibault-2051'"
+    assert problem.line is not None and "thibault-2015" in problem.accepted
