@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     durable = ev.engine
     assert isinstance(durable, DurableEngine)
     oracle = OracleEngine(ev.compiled)
-    built = [build_fact(c, ev.pack, ev.plans, ev.match_radioresistant) for c in cases]
+    built = [build_fact(c, ev.pack, ev.plans, ev.radioresistant) for c in cases]
     facts = [b[0] for b in built]
     fired = [durable.fire(f) for f in facts]
     replay = ReplayEngine(durable, fired)

@@ -214,9 +214,11 @@ class Evaluator:
         self.compiled: CompiledPack = compile_pack(self.pack)
         self.plans = plan_rules(self.pack)
         self.plan_of = {p.rule.id: p for p in self.plans}
-        self._explained: dict[tuple[str, tuple[Any, ...]], list[tuple[str, bool | None]]] = {}
+        self._explained: dict[tuple[Any, ...], list[tuple[str, bool | None]]] = {}
         self.histology, self.assessment = _knowledge_of(self.pack)
-        self._resistant: dict[str, list[Any]] = {}
+        self.radioresistant: Callable[[str], list[Any]] | None = \
+            cache(self.histology.match) if self.histology is not None else None
+        """A histology text → the radioresistant-list entries it matches (cached per text); None without lists."""
         self.engine: Engine
         if engine == "durable":
             from .durable_adapter import DurableEngine
@@ -230,8 +232,7 @@ class Evaluator:
             raise ValueError(f"unknown engine {engine!r}: durable or oracle")
 
     def statuses(self, case: Case) -> tuple[dict[str, Any], dict[str, Any], list[_Item], dict[tuple[str, str], str]]:
-        fact, ctx, items = build_fact(case, self.pack, self.plans,
-                                      self.match_radioresistant if self.histology is not None else None)
+        fact, ctx, items = build_fact(case, self.pack, self.plans, self.radioresistant)
         fired = self.engine.fire(fact)
         fired_status: dict[tuple[str, str], str] = {}
         for name in fired:
@@ -261,14 +262,6 @@ class Evaluator:
         fact, ctx, items, status = self.statuses(case)
         return build_result(self, case, ctx, items, status)
 
-    def match_radioresistant(self, histology: str) -> list[Any]:
-        """The radioresistant-list entries a histology text matches (cached per text)."""
-        found = self._resistant.get(histology)
-        if found is None:
-            assert self.histology is not None
-            found = self._resistant[histology] = self.histology.match(histology)
-        return found
-
     @property
     def tool_version(self) -> str:
         return _tool_version()
@@ -276,22 +269,24 @@ class Evaluator:
     def condition_explanation(self, rule: Rule, ctx: dict[str, Any],
                               outcomes: dict[str, list[tuple[str, str]]]) -> list[tuple[str, bool | None]]:
         """Every leaf of the rule's condition with its truth on this case, cached on the facts and the outcomes
-        it reads (the cache is emptied when it grows past 100,000 entries)."""
+        it reads."""
         plan = self.plan_of[rule.id]
         key = ("condition", rule.id, tuple(ctx.get(f) for f in plan.applies_fields),
                tuple(None if outcomes.get(r) is None else tuple(outcomes[r]) for r in plan.outcome_rules))
-        found = self._explained.get(key)
-        if found is None:
-            if len(self._explained) > 100_000:
-                self._explained.clear()
-            found = self._explained[key] = explain_condition(plan.applies, ctx, outcomes)
-        return found
+        return self._explanation(key, lambda: explain_condition(plan.applies, ctx, outcomes))
 
     def applies_explanation(self, rule: Rule, ctx: dict[str, Any]) -> list[tuple[str, bool | None]]:
         """The rule's applicability leaves with their truth on this case (cached on the facts they read)."""
         plan = self.plan_of[rule.id]
-        key = (rule.id, tuple(ctx.get(f) for f in plan.applies_fields))
+        key = ("applies", rule.id, tuple(ctx.get(f) for f in plan.applies_fields))
+        return self._explanation(key, lambda: explain_condition(plan.applies, ctx))
+
+    def _explanation(self, key: tuple[Any, ...],
+                     build: Callable[[], list[tuple[str, bool | None]]]) -> list[tuple[str, bool | None]]:
+        """An explanation computed once per key (the cache is emptied when it grows past 100,000 entries)."""
         found = self._explained.get(key)
         if found is None:
-            found = self._explained[key] = explain_condition(plan.applies, ctx)
+            if len(self._explained) > 100_000:
+                self._explained.clear()
+            found = self._explained[key] = build()
         return found

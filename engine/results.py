@@ -186,8 +186,7 @@ def build_result(ev: Evaluator, case: Case, ctx: dict[str, Any], items: list[_It
                         for b in r["because"] if b["holds"] is None})
     assessment: list[dict[str, Any]] = []
     if ev.assessment is not None:
-        assessment, not_provided = build_assessment(
-            ev.assessment, case, ctx, ev.match_radioresistant if ev.histology is not None else None)
+        assessment, not_provided = build_assessment(ev.assessment, case, ctx, ev.radioresistant)
         missing = missing + sorted(not_provided)
     policies: dict[str, dict[str, int]] = {}
     for entry in constraints:
