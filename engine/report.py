@@ -72,8 +72,19 @@ def _options(rec: dict[str, Any]) -> str:
     return f" Options: {', '.join(opts)}." if opts else ""
 
 
-def _cites(rec: dict[str, Any]) -> str:
-    return "; ".join(f"{c['citation']}, {c['locator']}" for c in rec["citations"])
+def _cites(line: dict[str, Any]) -> str:
+    return "; ".join(f"{c['citation']}, {c['locator']}" for c in line["citations"])
+
+
+NO_DOSE_RULE = "- none: no dose rule applies to this case (see Not applicable)"
+
+
+def _dose_lines(result: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """The constraint and advisory lines that apply, in report order, and (rule id, explanation) of those that
+    do not, once per rule."""
+    lines = sorted(result["constraints"] + result["advisories"], key=_order)
+    return ([e for e in lines if e["status"] != "not_applicable"],
+            sorted({(e["rule_id"], e["explanation"]) for e in lines if e["status"] == "not_applicable"}))
 
 
 def _made_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
@@ -148,16 +159,13 @@ def render_text(result: dict[str, Any]) -> str:
     if assessment:
         out += [""] + assessment
     out += ["", "Explanations"]
-    explained = [e for e in sorted(result["constraints"] + result["advisories"], key=_order)
-                 if e["status"] != "not_applicable"]
+    explained, not_applicable = _dose_lines(result)
     for e in explained:
         where = f" {e['structure']} {e['metric']}" if e.get("structure") else ""
         out.append(f"- [{e['rule_id']} v{e['rule_version']}{where}] {e['explanation']} "
                    f"Evidence: {e['evidence']['label']}.")
     if not explained:
-        out.append("- none: no dose rule applies to this case (see Not applicable)")
-    not_applicable = sorted({(e["rule_id"], e["explanation"]) for e in result["constraints"] + result["advisories"]
-                             if e["status"] == "not_applicable"})
+        out.append(NO_DOSE_RULE)
     if not_applicable:
         out += ["", "Not applicable"] + [f"- [{rid}] {text}" for rid, text in not_applicable]
     return "\n".join(out) + "\n"
@@ -179,17 +187,13 @@ def render_markdown(result: dict[str, Any]) -> str:
         out += ["", "## " + section[0], ""] + section[1:]
     out += ["", "## Missing data", ""] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])
     out += ["", "## Explanations", ""]
-    entries = sorted(result["constraints"] + result["advisories"], key=_order)
-    for e in entries:
-        if e["status"] == "not_applicable":
-            continue
+    explained, not_applicable = _dose_lines(result)
+    for e in explained:
         where = f" — {e['structure']} {e['metric']}" if e.get("structure") else ""
-        cites = "; ".join(f"{c['citation']}, {c['locator']}" for c in e["citations"])
         out.append(f"- **{e['rule_id']}** v{e['rule_version']}{where}: {e['explanation']} "
-                   f"*Evidence:* {e['evidence']['label']}. *Cited:* {cites}.")
-    if all(e["status"] == "not_applicable" for e in entries):
-        out.append("- none: no dose rule applies to this case (see Not applicable)")
-    not_applicable = sorted({(e["rule_id"], e["explanation"]) for e in entries if e["status"] == "not_applicable"})
+                   f"*Evidence:* {e['evidence']['label']}. *Cited:* {_cites(e)}.")
+    if not explained:
+        out.append(NO_DOSE_RULE)
     if not_applicable:
         out += ["", "## Not applicable", ""] + [f"- **{rid}**: {text}" for rid, text in not_applicable]
     assessment = _assessment_lines(result)
