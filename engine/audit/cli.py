@@ -32,7 +32,11 @@ def _audit(args: argparse.Namespace) -> int:
     opts = AuditOptions(cohort=args.cohort, out=args.out, workers=args.workers, as_of=args.as_of,
                         compare_now=args.compare_now, now=args.now, chunk_cases=args.chunk_size, engine=args.engine,
                         rules=args.rules, progress=False if args.quiet else None, restart=args.restart)
-    outcome = run_audit(opts)
+    try:
+        outcome = run_audit(opts)
+    except KeyboardInterrupt:
+        print("interrupted: committed chunks are kept; re-run the same command to resume", file=sys.stderr)
+        raise
     print(outcome.render())
     print(f"outputs: {outcome.out}/results.jsonl, errors.jsonl, summary.json, report.html "
           f"({outcome.seconds:.1f} s)")
@@ -123,23 +127,7 @@ def add_synth_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m reirrad.audit audit|synth …`` (the same subcommands as ``reirrad audit|synth``)."""
-    from ..errors import EngineError
+    """``python -m reirrad.audit audit|synth …``: the same subcommands, exit codes and messages as ``reirrad``."""
+    from ..cli import main as reirrad_main
 
-    parser = argparse.ArgumentParser(prog="python -m reirrad.audit")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_audit_parser(sub)
-    add_synth_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except InputError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem.render()}", file=sys.stderr)
-        return 2
-    except EngineError as exc:
-        print(f"internal error: {exc}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        print("interrupted: committed chunks are kept; re-run the same command to resume", file=sys.stderr)
-        return 130
+    return reirrad_main(argv)

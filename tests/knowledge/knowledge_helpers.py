@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from reirrad.case import Case, parse_case
-from reirrad.errors import InputError
+from reirrad.cli import main
 from reirrad.knowledge import Table, load_table
 from reirrad.limits import DerivedLimit, derive_limits
-from reirrad.limits_cli import add_limits_parser
 from reirrad.rulepack import RulePack, load_pack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,14 +63,5 @@ def one_limit(case: Case, policy: str, fractions: int, *, structure: str = "Thec
 
 
 def run_cli(argv: Sequence[str]) -> int:
-    """The `reirrad limits` sub-command as reirrad.cli.main runs a sub-command: InputError → exit 2."""
-    parser = argparse.ArgumentParser(prog="reirrad")
-    add_limits_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    try:
-        code: int = args.func(args)
-        return code
-    except InputError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem.render()}", file=sys.stderr)
-        return 2
+    """`reirrad` with these arguments, as the console command runs it (InputError → exit 2)."""
+    return main(list(argv))
