@@ -19,7 +19,6 @@ and the summary/report are included; the cohort JSON Lines file is generated bef
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import subprocess
@@ -31,14 +30,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from durable import engine as durable_engine
-
 from reirrad.audit.readers import dumps_line
 from reirrad.audit.runner import AuditOptions, run_audit
 from reirrad.case import case_problems
-from reirrad.compiler import stage_fact
 from reirrad.evaluate import Evaluator
 from reirrad.synth import iter_synth_cases
+
+from bench_evaluate import obvious_durable, stock_fire  # the same stock-Host baseline (this folder)
 
 AS_OF = "2025-10-01"
 RULES: Path | None = None
@@ -116,62 +114,17 @@ def replay_hook(table: dict[str, list[str]]) -> Any:
     return hook
 
 
-class StockHost(durable_engine.Host):
-    def __init__(self, ruleset: dict[str, Any], fired: list[str]) -> None:
-        self._fired = fired
-        super().__init__()
-        self.set_rulesets(ruleset)
-
-    def get_action(self, action_name: str) -> Any:
-        fired = self._fired
-
-        def action(c: Any) -> None:
-            fired.append(action_name)
-
-        return action
-
-
 class StockEngine:
+    """The stock durable Host of bench_evaluate (every stage, derived facts asserted by the caller)."""
+
     name, version = "durable-stock", "2.0.28"
 
     def __init__(self, ev: Evaluator) -> None:
-        self.rs = ev.compiled.ruleset_name + "_stock"
-        definition = copy.deepcopy(ev.compiled.durable_ruleset())
-        for rule_name, rule in definition.items():
-            rule["run"] = rule_name
-        definition["sentinel"] = {"all": [{"m": {"reirrad_fact": 1}}], "run": "sentinel"}
-        self.fired: list[str] = []
-        self.by_name = ev.compiled.by_name
-        self.stages = ev.compiled.stages
-        self.host = StockHost({self.rs: definition}, self.fired)
+        self.host, self.rs, self.fired = obvious_durable(ev)
+        self.compiled = ev.compiled
 
     def fire(self, fact: dict[str, Any]) -> list[str]:
-        """The case fact, then each stage: derived facts are asserted by the caller once assert_fact has returned
-        (asserting them from inside a stock action failed with durable error 307), then the next stage's fact."""
-        self.fired.clear()
-        asserted: set[str] = set()
-
-        def derived() -> None:
-            while True:
-                new = [r.asserts for n in dict.fromkeys(self.fired) if (r := self.by_name.get(n)) and r.asserts
-                       and json.dumps(r.asserts, sort_keys=True) not in asserted]
-                if not new:
-                    return
-                for facts in new:
-                    if json.dumps(facts, sort_keys=True) in asserted:  # two conjuncts, one derived fact
-                        continue
-                    asserted.add(json.dumps(facts, sort_keys=True))
-                    self.host.assert_fact(self.rs, {**facts, "sid": "case", "reirrad_fact": 1})
-
-        try:
-            self.host.assert_fact(self.rs, {**fact, "sid": "case", "reirrad_fact": 1})
-            derived()
-            for stage in range(2, self.stages + 1):
-                self.host.assert_fact(self.rs, {**stage_fact(stage), "sid": "case", "reirrad_fact": 1})
-                derived()
-        finally:
-            self.host.delete_state(self.rs, "case")
-        return [n for n in dict.fromkeys(self.fired) if n != "sentinel"]
+        return stock_fire(self.host, self.rs, self.fired, fact, self.compiled)
 
 
 def obvious_one_process(cohort: Path, out: Path) -> float:

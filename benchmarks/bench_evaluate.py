@@ -54,7 +54,7 @@ except ImportError:  # run from a source checkout without installing: expose eng
 from durable import engine as durable_engine
 
 from reirrad.case import Case, case_problems
-from reirrad.compiler import stage_fact
+from reirrad.compiler import CompiledPack, stage_fact
 from reirrad.durable_adapter import DurableEngine
 from reirrad.evaluate import Evaluator, build_fact
 from reirrad.oracle import OracleEngine
@@ -105,43 +105,50 @@ class StockHost(durable_engine.Host):
         return action
 
 
+STOCK_SENTINEL = "sentinel"
+"""A rule every fact matches: deleting a durable session after a fact that matched nothing corrupts the heap."""
+
+
 def obvious_durable(ev: Evaluator) -> tuple[StockHost, str, list[str]]:
     name = ev.compiled.ruleset_name + "_stock"
     definition = copy.deepcopy(ev.compiled.durable_ruleset())
     for rule_name, rule in definition.items():  # name each action after its rule so the action knows what fired
         rule["run"] = rule_name
+    definition[STOCK_SENTINEL] = {"all": [{"m": {"reirrad_fact": 1}}], "run": STOCK_SENTINEL}
     fired: list[str] = []
     return StockHost({name: definition}, fired), name, fired
 
 
-def stock_fire(host: StockHost, name: str, fired: list[str], fact: dict[str, Any],
-               compiled: Any = None) -> list[str]:
+def stock_fire(host: StockHost, name: str, fired: list[str], fact: dict[str, Any], compiled: CompiledPack
+               ) -> list[str]:
     """The case fact, then each stage. Derived facts are asserted by the caller once assert_fact has returned:
     asserting them from inside a stock action failed here (durable error 307)."""
     fired.clear()
     asserted: set[str] = set()
 
+    def add(facts: dict[str, Any]) -> None:
+        host.assert_fact(name, {**facts, "sid": "case", "reirrad_fact": 1})
+
     def derived() -> None:
-        while compiled is not None:
-            new = [r.asserts for n in dict.fromkeys(fired) if (r := compiled.by_name.get(n)) and r.asserts
-                   and json.dumps(r.asserts, sort_keys=True) not in asserted]
+        while True:
+            new = {json.dumps(r.asserts, sort_keys=True): r.asserts for n in dict.fromkeys(fired)
+                   if (r := compiled.by_name.get(n)) is not None and r.asserts is not None}
+            new = {key: facts for key, facts in new.items() if key not in asserted}  # one fact per (rule, status)
             if not new:
                 return
-            for facts in new:
-                if json.dumps(facts, sort_keys=True) in asserted:  # two conjuncts, one derived fact
-                    continue
-                asserted.add(json.dumps(facts, sort_keys=True))
-                host.assert_fact(name, {**facts, "sid": "case"})
+            asserted.update(new)
+            for facts in new.values():
+                add(facts)
 
     try:
-        host.assert_fact(name, {**fact, "sid": "case"})
+        add(fact)
         derived()
-        for stage in range(2, (compiled.stages if compiled is not None else 1) + 1):
-            host.assert_fact(name, {**stage_fact(stage), "sid": "case"})
+        for stage in range(2, compiled.stages + 1):
+            add(stage_fact(stage))
             derived()
     finally:
         host.delete_state(name, "case")
-    return list(dict.fromkeys(fired))
+    return [n for n in dict.fromkeys(fired) if n != STOCK_SENTINEL]
 
 
 def machine() -> dict[str, Any]:
