@@ -12,6 +12,17 @@ import yaml
 
 from ..calculations import CONTEXT_FACTS
 from ..casetests import CaseTest, discover, load_bases, load_case_tests
+from ..knowledge import (
+    ASSESSMENT_FILE,
+    EVIDENCE_FILE,
+    LISTS_FILE,
+    STUDY_FIELDS,
+    TABLE_FILE,
+    load_assessment,
+    load_evidence,
+    load_histology_lists,
+    load_table,
+)
 from ..rulepack import RULE_SECTIONS, Reference, Rule, RulePack, load_pack
 from ..yamlio import load_yaml_file
 from .versions import versions_by_id
@@ -381,18 +392,11 @@ def _repair_page(site: _Site) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-RENDERED_KNOWLEDGE = {"evidence/studies.yaml": "evidence", "tables/kotecha-2020-table3.yaml": "table-kotecha-2020-table3",
-                      "assessment/noms-acr.yaml": "assessment", "lists/radioresistant-histologies.yaml": "lists"}
-"""Knowledge files with a page of their own (path under rules/ → page name under docs/rules/)."""
-
-
 def _prov(p: Any) -> str:
     return f"{p.ref}, {p.locator}"
 
 
 def _evidence_page(root: Path) -> str:
-    from ..knowledge import STUDY_FIELDS, load_evidence
-
     registry = load_evidence(root)
     out = ["# Evidence registry", "", BANNER.rstrip("\n"), "",
            f"The studies behind the recommendations ({len(registry.studies)}), from `rules/evidence/studies.yaml`. "
@@ -411,8 +415,6 @@ def _evidence_page(root: Path) -> str:
 
 
 def _table_page(root: Path) -> str:
-    from ..knowledge import load_table
-
     table = load_table(root)
     out = [f"# {table.title}", "", BANNER.rstrip("\n"), "",
            f"Source: {table.ref}, {table.locator}. Quantity: {table.quantity} ({table.unit}); structures: "
@@ -434,8 +436,6 @@ def _table_page(root: Path) -> str:
 
 
 def _assessment_page(root: Path) -> str:
-    from ..knowledge import load_assessment
-
     a = load_assessment(root)
     out = [f"# {a.title}", "", BANNER.rstrip("\n"), "", f"Source: {_prov(a.source)}. For each item, the case "
            "fields that answer it (or that the case format does not capture it) and how fully.", ""]
@@ -449,8 +449,6 @@ def _assessment_page(root: Path) -> str:
 
 
 def _lists_page(root: Path) -> str:
-    from ..knowledge import load_histology_lists
-
     lists = load_histology_lists(root)
     out = ["# Radioresistant histology lists", "", BANNER.rstrip("\n"), "", "## Matching", "", _cell(lists.rule), ""]
     if lists.decisions:
@@ -464,8 +462,13 @@ def _lists_page(root: Path) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-_RENDERERS = {"evidence": _evidence_page, "table-kotecha-2020-table3": _table_page, "assessment": _assessment_page,
-              "lists": _lists_page}
+KNOWLEDGE_PAGES = (
+    (EVIDENCE_FILE.as_posix(), "evidence", "Evidence registry", _evidence_page),
+    (TABLE_FILE.as_posix(), "table-kotecha-2020-table3", "Kotecha 2020 Table 3 (data)", _table_page),
+    (ASSESSMENT_FILE.as_posix(), "assessment", "NOMS/ACR assessment items", _assessment_page),
+    (LISTS_FILE.as_posix(), "lists", "Radioresistant histology lists", _lists_page),
+)
+"""Knowledge files with a page of their own: path under rules/, page name under docs/rules/, title, renderer."""
 
 
 def _knowledge_page(root: Path) -> str | None:
@@ -476,7 +479,7 @@ def _knowledge_page(root: Path) -> str | None:
         if len(p.relative_to(root).parts) > 1
         and p.relative_to(root).parts[0] not in (*RULE_SECTIONS, "repair")
         and not p.name.endswith(".cases.yaml")
-        and p.relative_to(root).as_posix() not in RENDERED_KNOWLEDGE
+        and p.relative_to(root).as_posix() not in {rel for rel, *_ in KNOWLEDGE_PAGES}
     )
     if not files:
         return None
@@ -497,7 +500,8 @@ def _knowledge_page(root: Path) -> str | None:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _index(site: _Site, history: dict[str, list[Rule]], policies: list[str], knowledge: bool) -> str:
+def _index(site: _Site, history: dict[str, list[Rule]], policies: list[str], knowledge: bool,
+           rendered: list[tuple[str, str]]) -> str:
     pack = site.pack
     out = [
         f"# Rule pack: {pack.title}",
@@ -525,9 +529,7 @@ def _index(site: _Site, history: dict[str, list[Rule]], policies: list[str], kno
         ]
         out.append("")
     out += ["## Also", "", "- [Repair schedules](repair.md)", "- [Rule pack changelog](changelog.md)"]
-    names = {"evidence": "Evidence registry", "table-kotecha-2020-table3": "Kotecha 2020 Table 3 (data)",
-             "assessment": "NOMS/ACR assessment items", "lists": "Radioresistant histology lists"}
-    out += [f"- [{names[name]}]({name}.md)" for rel, name in RENDERED_KNOWLEDGE.items() if (site.pack.root / rel).is_file()]
+    out += [f"- [{title}]({name}.md)" for name, title in rendered]
     if knowledge:
         out.append("- [Other knowledge files](knowledge.md)")
     return "\n".join(out).rstrip() + "\n"
@@ -568,14 +570,15 @@ def generate_pages(root: Path | str, pack: RulePack | None = None) -> dict[str, 
     pages.update(policy_pages)
     pages[f"{OUT_DIR}/repair.md"] = _repair_page(site)
     pages[f"{OUT_DIR}/changelog.md"] = _changelog_page(root)
-    for rel, name in RENDERED_KNOWLEDGE.items():
+    rendered = [(name, title) for rel, name, title, _ in KNOWLEDGE_PAGES if (root / rel).is_file()]
+    for rel, name, _, render in KNOWLEDGE_PAGES:
         if (root / rel).is_file():
-            pages[f"{OUT_DIR}/{name}.md"] = _RENDERERS[name](root)
+            pages[f"{OUT_DIR}/{name}.md"] = render(root)
     knowledge = _knowledge_page(root)
     if knowledge is not None:
         pages[f"{OUT_DIR}/knowledge.md"] = knowledge
     policies = sorted({r.policy for r in current.values() if r.policy})
-    pages[f"{OUT_DIR}/index.md"] = _index(site, history, policies, knowledge is not None)
+    pages[f"{OUT_DIR}/index.md"] = _index(site, history, policies, knowledge is not None, rendered)
     return pages
 
 
@@ -589,7 +592,8 @@ def nav_entries(pages: dict[str, str]) -> list[Any]:
     policies = [
         {title(p).removeprefix("Policy "): p} for p in sorted(pages) if p.startswith(f"{OUT_DIR}/policy-")
     ]
-    special = {f"{OUT_DIR}/{n}.md" for n in ("index", "repair", "changelog", "knowledge", *RENDERED_KNOWLEDGE.values())}
+    special = {f"{OUT_DIR}/{n}.md" for n in ("index", "repair", "changelog", "knowledge",
+                                              *(name for _, name, *_ in KNOWLEDGE_PAGES))}
     rules = [
         {p.removeprefix(f"{OUT_DIR}/").removesuffix(".md"): p}
         for p in sorted(pages)
@@ -603,9 +607,7 @@ def nav_entries(pages: dict[str, str]) -> list[Any]:
         {"Repair schedules": f"{OUT_DIR}/repair.md"},
         {"Rule pack changelog": f"{OUT_DIR}/changelog.md"},
     ]
-    titles = {"evidence": "Evidence registry", "table-kotecha-2020-table3": "Kotecha 2020 Table 3",
-              "assessment": "NOMS/ACR assessment", "lists": "Radioresistant histologies"}
-    out += [{titles[name]: f"{OUT_DIR}/{name}.md"} for name in RENDERED_KNOWLEDGE.values()
+    out += [{title: f"{OUT_DIR}/{name}.md"} for _, name, title, _ in KNOWLEDGE_PAGES
             if f"{OUT_DIR}/{name}.md" in pages]
     if f"{OUT_DIR}/knowledge.md" in pages:
         out.append({"Other knowledge files": f"{OUT_DIR}/knowledge.md"})
