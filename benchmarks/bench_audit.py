@@ -13,7 +13,7 @@ and the summary/report are included; the cohort JSON Lines file is generated bef
                     the case fact, then the derived and stage facts
                     asserted by the caller, then delete_state), json.dumps, write.
   memory            Peak RSS of the audit's parent + workers (sum, sampled every 50 ms from /proc) at each
-                    --memory size, run as a subprocess (python -m reirrad.audit).
+                    --memory size, run as a subprocess (python -m reirrad audit).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from reirrad.audit.readers import dumps_line
 from reirrad.audit.runner import AuditOptions, run_audit
 from reirrad.case import case_problems
 from reirrad.evaluate import Evaluator
-from reirrad.synth import iter_synth_cases
+from reirrad.testing.synth import iter_synth_cases
 
 from bench_evaluate import obvious_durable, stock_fire  # the same stock-Host baseline (this folder)
 
@@ -43,7 +43,7 @@ RULES: Path | None = None
 
 
 def evaluator() -> Evaluator:
-    from reirrad.rulepack import load_pack
+    from reirrad.knowledge.rulepack import load_pack
 
     return Evaluator(load_pack(RULES) if RULES else None, as_of=date.fromisoformat(AS_OF))
 
@@ -155,7 +155,7 @@ def _rss_tree(pid: int) -> int:
 
 
 def peak_rss(cohort: Path, out: Path, workers: int) -> tuple[int, float]:
-    cmd = [sys.executable, "-m", "reirrad.audit", "audit", str(cohort), "--out", str(out), "--workers",
+    cmd = [sys.executable, "-m", "reirrad", "audit", str(cohort), "--out", str(out), "--workers",
            str(workers), "--as-of", AS_OF, "--restart", "--quiet", *(["--rules", str(RULES)] if RULES else [])]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.pathsep.join(

@@ -3,7 +3,7 @@
     python benchmarks/bench_evaluate.py --n 10000 [--seed 1] [--repeat 5] [--json out.json]
 
 Every figure is the median of --repeat runs over the whole cohort (time.perf_counter). Cases are generated with
-reirrad.synth and validated outside the timed region; every measured path starts from validated ``Case`` objects.
+reirrad.testing.synth and validated outside the timed region; every measured path starts from validated ``Case`` objects.
 
   end_to_end       Evaluator().evaluate(case): fact building, durable firing, status mapping, result dict.
   noop_rule_step   The same pipeline with the rule step replaced by a stand-in that replays the rule names durable
@@ -16,7 +16,7 @@ reirrad.synth and validated outside the timed region; every measured path starts
                    the case, then of each derived fact and stage fact (by the caller, after the call returns),
                    each rule's action a plain one-argument function, then ``delete_state``. This is the rule
                    step alone done the obvious way: compare it with engine_alone.
-  oracle           The pure-Python oracle (reirrad.oracle) on the same prebuilt facts, for reference.
+  oracle           The pure-Python oracle (reirrad.backends.patterns) on the same prebuilt facts, for reference.
 
 Stage timings (µs per case, separate loops over the same cohort) say where the end-to-end time goes.
 """
@@ -37,29 +37,17 @@ from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
 
-try:
-    import reirrad  # noqa: F401
-except ImportError:  # run from a source checkout without installing: expose engine/ as the reirrad package
-    import importlib.util
-
-    _src = Path(__file__).resolve().parents[1] / "engine"
-    _spec = importlib.util.spec_from_file_location("reirrad", _src / "__init__.py",
-                                                   submodule_search_locations=[str(_src)])
-    assert _spec is not None and _spec.loader is not None
-    sys.modules["reirrad"] = _module = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_module)
-
-# Inside the package only engine/durable_adapter.py imports durable. This script is not part of the package: it
+# Inside the package only reirrad/backends/durable.py imports durable. This script is not part of the package: it
 # imports durable directly to measure the stock Host as a reference point ("the obvious durable usage").
 from durable import engine as durable_engine
 
 from reirrad.case import Case, case_problems
-from reirrad.compiler import CompiledPack, stage_fact
-from reirrad.durable_adapter import DurableEngine
+from reirrad.logic.compiler import CompiledPack, stage_fact
+from reirrad.backends.durable import DurableEngine
 from reirrad.evaluate import Evaluator, build_fact
-from reirrad.oracle import OracleEngine
-from reirrad.results import build_result
-from reirrad.synth import synth_cases
+from reirrad.backends.patterns import OracleEngine
+from reirrad.explain.results import build_result
+from reirrad.testing.synth import synth_cases
 
 AS_OF = date(2025, 10, 1)
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from reirrad.case import load_case
-from reirrad.cli import main
+from reirrad.cli.main import main
 from reirrad.errors import InputError, Problem, format_path
-from reirrad.yamlio import load_yaml_file
+from reirrad.load.yamlio import load_yaml_file
 
 GALLERY = Path(__file__).parent / "gallery" / "cases"
 EXPECTED_FILE = GALLERY / "expected.yaml"

@@ -3,7 +3,7 @@
 The two are twins: the schema is the published contract (and gives the messages), the model is what
 the engine reads. A document one accepts and the other refuses is a bug in one of them. They are
 compared over every gallery file that parses as YAML, the valid example, a few thousand synthetic cases
-(reirrad.synth) and deterministic mutations of those (keys dropped or added, types swapped, numbers
+(reirrad.testing.synth) and deterministic mutations of those (keys dropped or added, types swapped, numbers
 pushed out of range, booleans for numbers, numbers for text, field names for aliases, nulls, empty
 containers, near-miss text).
 
@@ -29,9 +29,9 @@ from pydantic import ValidationError
 
 from reirrad.case import Case
 from reirrad.errors import InputError
-from reirrad.synth import synth_cases
-from reirrad.validation import validator_for
-from reirrad.yamlio import load_yaml_file, load_yaml_text
+from reirrad.testing.synth import synth_cases
+from reirrad.load.validation import validator_for
+from reirrad.load.yamlio import load_yaml_file, load_yaml_text
 
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml"

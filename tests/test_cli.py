@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reirrad.cli import main
+from reirrad.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from reirrad.compiler import CompiledPack, CompiledRule
-from reirrad.durable_adapter import DurableEngine
+from reirrad.logic.compiler import CompiledPack, CompiledRule
+from reirrad.backends.durable import DurableEngine
 from reirrad.errors import EngineError
 
 ENGINE_DIR = Path(__file__).resolve().parent.parent / "engine"
@@ -23,8 +23,8 @@ def _rule(name: str, pattern: dict, asserts: dict | None = None) -> CompiledRule
 def test_exactly_one_module_imports_durable() -> None:
     importers = [p.name for p in ENGINE_DIR.rglob("*.py")
                  if re.search(r"^\s*(from|import) (durable|durable_rules_engine)\b", p.read_text(), re.M)]
-    assert importers == ["durable_adapter.py"]
-    assert not re.search(r"\.post\(", (ENGINE_DIR / "durable_adapter.py").read_text())
+    assert importers == ["durable.py"]
+    assert not re.search(r"\.post\(", (ENGINE_DIR / "reirrad" / "backends" / "durable.py").read_text())
 
 
 def test_every_matching_rule_fires_not_only_the_first() -> None:
@@ -92,12 +92,12 @@ def test_no_fact_is_asserted_while_an_action_is_in_flight(monkeypatch: pytest.Mo
     """Asserting a derived fact between durable's start_action and complete calls corrupted its heap here
     ('realloc(): invalid next size', intermittently after some hundred chained cases). The adapter must assert
     derived facts only after the action loop has drained; this checks that on every native call."""
-    import reirrad.durable_adapter as adapter
+    import reirrad.backends.durable as adapter
     from datetime import date
 
     from reirrad.case import case_problems
     from reirrad.evaluate import Evaluator
-    from reirrad.synth import synth_cases
+    from reirrad.testing.synth import synth_cases
 
     native = adapter._native
     state = {"in_flight": False, "asserts": 0}

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from reirrad.case import case_problems
-from reirrad.casetests import discover, load_bases, load_case_tests
-from reirrad.conditions import FALSE, And, Cmp, Not, Or, evaluate_pattern, f_of, simplify, t_of, to_pattern, u_of
+from reirrad.testing.casetests import discover, load_bases, load_case_tests
+from reirrad.logic.conditions import FALSE, And, Cmp, Not, Or, evaluate_pattern, f_of, simplify, t_of, to_pattern, u_of
 from reirrad.evaluate import Evaluator, build_fact
-from reirrad.rulepack import load_pack
-from reirrad.synth import synth_cases
+from reirrad.knowledge.rulepack import load_pack
+from reirrad.testing.synth import synth_cases
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 

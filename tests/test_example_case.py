@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from reirrad import Evaluator, load_case
-from reirrad.cli import main
-from reirrad.validation import validator_for
+from reirrad.cli.main import main
+from reirrad.load.validation import validator_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml"

@@ -25,7 +25,7 @@ def test_wheel_installs_and_evaluates_in_a_fresh_venv(tmp_path: Path) -> None:
                          text=True, cwd=tmp_path, timeout=120, env=env)
     assert run.returncode == 0, run.stderr
     assert "hytec       resbrt" in run.stdout and "FAIL" in run.stdout
-    located = subprocess.run([str(python), "-c", "import reirrad.paths as p; print(p.default_pack_dir())"],
+    located = subprocess.run([str(python), "-c", "import reirrad.load.paths as p; print(p.default_pack_dir())"],
                              capture_output=True, text=True, cwd=tmp_path, check=True, env=env)
     assert "site-packages/reirrad/_bundled/rules" in located.stdout
     assert sys.version_info < (3, 13)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from reirrad.calculations import CONTEXT_FACTS
-from reirrad.casetests import discover, load_bases, load_case_tests
-from reirrad.knowledge import load_assessment, load_evidence, load_histology_lists, load_table
-from reirrad.rulepack import load_pack, rule_id_for_path
+from reirrad.dose.calculations import CONTEXT_FACTS
+from reirrad.testing.casetests import discover, load_bases, load_case_tests
+from reirrad.knowledge.data import load_assessment, load_evidence, load_histology_lists, load_table
+from reirrad.knowledge.rulepack import load_pack, rule_id_for_path
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"

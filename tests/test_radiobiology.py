@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from reirrad import radiobiology as rb
+from reirrad.dose import radiobiology as rb
 
 
 @pytest.mark.parametrize(

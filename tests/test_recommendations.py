@@ -11,10 +11,10 @@ import pytest
 
 from reirrad.case import case_problems
 from reirrad.evaluate import Evaluator
-from reirrad.report import render_text
-from reirrad.rulepack import load_pack
-from reirrad.validation import validator_for
-from reirrad.yamlio import load_yaml_file
+from reirrad.explain.report import render_text
+from reirrad.knowledge.rulepack import load_pack
+from reirrad.load.validation import validator_for
+from reirrad.load.yamlio import load_yaml_file
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = load_yaml_file(ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml")[0]
@@ -191,7 +191,7 @@ def test_the_rcc_example_gets_surgery_a_consultation_and_the_short_course_option
 
 def test_a_policy_that_does_not_apply_is_named_as_such_in_a_chained_explanation(ev: Evaluator) -> None:
     from reirrad.case import load_case
-    from reirrad.report import render_markdown
+    from reirrad.explain.report import render_markdown
 
     result = ev.evaluate(load_case(ROOT / "docs" / "examples" / "t8-rcc-unstable.yaml"))
     rec = _rec(result, "kotecha-2020.protracted-near-tolerance")

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-from reirrad.audit.cli import main
+from reirrad.cli.main import main
 from reirrad.audit.readers import CSV_COLUMNS, dumps_line, read_csv_cases, write_csv
 from reirrad.audit.runner import AuditOptions, run_audit
 from reirrad.audit.summary import Acc, finalize
-from reirrad.synth import SYNTHETIC_PREFIX, iter_synth_cases, synth_cases
-from reirrad.yamlio import load_yaml_file
+from reirrad.testing.synth import SYNTHETIC_PREFIX, iter_synth_cases, synth_cases
+from reirrad.load.yamlio import load_yaml_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml"

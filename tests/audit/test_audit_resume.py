@@ -17,7 +17,7 @@ from reirrad.audit import runner
 from reirrad.audit.readers import dumps_line
 from reirrad.audit.runner import AuditOptions, run_audit
 from reirrad.errors import EngineError
-from reirrad.synth import iter_synth_cases
+from reirrad.testing.synth import iter_synth_cases
 
 AS_OF = "2025-10-01"
 
@@ -91,7 +91,7 @@ def _children(pid: int) -> list[int]:
 
 def _start(cohort: Path, out: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    return subprocess.Popen([sys.executable, "-m", "reirrad.audit", "audit", str(cohort), "--out", str(out),
+    return subprocess.Popen([sys.executable, "-m", "reirrad", "audit", str(cohort), "--out", str(out),
                              "--workers", "2", "--chunk-size", "10", "--as-of", AS_OF],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
 

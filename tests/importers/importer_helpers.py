@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from reirrad.case import Case, parse_case
 from reirrad.errors import InputError
-from reirrad.importers.cli import add_import_parser
+from reirrad.cli.importers import add_import_parser
 
 DATA = Path(__file__).with_name("data")
 

@@ -9,7 +9,7 @@ import pytest
 from importer_helpers import DATA, run_import
 from reirrad.case import STRUCTURE_NAMES
 from reirrad.errors import InputError
-from reirrad.importers.cli import add_import_parser
+from reirrad.cli.importers import add_import_parser
 from reirrad.importers.structure_map import (
     DEFAULT_MAP,
     load_structure_map,

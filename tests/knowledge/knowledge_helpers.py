@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from reirrad.case import Case, parse_case
-from reirrad.cli import main
-from reirrad.knowledge import Table, load_table
-from reirrad.limits import DerivedLimit, derive_limits
-from reirrad.rulepack import RulePack, load_pack
+from reirrad.cli.main import main
+from reirrad.knowledge.data import Table, load_table
+from reirrad.dose.limits import DerivedLimit, derive_limits
+from reirrad.knowledge.rulepack import RulePack, load_pack
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"

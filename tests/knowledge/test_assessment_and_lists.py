@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from knowledge_helpers import RULES, SOURCES
 
-from reirrad.knowledge import case_field_exists, load_assessment, load_histology_lists, match_radioresistant, normalise
+from reirrad.knowledge.data import case_field_exists, load_assessment, load_histology_lists, match_radioresistant, normalise
 
 ASSESSMENT = load_assessment(RULES)
 LISTS = load_histology_lists(RULES)

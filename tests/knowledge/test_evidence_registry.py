@@ -7,8 +7,8 @@ import re
 import pytest
 from knowledge_helpers import RULES, SOURCES
 
-from reirrad.knowledge import NOT_GRADED, REQUIRED_STUDY_FIELDS, STUDY_FIELDS, load_evidence
-from reirrad.yamlio import load_yaml_file
+from reirrad.knowledge.data import NOT_GRADED, REQUIRED_STUDY_FIELDS, STUDY_FIELDS, load_evidence
+from reirrad.load.yamlio import load_yaml_file
 
 MYREHAUG_GRADE = {  # Myrehaug 2017, Table 3, column "Study Quality (GRADE)"
     "sahgal-2009": "Very low", "choi-2010": "Very low", "garg-2011": "Low", "damast-2011": "Very low",

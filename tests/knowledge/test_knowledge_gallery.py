@@ -15,9 +15,9 @@ import pytest
 from knowledge_helpers import RULES
 
 from reirrad.errors import InputError, Problem, format_path
-from reirrad.knowledge import (ASSESSMENT_FILE, EVIDENCE_FILE, LISTS_FILE, TABLE_FILE, load_assessment, load_evidence,
+from reirrad.knowledge.data import (ASSESSMENT_FILE, EVIDENCE_FILE, LISTS_FILE, TABLE_FILE, load_assessment, load_evidence,
                                load_histology_lists, load_table)
-from reirrad.yamlio import load_yaml_file
+from reirrad.load.yamlio import load_yaml_file
 
 GALLERY = Path(__file__).parents[1] / "gallery" / "knowledge"
 EXPECTED_FILE = GALLERY / "expected.yaml"

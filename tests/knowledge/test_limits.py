@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from knowledge_helpers import RULES, case_text, make_case, one_limit, run_cli, selected_pack, the_table
 
-from reirrad import radiobiology as rb
-from reirrad.limits import default_fractions, derive_limits, floor_cgy
-from reirrad.rulepack import load_pack
+from reirrad.dose import radiobiology as rb
+from reirrad.dose.limits import default_fractions, derive_limits, floor_cgy
+from reirrad.knowledge.rulepack import load_pack
 
 REQUIRED_KEYS = {"policy", "structure", "metric", "fractions", "max_dose", "unit", "binding_criterion", "rule_ids",
                  "rule_versions", "steps"}

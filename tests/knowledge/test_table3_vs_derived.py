@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from knowledge_helpers import case_text, make_case, one_limit, run_cli, the_table
 
-from reirrad import radiobiology as rb
-from reirrad.yamlio import load_yaml_file
+from reirrad.dose import radiobiology as rb
+from reirrad.load.yamlio import load_yaml_file
 
 TOLERANCE_GY = 0.25
 KNOWN_FILE = Path(__file__).parent / "table3_known_differences.yaml"

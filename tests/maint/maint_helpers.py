@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from reirrad.maint.cli import main
+from reirrad.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"

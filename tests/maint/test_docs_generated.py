@@ -8,7 +8,7 @@ from types import ModuleType
 
 from maint_helpers import ROOT, RULES, VERSIONED
 from reirrad.maint.docsgen import BANNER, generate_pages, page_of_policy, page_of_rule
-from reirrad.rulepack import load_pack
+from reirrad.knowledge.rulepack import load_pack
 
 
 def _hook() -> ModuleType:
@@ -91,7 +91,7 @@ def test_the_hook_adds_the_rule_pack_section_to_the_nav() -> None:
 
 
 def test_the_knowledge_files_get_rendered_pages_with_their_provenance() -> None:
-    from reirrad.knowledge import load_evidence, load_table
+    from reirrad.knowledge.data import load_evidence, load_table
 
     pages = generate_pages(RULES)
     evidence = pages["rules/evidence.md"]

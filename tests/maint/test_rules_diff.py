@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 from maint_helpers import VERSIONED, copy_pack, run
-from reirrad.casetests import load_bases
+from reirrad.testing.casetests import load_bases
 from reirrad.maint.diff import diff_packs
-from reirrad.rulepack import load_pack
+from reirrad.knowledge.rulepack import load_pack
 
 LIMIT = "policies/toy/limit.yaml"
 

@@ -1,5 +1,0 @@
-"""``python -m reirrad``."""
-
-from .cli import main
-
-raise SystemExit(main())

@@ -1,5 +1,0 @@
-"""Auditing practice at scale: a cohort through the engine, resumable, in parallel, summarised (docs/audit.md)."""
-
-from .runner import AuditOptions, AuditOutcome, run_audit
-
-__all__ = ["AuditOptions", "AuditOutcome", "run_audit"]

@@ -1,5 +1,0 @@
-"""``python -m reirrad.maint rules ...``."""
-
-from .cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""``python -m reirrad``."""
+
+from reirrad.cli.main import main
+
+raise SystemExit(main())

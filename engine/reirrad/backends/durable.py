@@ -1,0 +1,206 @@
+"""The one door to durable-rules: compiled rulesets in, the names of the rules that fired out.
+
+durable-rules is used through its data-defined ``Host`` API with ``assert_fact`` (never ``post``, which lets one
+event fire one rule only). Three of its defaults are replaced here because they give wrong or slow answers for
+synchronous per-case evaluation (see docs/engine.md): the host's background timer threads are not started;
+actions run synchronously and an exception inside one propagates instead of being stored in the state; and the
+per-action bookkeeping (timers, closures, state re-serialisation) is skipped, since the actions only record
+which rule fired and may produce a derived fact. Derived facts (the verdicts chained recommendations read) are
+asserted only after the action loop has drained, never while an action is in flight: doing so corrupted durable's
+heap here. Each engine keeps one session: after a case every fact it asserted is retracted, newest first, which
+leaves the session empty and keeps durable's per-session match state for the next case (rebuilding that state cost
+about as much as matching itself); the session is deleted instead whenever anything failed or an action is left
+pending, so no case ever sees another case's facts.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable
+from importlib.metadata import version as _dist_version
+from typing import Any
+
+import durable_rules_engine as _native
+from durable import engine as _durable
+
+from reirrad.logic.compiler import CompiledPack, stage_fact
+from reirrad.errors import EngineError
+
+__all__ = ["ENGINE_NAME", "ENGINE_VERSION", "DurableEngine"]
+
+ENGINE_NAME = "durable-rules"
+ENGINE_VERSION = _dist_version("durable-rules")
+MAX_FACT_PROPERTIES = 252
+SENTINEL_FIELD = "reirrad_fact"
+SENTINEL_RULE = "reirrad|fact-received"
+"""Every fact carries SENTINEL_FIELD and the sentinel rule matches it, so no fact is ever 'not handled': deleting
+a session after a fact that matched nothing corrupts durable's heap (measured here: munmap_chunk() aborts)."""
+_ALREADY_OBSERVED = 2
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
+"""``json.dumps(fact, ensure_ascii=False)`` without building an encoder per call."""
+
+
+class _SyncRuleset(_durable.Ruleset):
+    """A ruleset whose actions run at once, on the caller's thread, with errors raised to the caller."""
+
+    on_fire: Callable[[str, str], None]
+
+    def assert_message(self, message: str) -> int:
+        """Assert one fact, already serialised, and return its session's handle."""
+        code, handle = _native.assert_fact(self._handle, message)
+        if code == _ALREADY_OBSERVED:
+            raise EngineError(f"fact already asserted in this session: {message[:120]}")
+        if code != 0:
+            raise EngineError(f"durable did not handle the fact (code {code}); the sentinel rule should match it")
+        return int(handle)
+
+    def run_actions(self, state_handle: int) -> list[str]:
+        """Run the session's pending actions on this thread; the rules that fired, each once, in firing order."""
+        fired: list[str] = []
+        seen: set[str] = set()
+        result = _native.start_action_for_state(self._handle, state_handle)
+        message = result[1] if result else None
+        while message:
+            name = message[2:message.index('"', 2)]
+            if name == SENTINEL_RULE:
+                pass
+            elif name not in seen:  # durable fires an $or pattern once per matching alternative
+                seen.add(name)
+                fired.append(name)
+                self.on_fire(name, message)
+            message = _native.complete_and_start_action(self._handle, state_handle)
+        return fired
+
+    def retract_message(self, message: str) -> bool:
+        """Retract a fact asserted with ``assert_message``; False if durable did not take the retraction."""
+        code, _ = _native.retract_fact(self._handle, message)
+        return code == 0
+
+    def assert_derived(self, message: str) -> None:
+        code, _ = _native.assert_fact(self._handle, message)
+        if code != 0:
+            raise EngineError(f"durable did not take the derived fact {message[:120]} (code {code})")
+
+    def has_pending_actions(self, state_handle: int) -> bool:
+        return bool(_native.start_action_for_state(self._handle, state_handle))
+
+
+class _SyncHost(_durable.Host):
+    """A durable Host without the background dispatch threads of the stock one."""
+
+    def __init__(self) -> None:  # the parent's __init__ would start two timer threads
+        self._ruleset_directory: dict[str, Any] = {}
+        self._ruleset_list: list[Any] = []
+        self.store_message_callback = None
+        self.delete_message_callback = None
+        self.queue_message_callback = None
+        self.get_stored_messages_callback = None
+        self.get_queued_messages_callback = None
+        self.get_idle_state_callback = None
+
+    def get_action(self, action_name: str) -> Callable[[Any], None]:
+        if action_name != "fire":
+            raise EngineError(f"unknown action {action_name!r} in a compiled ruleset")
+        return _never_called
+
+    def register_rulesets(self, ruleset_definitions: dict[str, Any]) -> list[str]:
+        names = []
+        for name, definition in ruleset_definitions.items():
+            if name in self._ruleset_directory:
+                raise EngineError(f"ruleset {name} is already registered")
+            ruleset = _SyncRuleset(name, self, definition)
+            self._ruleset_directory[name] = ruleset
+            self._ruleset_list.append(ruleset)
+            names.append(name)
+        return names
+
+
+def _never_called(c: Any) -> None:  # durable requires a one-argument callable per action name
+    raise EngineError("durable dispatched an action outside the synchronous path")
+
+
+_HOSTS: dict[str, _SyncHost] = {}
+_HOSTS_LOCK = threading.Lock()
+
+
+def _host_for(compiled: CompiledPack) -> _SyncHost:
+    """One host per compiled pack per process: durable cannot delete a ruleset once registered."""
+    with _HOSTS_LOCK:
+        host = _HOSTS.get(compiled.ruleset_name)
+        if host is None:
+            host = _SyncHost()
+            ruleset = copy.deepcopy(compiled.durable_ruleset())
+            ruleset[SENTINEL_RULE] = {"all": [{"m": {SENTINEL_FIELD: 1}}], "run": "fire"}
+            host.set_rulesets({compiled.ruleset_name: ruleset})
+            _HOSTS[compiled.ruleset_name] = host
+        return host
+
+
+class DurableEngine:
+    """Fires a compiled pack on durable-rules, one case (one fact) at a time. Not shared between threads."""
+
+    name = ENGINE_NAME
+    version = ENGINE_VERSION
+
+    def __init__(self, compiled: CompiledPack, sid: str = "case") -> None:
+        self.compiled = compiled
+        self._host = _host_for(compiled)
+        self._ruleset: _SyncRuleset = self._host.get_ruleset(compiled.ruleset_name)
+        self._sid = sid
+        self._lock = threading.Lock()
+        self._asserted: list[str] = []  # the facts this case asserted, in order, for retraction
+        self._pending: list[str] = []  # derived facts waiting for the action loop to finish
+
+    def _on_fire(self, name: str, message: str) -> None:
+        rule = self.compiled.by_name.get(name)
+        if rule is None:
+            raise EngineError(f"durable fired {name!r}, which is not in the compiled pack")
+        if rule.asserts is not None:  # asserted once the action loop is over: never while an action is in flight
+            derived = _to_json({**rule.asserts, "sid": self._sid, SENTINEL_FIELD: 1})
+            if derived not in self._pending and derived not in self._asserted:  # two items, one (rule, status)
+                self._pending.append(derived)
+
+    def _run_to_fixpoint(self, handle: int) -> list[str]:
+        """Run the pending actions; assert the derived facts they produced, then run again, until none is left.
+
+        Asserting a fact from inside the action loop (between durable's start and complete calls) corrupted
+        durable's heap here (glibc 'realloc(): invalid next size', intermittently, after some hundred cases), so
+        derived facts wait until the loop has completed every action."""
+        ruleset = self._ruleset
+        fired = ruleset.run_actions(handle)
+        while self._pending:
+            batch, self._pending = self._pending, []
+            for derived in batch:
+                self._asserted.append(derived)
+                ruleset.assert_derived(derived)
+            fired += ruleset.run_actions(handle)
+        return fired
+
+    def fire(self, fact: dict[str, Any]) -> list[str]:
+        """Names of every compiled rule that fired for this fact (derived facts included), in firing order."""
+        if len(fact) + 2 > MAX_FACT_PROPERTIES:
+            raise EngineError(f"a fact may carry at most {MAX_FACT_PROPERTIES} properties, this one has {len(fact) + 2}")
+        message = _to_json({**fact, "sid": self._sid, SENTINEL_FIELD: 1})
+        ruleset = self._ruleset
+        with self._lock:
+            ruleset.on_fire = self._on_fire
+            self._asserted = [message]
+            self._pending = []
+            emptied = False
+            try:
+                handle = ruleset.assert_message(message)
+                fired = self._run_to_fixpoint(handle)
+                for stage in range(2, self.compiled.stages + 1):  # later stages see every earlier outcome
+                    opener = _to_json({**stage_fact(stage), "sid": self._sid, SENTINEL_FIELD: 1})
+                    self._asserted.append(opener)
+                    fired += self._run_to_fixpoint(ruleset.assert_message(opener))
+                # Retract newest first (the stage fact before the outcomes it joins), so that no negated pattern
+                # becomes true while the session empties; then the session is reused by the next case.
+                emptied = all(ruleset.retract_message(m) for m in reversed(self._asserted)) \
+                    and not ruleset.has_pending_actions(handle)
+            finally:
+                if not emptied:
+                    self._host.delete_state(self.compiled.ruleset_name, self._sid)
+        return fired

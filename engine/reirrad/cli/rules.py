@@ -1,0 +1,128 @@
+"""``reirrad rules check|test|diff|lock``: the rule pack maintainer's commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from reirrad.errors import InputError
+from reirrad.load.paths import default_pack_dir
+
+__all__ = ["add_rules_parser", "main"]
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_INPUT = 2
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write YYYY-MM-DD") from None
+
+
+def _pack_dir(args: argparse.Namespace) -> Path:
+    return Path(args.dir) if args.dir is not None else default_pack_dir()
+
+
+def _check(args: argparse.Namespace) -> int:
+    from reirrad.maint.lint import check_pack, errors, render_json, render_text
+
+    found = check_pack(_pack_dir(args), today=args.today)
+    sys.stdout.write(render_json(found) if args.format == "json" else render_text(found))
+    return EXIT_FINDINGS if errors(found) else EXIT_OK
+
+
+def _test(args: argparse.Namespace) -> int:
+    from reirrad.maint.testrun import render_json, render_text, run_tests
+
+    engines = ("durable", "oracle") if args.engine == "both" else (args.engine,)
+    report = run_tests(_pack_dir(args), engines)
+    sys.stdout.write(render_json(report) if args.format == "json" else render_text(report))
+    return EXIT_OK if report.ok else EXIT_FINDINGS
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from reirrad.maint.diff import diff_packs, impact, load_cohort, open_pack, render_json, render_text
+
+    cohort = load_cohort(Path(args.impact)) if args.impact else None
+    with open_pack(args.old, args.pack_path) as old, open_pack(args.new, args.pack_path) as new:
+        result = diff_packs(old, new)
+        if cohort is not None:
+            result.impact = impact(old, new, cohort, args.as_of or date.today(), args.engine)
+    sys.stdout.write(render_json(result) if args.format == "json" else render_text(result))
+    return EXIT_OK
+
+
+def _lock(args: argparse.Namespace) -> int:
+    from reirrad.maint.lint import check_pack, errors
+    from reirrad.maint.lock import LOCK_FILE, LockRefused, write_lock
+
+    root = _pack_dir(args)
+    blocking = [d for d in errors(check_pack(root)) if d.code not in ("R501", "R502")]
+    if blocking:
+        for d in blocking:
+            print(f"error: {d.render()}", file=sys.stderr)
+        print("refused: fix the errors of `reirrad rules check` before locking a release", file=sys.stderr)
+        return EXIT_FINDINGS
+    try:
+        lock = write_lock(root)
+    except LockRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return EXIT_FINDINGS
+    print(f"{root / LOCK_FILE}: version {lock['version']}, content_sha256 {lock['content_sha256']}")
+    return EXIT_OK
+
+
+def add_rules_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``rules`` with its subcommands; each sets ``func(args) -> int`` (InputError means exit 2)."""
+    rules: argparse.ArgumentParser = subparsers.add_parser(
+        "rules", help="maintain the rule pack: check, test, diff, lock"
+    )
+    sub = rules.add_subparsers(dest="rules_command", required=True)
+    dir_help = "the rule pack directory (default: the bundled pack)"
+
+    check = sub.add_parser("check", help="validate every file and lint the pack (codes in docs/rule-lint.md)")
+    check.add_argument("dir", nargs="?", default=None, help=dir_help)
+    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.add_argument("--today", type=_date, default=None, help="the date a review is overdue against")
+    check.set_defaults(func=_check)
+
+    test = sub.add_parser("test", help="run the rule test cases and report coverage per rule and status")
+    test.add_argument("dir", nargs="?", default=None, help=dir_help)
+    test.add_argument("--format", choices=["text", "json"], default="text")
+    test.add_argument("--engine", choices=["durable", "oracle", "both"], default="both")
+    test.set_defaults(func=_test)
+
+    diff = sub.add_parser("diff", help="semantic diff of two packs (directories or git refs)")
+    diff.add_argument("old", help="a pack directory, or a git ref of this repository (HEAD~1, a tag)")
+    diff.add_argument("new", help="a pack directory, or a git ref")
+    diff.add_argument("--format", choices=["text", "json"], default="text")
+    diff.add_argument(
+        "--impact",
+        metavar="COHORT",
+        default=None,
+        help="a directory of case YAML files or a JSON Lines file: list cases whose verdict changes",
+    )
+    diff.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="evaluate the cohort with the rules in force on this date (default: today)",
+    )
+    diff.add_argument("--engine", choices=["durable", "oracle"], default="durable")
+    diff.add_argument(
+        "--pack-path", default="rules", help="where the pack is inside a git ref (default: rules)"
+    )
+    diff.set_defaults(func=_diff)
+
+    lock = sub.add_parser("lock", help="record the released version and content hash in pack.lock.json")
+    lock.add_argument("dir", nargs="?", default=None, help=dir_help)
+    lock.set_defaults(func=_lock)
+    return rules
+

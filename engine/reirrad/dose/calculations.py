@@ -1,0 +1,307 @@
+"""Named calculations that rules ask for: the value, the inputs used, the steps, or why it cannot be computed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reirrad.dose import radiobiology as rb
+from reirrad.case import Case, PriorCourse
+from reirrad.knowledge.rulepack import Rule, RulePack
+
+__all__ = ["CONTEXT_FACTS", "LEVEL_ORDER", "Computed", "FactSpec", "compute_item", "conus_position", "context_facts"]
+
+LEVEL_ORDER = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + [
+    f"S{i}" for i in range(1, 6)]
+CONUS_LOWEST_LEVEL_AT_RISK = "L1"
+"""The conus medullaris ends at the L1/L2 junction (Lucido 2025, Methods): L1 and above put the cord at risk."""
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    type: str
+    always: bool
+    description: str
+
+
+CONTEXT_FACTS: dict[str, FactSpec] = {
+    "prior_course_count": FactSpec("integer", True, "number of earlier courses over the lesion"),
+    "planned_stereotactic": FactSpec("boolean", True, "the planned course is SBRT or SRS"),
+    "planned_fractions": FactSpec("integer", True, "fractions of the planned course"),
+    "conus_position": FactSpec("text", True, "'above' if any treated level is L1 or higher, else 'below'"),
+    "interval_months": FactSpec("number", False, "months from the end of the most recent prior course to the planned start"),
+    "prior_dosimetry_unavailable_count": FactSpec("integer", True, "prior courses whose plan data is lost"),
+    "most_recent_prior_stereotactic": FactSpec("boolean", False, "most recent prior course is SBRT or SRS"),
+    "planned_dose_per_fraction": FactSpec("number", True, "planned dose per fraction (Gy)"),
+    "expected_survival_months": FactSpec("number", False, "expected survival (months)"),
+    "ecog": FactSpec("integer", False, "ECOG performance status"),
+    "epidural_high_grade": FactSpec("boolean", False, "high-grade epidural disease (Bilsky 2 or 3)"),
+    "cord_compression_symptoms": FactSpec("boolean", False, "symptoms of cord, root or cauda equina compression"),
+    "sins_total": FactSpec("integer", False, "SINS total"),
+    "pathologic_fracture": FactSpec("boolean", False, "vertebral compression fracture at baseline"),
+    "lytic_lesion": FactSpec("boolean", False, "lytic lesion (SINS bone-lesion component 2)"),
+    "radioresistant_histology": FactSpec("boolean", False, "radioresistant histology"),
+}
+"""Facts a rule's condition may read. Those not 'always' present are absent when the case does not provide them,
+which makes a condition on them UNKNOWN (Kleene logic), never false."""
+
+
+def conus_position(levels: list[str]) -> str:
+    limit = LEVEL_ORDER.index(CONUS_LOWEST_LEVEL_AT_RISK)
+    return "above" if any(LEVEL_ORDER.index(level) <= limit for level in levels) else "below"
+
+
+def context_facts(case: Case, radioresistant: Callable[[str], list[Any]] | None = None) -> dict[str, Any]:
+    """The facts about a case that rule conditions read; ``radioresistant`` matches a histology to the lists."""
+    planned = case.planned_course
+    facts: dict[str, Any] = {
+        "prior_course_count": len(case.prior_courses),
+        "planned_stereotactic": planned.is_stereotactic,
+        "planned_fractions": planned.fractions,
+        "conus_position": conus_position(list(case.lesion.levels)),
+        "prior_dosimetry_unavailable_count": sum(1 for c in case.prior_courses if c.dosimetry_lost),
+    }
+    facts["planned_dose_per_fraction"] = planned.prescription_gy / planned.fractions
+    recent = case.most_recent_prior
+    if recent is not None:
+        facts["interval_months"] = rb.interval_months(recent.end, planned.start)  # type: ignore[arg-type]
+        facts["most_recent_prior_stereotactic"] = recent.is_stereotactic
+    patient, lesion = case.patient, case.lesion
+    if patient is not None:
+        _put(facts, "expected_survival_months", patient.expected_survival_months)
+        _put(facts, "ecog", patient.ecog)
+        if patient.histology is not None and radioresistant is not None:
+            facts["radioresistant_histology"] = bool(radioresistant(patient.histology))
+    if lesion.bilsky_grade is not None:
+        facts["epidural_high_grade"] = lesion.bilsky_grade in ("2", "3")
+    _put(facts, "cord_compression_symptoms", lesion.cord_compression_symptoms)
+    _put(facts, "sins_total", lesion.sins_total)
+    _put(facts, "pathologic_fracture", lesion.pathologic_fracture)
+    if lesion.sins_components is not None:
+        facts["lytic_lesion"] = lesion.sins_components.bone_lesion == 2
+    return facts
+
+
+def _put(facts: dict[str, Any], name: str, value: Any) -> None:
+    if value is not None:
+        facts[name] = value
+
+
+@dataclass
+class Computed:
+    """One evaluated quantity. ``value`` is None when it cannot be computed; ``missing`` then says why."""
+
+    value: float | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    steps: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    assumptions: list[str] = field(default_factory=list)
+
+    def copy(self) -> Computed:
+        return Computed(self.value, dict(self.inputs), list(self.steps), list(self.missing), list(self.assumptions))
+
+
+def _g(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def _course_label(i: int, course: PriorCourse) -> str:
+    return (f"prior course {i + 1} ({course.start}–{course.end}, {course.technique}, "
+            f"{course.prescription_gy:g} Gy / {course.fractions} fx)")
+
+
+def _prior_point_dose(pack: RulePack, i: int, course: PriorCourse, structure: str, metric: str,
+                      out: Computed) -> float | None:
+    """The prior course's dose for this structure and metric (Gy), following the pack's conventions."""
+    if course.dosimetry_lost:
+        label = _course_label(i, course)
+        rule = next((r for r in pack.rules if r.kind == "assumption" and r.assumption is not None), None)
+        spec = rule.assumption if rule is not None else None
+        if rule is None or spec is None:
+            out.missing.append(f"{label}: plan data unavailable and no missing-dosimetry assumption is in force")
+            return None
+        if course.technique not in spec.course_techniques:
+            out.missing.append(f"{label}: plan data unavailable; the assumption ({rule.id}) covers only "
+                               f"{', '.join(spec.course_techniques)} courses")
+            return None
+        if structure not in spec.structures:
+            out.missing.append(f"{label}: plan data unavailable; the assumption ({rule.id}) gives a dose only to "
+                               f"{', '.join(spec.structures)}, not {structure}")
+            return None
+        if rule.id not in out.assumptions:
+            out.assumptions.append(rule.id)
+        out.steps.append(f"{label}: plan data unavailable, {structure} assumed to have received the prescription "
+                         f"{course.prescription_gy:g} Gy ({rule.id} v{rule.version})")
+        return course.prescription_gy
+    dose = course.dose_gy(structure, metric)
+    if dose is not None:
+        return dose
+    fallback = course.dose_gy(structure, "Dmax") if metric != "Dmax" else None
+    if fallback is not None:
+        out.steps.append(f"{_course_label(i, course)} gives no {structure} {metric}; its Dmax is used")
+        return fallback
+    out.missing.append(f"{_course_label(i, course)} gives no {structure} dose "
+                       "(nothing is assumed for a structure a course omits)")
+    return None
+
+
+def _planned(case: Case, structure: str, metric: str, out: Computed) -> float | None:
+    planned = case.planned_course
+    dose = planned.dose_gy(structure, metric)
+    if dose is None:
+        out.missing.append(f"the planned course gives no {structure} {metric}")
+    return dose
+
+
+def _cumulative(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, *, kind: str) -> Computed:
+    q = rule.quantity
+    assert q is not None
+    ab, repair = q.alpha_beta, q.repair
+    assert ab is not None
+    key = (id(case), id(pack), kind, ab, repair, structure, metric)
+    cached = _MEMO.get(key)
+    if cached is not None and cached[0] is case:
+        return cached[1].copy()
+    out = _cumulative_uncached(case, pack, ab, repair, structure, metric, kind=kind)
+    if len(_MEMO) > 64:
+        _MEMO.clear()
+    _MEMO[key] = (case, out)
+    return out.copy()
+
+
+_MEMO: dict[tuple[Any, ...], tuple[Case, Computed]] = {}
+"""Cumulative sums shared by several rules of one case (e.g. hytec.cumulative and hytec.ratio)."""
+
+
+def _cumulative_uncached(case: Case, pack: RulePack, ab: float, repair: str | None, structure: str, metric: str,
+                         *, kind: str) -> Computed:
+    out = Computed()
+    convert = rb.eqd2 if kind == "eqd2" else rb.bed
+    name = "EQD2" if kind == "eqd2" else "BED"
+    schedule = pack.repairs[repair].schedule if repair else None
+    key = f"{name.lower()}_gy"
+    planned = case.planned_course
+    start = planned.start
+    total = 0.0
+    complete = True
+    for i, course in enumerate(case.prior_courses):
+        dose = _prior_point_dose(pack, i, course, structure, metric, out)
+        if dose is None:
+            complete = False
+            continue
+        n = course.fractions
+        converted = convert(dose, n, ab)
+        months = rb.interval_months(course.end, start)  # type: ignore[arg-type]
+        repaired = schedule.fraction_at(months) if schedule else 0.0
+        effective = (1.0 - repaired) * converted
+        out.inputs[f"prior_{i + 1}"] = {"dose_gy": dose, "fractions": n, key: round(converted, 4),
+                                        "interval_months": round(months, 3), "repaired_fraction": repaired,
+                                        "effective_gy": round(effective, 4)}
+        text = f"prior course {i + 1}: {structure} {dose:g} Gy in {n} fx → {name}(α/β {ab:g}) {converted:.2f} Gy"
+        if schedule is not None:
+            text += (f"; {months:.1f} months before the planned start, {repaired:.0%} repaired "
+                     f"({schedule.name}) → {effective:.2f} Gy")
+        out.steps.append(text)
+        total += effective
+    dose_new = _planned(case, structure, metric, out)
+    if dose_new is None or not complete:
+        return out
+    n = planned.fractions
+    new = convert(dose_new, n, ab)
+    out.inputs["planned"] = {"dose_gy": dose_new, "fractions": n, key: round(new, 4)}
+    out.steps.append(f"planned course: {structure} {metric} {dose_new:g} Gy in {n} fx → "
+                     f"{name}(α/β {ab:g}) {new:.2f} Gy")
+    out.value = total + new
+    out.steps.append(f"cumulative {name} = {out.value:.2f} Gy")
+    return out
+
+
+def _interval(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+    out = Computed()
+    recent = case.most_recent_prior
+    if recent is None:
+        out.missing.append("there is no prior course")
+        return out
+    start = case.planned_course.start
+    days = (start - recent.end).days  # type: ignore[operator]
+    out.value = rb.interval_months(recent.end, start)  # type: ignore[arg-type]
+    out.inputs = {"prior_end": str(recent.end), "planned_start": str(start), "days": days}
+    out.steps.append(f"{days} days from the end of the most recent prior course ({recent.end}) to the planned "
+                     f"start ({start}) = {out.value:.2f} months (days / {rb.DAYS_PER_MONTH})")
+    return out
+
+
+def _planned_dose(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+    out = Computed()
+    dose = _planned(case, structure, metric, out)
+    if dose is not None:
+        out.value = dose
+        out.inputs = {"dose_gy": dose, "fractions": case.planned_course.fractions}
+        out.steps.append(f"planned course: {structure} {metric} {dose:g} Gy in {case.planned_course.fractions} fx")
+    return out
+
+
+def _planned_eqd2(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+    out = Computed()
+    assert rule.quantity is not None and rule.quantity.alpha_beta is not None
+    ab = rule.quantity.alpha_beta
+    dose = _planned(case, structure, metric, out)
+    if dose is not None:
+        n = case.planned_course.fractions
+        out.value = rb.eqd2(dose, n, ab)
+        out.inputs = {"dose_gy": dose, "fractions": n, "alpha_beta": ab}
+        out.steps.append(f"planned course: {structure} {metric} {dose:g} Gy in {n} fx ({dose / n:.3g} Gy per "
+                         f"fraction) → EQD2(α/β {ab:g}) {_g(out.value)} Gy")
+    return out
+
+
+def _ratio(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+    out = _cumulative(case, pack, rule, structure, metric, kind="eqd2")
+    if out.value is None:
+        return out
+    new = out.inputs["planned"]["eqd2_gy"]
+    cumulative = out.value
+    if cumulative <= 0:
+        out.value = None
+        out.missing.append("the cumulative dose is 0 Gy, the ratio is undefined")
+        return out
+    out.value = rb.eqd2(out.inputs["planned"]["dose_gy"], case.planned_course.fractions,
+                        rule.quantity.alpha_beta) / cumulative  # type: ignore[union-attr,arg-type]
+    out.steps.append(f"ratio = planned {_g(new)} Gy / cumulative {_g(cumulative)} Gy = {out.value:.3f}")
+    return out
+
+
+def _ptv_high_dmin(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+    out = Computed()
+    planned = case.planned_course
+    if planned.ptv_high_dmin is None:
+        out.missing.append("the planned course gives no ptv_high_dmin")
+        return out
+    out.value = float(planned.ptv_high_dmin) * planned.scale
+    out.inputs = {"ptv_high_dmin_gy": out.value, "fractions": planned.fractions}
+    out.steps.append(f"planned PTV_High minimum dose {out.value:g} Gy in {planned.fractions} fx")
+    return out
+
+
+_CALCULATIONS: dict[str, Callable[[Case, RulePack, Rule, str, str], Computed]] = {
+    "interval_months": _interval,
+    "planned_dose": _planned_dose,
+    "planned_eqd2": _planned_eqd2,
+    "cumulative_eqd2": lambda c, p, r, s, m: _cumulative(c, p, r, s, m, kind="eqd2"),
+    "cumulative_bed": lambda c, p, r, s, m: _cumulative(c, p, r, s, m, kind="bed"),
+    "eqd2_ratio": _ratio,
+    "ptv_high_dmin": _ptv_high_dmin,
+}
+
+
+def compute_item(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+    """Compute the rule's quantity for one (structure, metric) item; case-level rules pass empty strings."""
+    if rule.quantity is None:
+        return Computed()
+    if rule.scope.per == "near_max_dose" and not structure:
+        out = Computed()
+        out.missing.append(f"the planned course gives none of {', '.join(rule.scope.structures)} with "
+                           f"{' or '.join(rule.scope.metrics)}")
+        return out
+    return _CALCULATIONS[rule.quantity.calculation](case, pack, rule, structure, metric)

@@ -1,0 +1,309 @@
+"""What every importer shares: course options, merging file values with options, metrics, YAML output."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reirrad.case import METRICS
+from reirrad.errors import InputError, Problem
+
+__all__ = [
+    "METRIC_VOLUMES_CC",
+    "TECHNIQUES",
+    "CourseOptions",
+    "ImportResult",
+    "assemble_course",
+    "ordered_metrics",
+    "read_bytes",
+    "render",
+    "require",
+]
+
+TECHNIQUES = ("2D", "3DCRT", "IMRT", "VMAT", "SBRT", "SRS", "other")
+METRIC_VOLUMES_CC = {"D0.03cc": 0.03, "D0.1cc": 0.1, "D1cc": 1.0}
+"""The near-max volumes the case format accepts, in cm³ (Dmax is the point maximum)."""
+
+DOSE_DECIMALS = 2
+"""Doses are written to 0.01 Gy: finer than any limit in the rule pack, coarser than the methods."""
+
+
+@dataclass
+class ImportResult:
+    """A course in the case format, what was done to get it (YAML comments), and what the user must check."""
+
+    course: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CourseOptions:
+    """Course fields a user may give on the command line when the files do not carry them."""
+
+    technique: str | None = None
+    start: str | None = None
+    end: str | None = None
+    planned: bool = False
+    prescription: float | None = None
+    fractions: int | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CourseOptions:
+        return cls(
+            technique=getattr(args, "technique", None),
+            start=getattr(args, "start", None),
+            end=getattr(args, "end", None),
+            planned=bool(getattr(args, "planned", False)),
+            prescription=getattr(args, "prescription", None),
+            fractions=getattr(args, "fractions", None),
+        )
+
+
+def require(module: str, command: str) -> Any:
+    """Import an optional dependency, or refuse with how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise InputError.of(
+            [
+                Problem(
+                    f"reirrad import {command}",
+                    (),
+                    f"needs the Python package '{module}', which is not installed",
+                    accepted="pip install 'reirrad[import]'",
+                    code="dependency",
+                )
+            ]
+        ) from None
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The content of an input file, or an InputError naming it."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError.of(
+            [Problem(str(path), (), "file not found", accepted="an existing file", code="io")]
+        ) from None
+    except IsADirectoryError:
+        raise InputError.of(
+            [Problem(str(path), (), "is a directory", accepted="a file", code="io")]
+        ) from None
+    except OSError as exc:
+        raise InputError.of([Problem(str(path), (), f"cannot be read: {exc.strerror}", code="io")]) from None
+
+
+def _valid_date(text: str) -> bool:
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
+
+
+def _merge(
+    name: str, flag: str, from_file: Any, source: str, option: Any, file: str, problems: list[Problem]
+) -> Any:
+    """A field from the files, or from its option when the files lack it; a disagreement is refused."""
+    if from_file is None:
+        return option
+    if option is None:
+        return from_file
+    same = (
+        _close(float(from_file), float(option)) if isinstance(from_file, int | float) else from_file == option
+    )
+    if not same:
+        problems.append(
+            Problem(
+                file,
+                (name,),
+                f"{flag} {option} contradicts {source}, which gives {from_file}",
+                accepted=f"leave {flag} out, or correct the file",
+                code="conflict",
+            )
+        )
+    return from_file
+
+
+def assemble_course(
+    file: str,
+    options: CourseOptions,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    technique: str | None = None,
+    dose_gy: float | None = None,
+    fractions: int | None = None,
+    sources: dict[str, str] | None = None,
+    structures: dict[str, dict[str, float]] | None = None,
+    structures_required: bool = True,
+) -> dict[str, Any]:
+    """Build a prior or planned course from what the files gave and what the options add; refuse gaps.
+
+    ``sources`` names, per field, where the file value came from (for conflict messages).
+    A planned course needs structures unless ``structures_required`` is False (FHIR, which warns instead).
+    """
+    sources = sources or {}
+    problems: list[Problem] = []
+    start = _merge("start", "--start", start, sources.get("start", "the file"), options.start, file, problems)
+    end = _merge("end", "--end", end, sources.get("end", "the file"), options.end, file, problems)
+    technique = _merge(
+        "technique",
+        "--technique",
+        technique,
+        sources.get("technique", "the file"),
+        options.technique,
+        file,
+        problems,
+    )
+    dose_gy = _merge(
+        "prescription",
+        "--prescription",
+        dose_gy,
+        sources.get("prescription", "the file"),
+        options.prescription,
+        file,
+        problems,
+    )
+    fractions = _merge(
+        "fractions",
+        "--fractions",
+        fractions,
+        sources.get("fractions", "the file"),
+        options.fractions,
+        file,
+        problems,
+    )
+    missing = {
+        "start": (start, "--start YYYY-MM-DD"),
+        "technique": (technique, "--technique " + "|".join(TECHNIQUES)),
+        "prescription": (dose_gy, "--prescription GY (total dose of the course, in Gy)"),
+        "fractions": (fractions, "--fractions N"),
+    }
+    if not options.planned:
+        missing["end"] = (end, "--end YYYY-MM-DD (or a treatment record)")
+    for name, (value, how) in missing.items():
+        if value is None:
+            problems.append(
+                Problem(
+                    file,
+                    (name,),
+                    f"the input does not give the course's {name}",
+                    accepted=how,
+                    code="missing",
+                )
+            )
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and not _valid_date(str(value)):
+            problems.append(
+                Problem(
+                    file, (name,), f"'{value}' is not a calendar date", accepted="YYYY-MM-DD", code="date"
+                )
+            )
+    if options.planned and end is not None:
+        problems.append(
+            Problem(
+                file,
+                ("end",),
+                "a planned course has no end date",
+                accepted="leave --end out and give no treatment record for a planned course",
+                code="planned",
+            )
+        )
+    if technique is not None and technique not in TECHNIQUES:
+        problems.append(
+            Problem(
+                file,
+                ("technique",),
+                f"unknown technique '{technique}'",
+                accepted=", ".join(TECHNIQUES),
+                code="technique",
+            )
+        )
+    if dose_gy is not None and not dose_gy > 0:
+        problems.append(
+            Problem(
+                file,
+                ("prescription",),
+                f"prescription {dose_gy:g} Gy is not a positive dose",
+                accepted="a total dose > 0 Gy",
+                code="prescription",
+            )
+        )
+    if fractions is not None and (
+        isinstance(fractions, bool) or int(fractions) != fractions or fractions < 1
+    ):
+        problems.append(
+            Problem(
+                file,
+                ("fractions",),
+                f"{fractions} is not a number of fractions",
+                accepted="a whole number ≥ 1",
+                code="fractions",
+            )
+        )
+    if options.planned and not structures and structures_required:
+        problems.append(
+            Problem(
+                file,
+                ("structures",),
+                "a planned course needs organ doses, and none were imported",
+                accepted="an input with the cord (or thecal sac) DVH",
+                code="planned",
+            )
+        )
+    if problems:
+        raise InputError.of(problems)
+    course: dict[str, Any] = {"start": start}
+    if not options.planned:
+        course["end"] = end
+    course["technique"] = technique
+    course["prescription"] = {"dose": _round(float(dose_gy)), "fractions": int(fractions)}  # type: ignore[arg-type]
+    course["unit"] = "Gy"
+    if structures:
+        course["structures"] = structures
+    return course
+
+
+def _round(value: float) -> float:
+    out = round(value, DOSE_DECIMALS)
+    return out + 0.0
+
+
+def ordered_metrics(values: dict[str, float | None]) -> dict[str, float]:
+    """The metrics in the case format's order, rounded to 0.01 Gy, leaving out those not available.
+
+    Rounding is monotone, so Dmax ≥ D0.03cc ≥ D0.1cc ≥ D1cc survives it.
+    """
+    return {m: _round(v) for m in METRICS if (v := values.get(m)) is not None}
+
+
+def render(result: ImportResult) -> str:
+    """The YAML a user pastes into a case: the notes as comments, then the course."""
+    head = "".join(f"# {line}\n" for note in result.notes for line in note.splitlines())
+    return head + yaml.safe_dump(result.course, sort_keys=False, allow_unicode=True, default_flow_style=None)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def listing(names: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(f"'{n}'" for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

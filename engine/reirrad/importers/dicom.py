@@ -1,0 +1,537 @@
+"""RT Dose + RT Structure Set (+ RT Plan, + treatment records) → one course of the case format."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from reirrad.errors import InputError, Problem
+from reirrad.importers.common import (
+    CourseOptions,
+    ImportResult,
+    assemble_course,
+    listing,
+    ordered_metrics,
+    plural,
+    read_bytes,
+    require,
+)
+from reirrad.importers.structure_map import RoiChoice, StructureMap, load_structure_map, resolve_rois
+
+__all__ = ["import_dicom"]
+
+RT_DOSE = "1.2.840.10008.5.1.4.1.1.481.2"
+RT_STRUCT = "1.2.840.10008.5.1.4.1.1.481.3"
+RT_PLANS = {"1.2.840.10008.5.1.4.1.1.481.5": "RT Plan", "1.2.840.10008.5.1.4.1.1.481.8": "RT Ion Plan"}
+RT_BEAMS_RECORDS = {
+    "1.2.840.10008.5.1.4.1.1.481.4": "RT Beams Treatment Record",
+    "1.2.840.10008.5.1.4.1.1.481.9": "RT Ion Beams Treatment Record",
+}
+RT_SUMMARY_RECORD = "1.2.840.10008.5.1.4.1.1.481.7"
+_NAMES = {
+    RT_DOSE: "RT Dose",
+    RT_STRUCT: "RT Structure Set",
+    **RT_PLANS,
+    **RT_BEAMS_RECORDS,
+    RT_SUMMARY_RECORD: "RT Treatment Summary Record",
+}
+_AXIAL = {(1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, 1, 0), (1, 0, 0, 0, -1, 0), (-1, 0, 0, 0, -1, 0)}
+
+
+@dataclass
+class _Context:
+    """Problems and warnings gathered across all files, so the user sees every problem at once."""
+
+    problems: list[Problem]
+    warnings: list[str]
+
+    def bad(
+        self, file: str, path: tuple[str | int, ...], message: str, accepted: str = "", code: str = "dicom"
+    ) -> None:
+        self.problems.append(Problem(file, path, message, accepted, code=code))
+
+
+def _read(path: str, expected: Mapping[str, str], flag: str, ctx: _Context) -> Any:
+    """Read one DICOM file and check its SOP class."""
+    pydicom = require("pydicom", "dicom")
+    from pydicom.errors import InvalidDicomError
+
+    read_bytes(path)
+    try:
+        try:
+            ds = pydicom.dcmread(path)
+        except InvalidDicomError:
+            ds = pydicom.dcmread(path, force=True)
+    except Exception as exc:  # pydicom raises many types for damaged files
+        raise InputError.of(
+            [
+                Problem(
+                    path,
+                    (),
+                    f"not a readable DICOM file ({type(exc).__name__}: {exc})",
+                    accepted=f"a DICOM {' or '.join(expected.values())} file",
+                    code="dicom.read",
+                )
+            ]
+        ) from None
+    sop = str(ds.get("SOPClassUID", ""))
+    if sop not in expected:
+        what = _NAMES.get(sop, f"SOP class {sop}" if sop else "not a DICOM object (no SOP Class UID)")
+        raise InputError.of(
+            [
+                Problem(
+                    path,
+                    (),
+                    f"given as {flag} but is {what}",
+                    accepted=f"a DICOM {' or '.join(expected.values())} file",
+                    code="dicom.class",
+                )
+            ]
+        )
+    return ds
+
+
+def _floats(value: Any) -> list[float]:
+    return [float(v) for v in value]
+
+
+def _dose_grid(ds: Any, file: str, ctx: _Context, fractions: int | None) -> tuple[Any, str, int | None]:
+    """The dose grid in Gy (course total), what was done to it, and the fractions it was multiplied by."""
+    import numpy as np
+
+    from reirrad.importers.dvhcalc import DoseGrid
+
+    before = len(ctx.problems)
+    units = str(ds.get("DoseUnits", "")).upper()
+    if units == "RELATIVE":
+        ctx.bad(
+            file,
+            ("DoseUnits",),
+            "relative dose (DoseUnits RELATIVE) cannot give doses in Gy",
+            "DoseUnits GY: export the absolute dose from the TPS",
+            "dicom.units",
+        )
+    elif units != "GY":
+        ctx.bad(file, ("DoseUnits",), f"DoseUnits '{units}' is not supported", "GY", "dicom.units")
+    dose_type = str(ds.get("DoseType", "")).upper()
+    if dose_type not in ("PHYSICAL", "EFFECTIVE"):
+        ctx.bad(
+            file,
+            ("DoseType",),
+            f"DoseType '{dose_type}' is not a dose distribution",
+            "PHYSICAL (or EFFECTIVE, RBE-weighted)",
+            "dicom.dosetype",
+        )
+    elif dose_type == "EFFECTIVE":
+        ctx.warnings.append(f"{file}: DoseType EFFECTIVE: doses are RBE-weighted, written as Gy")
+    summation = str(ds.get("DoseSummationType", "")).upper()
+    if summation not in ("PLAN", "MULTI_PLAN", "FRACTION"):
+        ctx.bad(
+            file,
+            ("DoseSummationType",),
+            f"DoseSummationType '{summation}' is not the dose of a whole course",
+            "PLAN, MULTI_PLAN (plan sum), or FRACTION (multiplied by the number of fractions)",
+            "dicom.summation",
+        )
+    elif summation == "FRACTION" and fractions is None:
+        ctx.bad(
+            file,
+            ("DoseSummationType",),
+            "the dose is of one fraction and the number of fractions is unknown",
+            "an --rtplan with NumberOfFractionsPlanned, or --fractions N",
+            "dicom.summation",
+        )
+    scaling = ds.get("DoseGridScaling")
+    if scaling is None or not float(scaling) > 0:
+        ctx.bad(file, ("DoseGridScaling",), "missing or not positive", "DoseGridScaling > 0", "dicom.scaling")
+    orientation = tuple(
+        round(v) if abs(abs(v) - round(abs(v))) < 1e-4 else v
+        for v in _floats(ds.get("ImageOrientationPatient", []))
+    )
+    if orientation not in _AXIAL:
+        ctx.bad(
+            file,
+            ("ImageOrientationPatient",),
+            f"orientation {list(orientation)} is not an axial grid",
+            "rows along ±x and columns along ±y ([1,0,0,0,1,0] and its flips)",
+            "dicom.orientation",
+        )
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    offsets = _floats(ds.get("GridFrameOffsetVector", []) or [])
+    if frames < 2 or len(offsets) != frames:
+        ctx.bad(
+            file,
+            ("GridFrameOffsetVector",),
+            f"{plural(frames, 'dose plane')} with {plural(len(offsets), 'offset')}: not a 3-D dose grid",
+            "at least two planes, one offset each",
+            "dicom.grid",
+        )
+    if len(ctx.problems) > before:
+        return None, "", None
+    pixels = np.asarray(ds.pixel_array, dtype=float)
+    values = pixels.reshape(frames, int(ds.Rows), int(ds.Columns)) * float(scaling)
+    ipp = _floats(ds.ImagePositionPatient)
+    row_step, col_step = _floats(ds.PixelSpacing)
+    z0 = 0.0 if offsets[0] == ipp[2] and offsets[0] != 0 else ipp[2]
+    x = ipp[0] + orientation[0] * col_step * np.arange(int(ds.Columns))
+    y = ipp[1] + orientation[4] * row_step * np.arange(int(ds.Rows))
+    z = z0 + np.asarray(offsets)
+    axes: dict[str, Any] = {}
+    for axis, coords, name in ((2, x, "x"), (1, y, "y"), (0, z, "z")):
+        ascending = coords
+        if coords[1] < coords[0]:
+            values = np.flip(values, axis=axis)
+            ascending = coords[::-1].copy()
+        if not np.all(np.diff(ascending) > 0):
+            ctx.bad(
+                file,
+                ("GridFrameOffsetVector" if name == "z" else "PixelSpacing",),
+                f"the dose grid's {name} coordinates are not strictly monotonic",
+                "a regular dose grid",
+                "dicom.grid",
+            )
+            return None, "", None
+        axes[name] = ascending
+    how = f"RTDOSE DoseSummationType {summation}"
+    used = None
+    if summation == "FRACTION":
+        values = values * fractions
+        used = fractions
+        how += f": the dose of one fraction, multiplied by {fractions} fractions"
+    return DoseGrid(axes["x"], axes["y"], axes["z"], values), how, used
+
+
+def _structure_set(ds: Any, file: str) -> tuple[dict[str, int], dict[int, str], dict[int, list[Any]], str]:
+    """ROI name → number, number → referenced frame of reference, number → contour items; the set's FoR."""
+    names: dict[str, int] = {}
+    frames: dict[int, str] = {}
+    for item in ds.get("StructureSetROISequence", []):
+        number = int(item.ROINumber)
+        names.setdefault(str(item.get("ROIName", "")).strip(), number)
+        frames[number] = str(item.get("ReferencedFrameOfReferenceUID", ""))
+    contours: dict[int, list[Any]] = {}
+    for item in ds.get("ROIContourSequence", []):
+        contours[int(item.ReferencedROINumber)] = list(item.get("ContourSequence", []))
+    refs = ds.get("ReferencedFrameOfReferenceSequence", [])
+    set_for = str(refs[0].get("FrameOfReferenceUID", "")) if refs else ""
+    return names, frames, contours, set_for
+
+
+def _roi_names_in_order(ds: Any) -> list[str]:
+    return [str(item.get("ROIName", "")).strip() for item in ds.get("StructureSetROISequence", [])]
+
+
+def _planes(items: Sequence[Any]) -> list[tuple[float, list[Any]]]:
+    import numpy as np
+
+    by_z: dict[float, list[Any]] = {}
+    for item in items:
+        if str(item.get("ContourGeometricType", "")).upper() != "CLOSED_PLANAR":
+            continue
+        data = np.asarray(_floats(item.ContourData)).reshape(-1, 3)
+        if len(data) < 3:
+            continue
+        by_z.setdefault(round(float(data[0, 2]), 2), []).append(data[:, :2])
+    return sorted(by_z.items())
+
+
+def _plan(ds: Any, file: str, ctx: _Context) -> tuple[float | None, int | None, list[float]]:
+    """Total target prescription (Gy) and planned fractions; all distinct target doses."""
+    groups = list(ds.get("FractionGroupSequence", []))
+    fractions = None
+    if len(groups) > 1:
+        ctx.bad(
+            file,
+            ("FractionGroupSequence",),
+            f"{len(groups)} fraction groups: a course has one fractionation",
+            "a plan with one fraction group (import each plan separately)",
+            "dicom.plan",
+        )
+    elif groups and groups[0].get("NumberOfFractionsPlanned") is not None:
+        fractions = int(groups[0].NumberOfFractionsPlanned)
+    targets = sorted(
+        {
+            round(float(item.TargetPrescriptionDose), 4)
+            for item in ds.get("DoseReferenceSequence", [])
+            if str(item.get("DoseReferenceType", "")).upper() == "TARGET"
+            and item.get("TargetPrescriptionDose") is not None
+        }
+    )
+    return (targets[0] if len(targets) == 1 else None), fractions, targets
+
+
+def _date(value: Any) -> str | None:
+    text = str(value or "").strip()
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat()
+    except ValueError:
+        return None
+
+
+def _records(
+    paths: Sequence[str], plan_uid: str | None, ctx: _Context
+) -> tuple[str | None, str | None, int | None]:
+    """First and last treatment dates and the fractions delivered, from treatment records."""
+    dates: list[str] = []
+    delivered: list[int] = []
+    accepted = {**RT_BEAMS_RECORDS, RT_SUMMARY_RECORD: _NAMES[RT_SUMMARY_RECORD]}
+    for path in paths:
+        ds = _read(path, accepted, "--record", ctx)
+        refs = ds.get("ReferencedRTPlanSequence", [])
+        ref_uid = str(refs[0].get("ReferencedSOPInstanceUID", "")) if refs else ""
+        if plan_uid and ref_uid and ref_uid != plan_uid:
+            ctx.bad(
+                path,
+                ("ReferencedRTPlanSequence",),
+                "the record belongs to another plan than --rtplan",
+                "the treatment record of the same RT Plan",
+                "dicom.record",
+            )
+        if str(ds.SOPClassUID) == RT_SUMMARY_RECORD:
+            found = [
+                d
+                for d in (_date(ds.get("FirstTreatmentDate")), _date(ds.get("MostRecentTreatmentDate")))
+                if d
+            ]
+            for group in ds.get("FractionGroupSummarySequence", []):
+                if group.get("NumberOfFractionsDelivered") is not None:
+                    delivered.append(int(group.NumberOfFractionsDelivered))
+        else:
+            found = [d for d in [_date(ds.get("TreatmentDate"))] if d]
+            delivered += [
+                int(b.CurrentFractionNumber)
+                for b in ds.get("TreatmentSessionBeamSequence", [])
+                if b.get("CurrentFractionNumber") is not None
+            ]
+        if not found:
+            ctx.bad(
+                path,
+                ("TreatmentDate",),
+                "the record gives no treatment date",
+                "TreatmentDate (beams record) or First/MostRecentTreatmentDate (summary record), YYYYMMDD",
+                "dicom.record",
+            )
+        dates += found
+    if not dates:
+        return None, None, None
+    return min(dates), max(dates), (max(delivered) if delivered else None)
+
+
+def import_dicom(
+    rtdose: str,
+    rtstruct: str,
+    rtplan: str | None = None,
+    records: Sequence[str] = (),
+    options: CourseOptions | None = None,
+    structure_map: StructureMap | None = None,
+    explicit_rois: Mapping[str, str] | None = None,
+    resolution_mm: float = 0.5,
+) -> ImportResult:
+    """Compute a course from DICOM RT objects; every problem found is raised together as an InputError.
+
+    pydicom's warnings about non-conforming values (raised when a value is first read) are counted and
+    reported without their text, which may quote patient data.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _import_dicom(
+            rtdose, rtstruct, rtplan, records, options, structure_map, explicit_rois, resolution_mm
+        )
+    if caught:
+        result.warnings.append(
+            f"pydicom reported {len(caught)} warning(s) about non-conforming values "
+            "(not shown: they may quote patient data)"
+        )
+    return result
+
+
+def _import_dicom(
+    rtdose: str,
+    rtstruct: str,
+    rtplan: str | None = None,
+    records: Sequence[str] = (),
+    options: CourseOptions | None = None,
+    structure_map: StructureMap | None = None,
+    explicit_rois: Mapping[str, str] | None = None,
+    resolution_mm: float = 0.5,
+) -> ImportResult:
+    """The import itself; see import_dicom."""
+    require("numpy", "dicom")
+    from reirrad.importers.dvhcalc import metrics_from_samples, sample_structure
+
+    options = options or CourseOptions()
+    smap = structure_map or load_structure_map()
+    ctx = _Context([], [])
+    notes: list[str] = []
+    missing = [
+        Problem(p, (), "file not found", accepted="an existing file", code="io")
+        for p in [rtdose, rtstruct, *([rtplan] if rtplan else []), *records]
+        if not Path(p).is_file()
+    ]
+    if missing:
+        raise InputError.of(missing)
+    dose_ds = _read(rtdose, {RT_DOSE: "RT Dose"}, "--rtdose", ctx)
+    struct_ds = _read(rtstruct, {RT_STRUCT: "RT Structure Set"}, "--rtstruct", ctx)
+    plan_ds = _read(rtplan, RT_PLANS, "--rtplan", ctx) if rtplan else None
+    dose_for = str(dose_ds.get("FrameOfReferenceUID", ""))
+
+    prescription, fractions, targets = (None, None, [])
+    plan_uid = None
+    if plan_ds is not None:
+        prescription, fractions, targets = _plan(plan_ds, rtplan, ctx)  # type: ignore[arg-type]
+        plan_uid = str(plan_ds.get("SOPInstanceUID", ""))
+        if len(targets) > 1 and options.prescription is None:
+            ctx.bad(
+                rtplan,
+                ("DoseReferenceSequence",),  # type: ignore[arg-type]
+                f"the plan prescribes {len(targets)} different target doses "
+                f"({', '.join(f'{t:g}' for t in targets)} Gy)",
+                "--prescription GY to say which is the course's",
+                "dicom.prescription",
+            )
+        refs = dose_ds.get("ReferencedRTPlanSequence", [])
+        ref_uid = str(refs[0].get("ReferencedSOPInstanceUID", "")) if refs else ""
+        if ref_uid and plan_uid and ref_uid != plan_uid:
+            ctx.bad(
+                rtdose,
+                ("ReferencedRTPlanSequence",),
+                "the dose was computed for another plan than --rtplan",
+                "the RT Dose and RT Plan of the same plan",
+                "dicom.plan",
+            )
+        plan_for = str(plan_ds.get("FrameOfReferenceUID", ""))
+        if plan_for and dose_for and plan_for != dose_for:
+            ctx.bad(
+                rtplan,
+                ("FrameOfReferenceUID",),
+                "the plan's frame of reference differs from the dose's",
+                "files of one plan, sharing a FrameOfReferenceUID",
+                "dicom.frame",
+            )
+    fractions_for_dose = fractions if fractions is not None else options.fractions
+    grid, how, _ = _dose_grid(dose_ds, rtdose, ctx, fractions_for_dose)
+    if how:
+        notes.append(how + ".")
+
+    start = end = None
+    delivered = None
+    if records:
+        start, end, delivered = _records(records, plan_uid, ctx)
+        if start:
+            notes.append(
+                f"Dates from {plural(len(records), 'treatment record')}: first and last treatment date."
+            )
+
+    names, roi_frames, contours, set_for = _structure_set(struct_ds, rtstruct)
+    try:
+        choice = resolve_rois(_roi_names_in_order(struct_ds), smap, explicit_rois or {}, rtstruct)
+    except InputError as exc:
+        ctx.problems += exc.problems
+        choice = RoiChoice({}, [])
+    if choice.unused:
+        ctx.warnings.append(
+            f"{rtstruct}: {plural(len(choice.unused), 'ROI')} not used: {listing(choice.unused)}"
+        )
+
+    structures: dict[str, dict[str, float]] = {}
+    resolutions = set()
+    for tg, roi in choice.chosen.items():
+        number = names[roi]
+        roi_for = roi_frames.get(number) or set_for
+        if dose_for and roi_for and roi_for != dose_for:
+            ctx.bad(
+                rtstruct,
+                ("ROI", roi),
+                "the structure set's frame of reference differs from the dose's "
+                "(FrameOfReferenceUID mismatch)",
+                "RT Structure Set and RT Dose on the same planning CT",
+                "dicom.frame",
+            )
+            continue
+        planes = _planes(contours.get(number, []))
+        if len(planes) < 2:
+            ctx.bad(
+                rtstruct,
+                ("ROI", roi),
+                f"ROI '{roi}' ({tg}) has closed contours on {plural(len(planes), 'plane')}",
+                "an ROI contoured on at least two planes",
+                "dicom.contours",
+            )
+            continue
+        if grid is None:
+            continue
+        samples = sample_structure(planes, resolution_mm)
+        outside = grid.outside(samples.points)
+        surface_out = grid.outside(samples.surface)
+        if outside.any() or surface_out.any():
+            lo = samples.surface.min(axis=0)
+            hi = samples.surface.max(axis=0)
+            ext = grid.extent()
+            ctx.bad(
+                rtdose,
+                ("ROI", roi),
+                f"the dose grid does not cover ROI '{roi}' ({tg}): the ROI spans "
+                + ", ".join(f"{a} {lo[k]:.1f}…{hi[k]:.1f}" for k, a in enumerate("xyz"))
+                + " mm, the grid "
+                + ", ".join(f"{a} {ext[k][0]:.1f}…{ext[k][1]:.1f}" for k, a in enumerate("xyz"))
+                + " mm",
+                "a dose grid computed over the whole structure (enlarge the calculation volume)",
+                "dicom.coverage",
+            )
+            continue
+        values = metrics_from_samples(
+            grid.sample(samples.points), samples.volumes_cc, grid.sample(samples.surface)
+        )
+        for metric, v in (("D0.03cc", 0.03), ("D0.1cc", 0.1), ("D1cc", 1.0)):
+            if values[metric] is None:
+                ctx.warnings.append(
+                    f"{rtstruct}: ROI '{roi}' is {samples.volume_cc:.3f} cm³, smaller than {v} cm³: "
+                    f"{metric} left out"
+                )
+        structures[tg] = ordered_metrics(values)
+        resolutions.add(round(samples.resolution_mm, 3))
+        if tg != roi:
+            notes.append(f"{tg} is ROI '{roi}'.")
+    if structures:
+        notes.append(
+            "Near-max doses by jittered supersampling of the contours ("
+            + ", ".join(f"{r:g}" for r in sorted(resolutions))
+            + " mm cells) with trilinear dose interpolation; D_v interpolated on the sorted point doses, "
+            "no histogram bins (docs/importing.md)."
+        )
+    if ctx.problems:
+        raise InputError.of(ctx.problems)
+    plan_fx = fractions
+    if delivered is not None and plan_fx is not None and delivered < plan_fx:
+        ctx.warnings.append(
+            f"the treatment records show {delivered} of {plan_fx} planned fractions delivered; the "
+            "doses are those of the full plan: if the course stopped early, correct them"
+        )
+    course = assemble_course(
+        rtdose,
+        options,
+        start=start,
+        end=end,
+        dose_gy=prescription,
+        fractions=fractions,
+        sources={
+            "start": "the treatment record",
+            "end": "the treatment record",
+            "prescription": "the RT Plan",
+            "fractions": "the RT Plan",
+        },
+        structures=structures,
+    )
+    if plan_ds is not None and prescription is not None:
+        notes.append("Prescription: the RT Plan's target prescription dose and planned fractions.")
+    if targets and len(targets) > 1:
+        notes.append(
+            f"The RT Plan prescribes several target doses; --prescription {options.prescription:g} chosen."
+        )
+    return ImportResult(course, notes, ctx.warnings)

@@ -1,0 +1,260 @@
+"""ROI names → TG-263 names, through an editable YAML map; unmapped ROIs that look neural are refused."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reirrad.case import STRUCTURE_NAMES, suggest_structure
+from reirrad.errors import InputError, Problem
+from reirrad.load.yamlio import load_yaml_file
+from reirrad.importers.common import listing
+
+__all__ = [
+    "DEFAULT_MAP",
+    "RoiChoice",
+    "StructureMap",
+    "load_structure_map",
+    "normalize",
+    "parse_roi_options",
+    "resolve_rois",
+]
+
+DEFAULT_MAP = Path(__file__).with_name("structure_map.yaml")
+_NEURAL_HINTS = ("cord", "canal", "thecal", "cauda", "plex", "esoph", "oesoph", "myelon", "spinal")
+
+
+def normalize(name: str) -> str:
+    """Case-folded, with runs of spaces, underscores and hyphens as one space."""
+    return " ".join(re.sub(r"[\s_\-]+", " ", name).split()).casefold()
+
+
+@dataclass(frozen=True)
+class StructureMap:
+    """A loaded map: normalized synonym → TG-263 name, and the normalized names to ignore."""
+
+    file: str
+    names: Mapping[str, str]
+    ignore: frozenset[str]
+
+    def lookup(self, roi: str) -> str | None:
+        return self.names.get(normalize(roi))
+
+    def ignored(self, roi: str) -> bool:
+        return normalize(roi) in self.ignore
+
+
+def load_structure_map(path: str | Path | None = None) -> StructureMap:
+    """Load and check a structure map; every problem in it is reported at once."""
+    path = Path(path) if path is not None else DEFAULT_MAP
+    file = str(path)
+    data, lines = load_yaml_file(path)
+    problems: list[Problem] = []
+
+    def bad(where: tuple[str | int, ...], message: str, accepted: str) -> None:
+        problems.append(Problem(file, where, message, accepted, lines.get(where), code="structure-map"))
+
+    if not isinstance(data, dict):
+        raise InputError.of(
+            [
+                Problem(
+                    file,
+                    (),
+                    "a structure map must be a mapping",
+                    "keys version, structures, ignore",
+                    code="structure-map",
+                )
+            ]
+        )
+    for key in data:
+        if key not in ("version", "structures", "ignore"):
+            bad((key,), f"unknown key '{key}'", "version, structures, ignore")
+    if data.get("version") != 1:
+        bad(("version",), f"version {data.get('version')!r} is not supported", "version: 1")
+    names: dict[str, str] = {normalize(n): n for n in STRUCTURE_NAMES}
+    structures = data.get("structures")
+    if not isinstance(structures, dict):
+        bad(
+            ("structures",),
+            "structures must map TG-263 names to lists of ROI names",
+            "SpinalCord: [Cord, Spinal Cord]",
+        )
+        structures = {}
+    for tg, synonyms in structures.items():
+        if tg not in STRUCTURE_NAMES:
+            hint = suggest_structure(str(tg))
+            bad(
+                ("structures", tg),
+                f"'{tg}' is not a structure name of the case format"
+                + (f"; did you mean '{hint}'?" if hint else ""),
+                ", ".join(STRUCTURE_NAMES),
+            )
+            continue
+        if not isinstance(synonyms, list) or not all(isinstance(s, str) and s.strip() for s in synonyms):
+            bad(("structures", tg), "must be a list of ROI names", "[Cord, Spinal Cord]")
+            continue
+        for i, synonym in enumerate(synonyms):
+            key = normalize(synonym)
+            if names.get(key, tg) != tg:
+                bad(
+                    ("structures", tg, i),
+                    f"'{synonym}' is already mapped to {names[key]}",
+                    "each ROI name under one TG-263 name",
+                )
+            names[key] = tg
+    ignore = data.get("ignore", [])
+    if not isinstance(ignore, list) or not all(isinstance(s, str) for s in ignore):
+        bad(("ignore",), "must be a list of ROI names", "[VocalCords]")
+        ignore = []
+    for i, roi in enumerate(ignore):
+        if normalize(roi) in names:
+            bad(
+                ("ignore", i),
+                f"'{roi}' is both mapped (to {names[normalize(roi)]}) and ignored",
+                "one of the two",
+            )
+    if problems:
+        raise InputError.of(problems)
+    return StructureMap(file, names, frozenset(normalize(r) for r in ignore))
+
+
+def looks_relevant(roi: str) -> bool:
+    """Whether an unmapped ROI name looks like a structure reirrad uses (so it must be mapped or ignored)."""
+    key = normalize(roi)
+    return bool(suggest_structure(roi)) or any(hint in key for hint in _NEURAL_HINTS)
+
+
+def parse_roi_options(values: Sequence[str] | None, file: str = "--roi") -> dict[str, str]:
+    """``--roi SpinalCord="Cord 2"`` options → {TG-263 name: ROI name}."""
+    out: dict[str, str] = {}
+    problems: list[Problem] = []
+    for value in values or ():
+        tg, sep, roi = value.partition("=")
+        tg, roi = tg.strip(), roi.strip()
+        if not sep or not roi:
+            problems.append(
+                Problem(
+                    file,
+                    (value,),
+                    "not of the form TG263NAME=ROI name",
+                    accepted='--roi SpinalCord="Cord 2"',
+                    code="roi-option",
+                )
+            )
+        elif tg not in STRUCTURE_NAMES:
+            problems.append(
+                Problem(
+                    file,
+                    (value,),
+                    f"'{tg}' is not a structure name of the case format",
+                    accepted=", ".join(STRUCTURE_NAMES),
+                    code="roi-option",
+                )
+            )
+        elif tg in out:
+            problems.append(
+                Problem(
+                    file,
+                    (value,),
+                    f"{tg} is given twice",
+                    accepted="one --roi per structure",
+                    code="roi-option",
+                )
+            )
+        else:
+            out[tg] = roi
+    if problems:
+        raise InputError.of(problems)
+    return out
+
+
+@dataclass(frozen=True)
+class RoiChoice:
+    """Which ROI gives which TG-263 structure, and the ROIs left aside."""
+
+    chosen: dict[str, str]
+    unused: list[str]
+
+
+def resolve_rois(
+    rois: Iterable[str],
+    smap: StructureMap,
+    explicit: Mapping[str, str],
+    file: str,
+    lines: Mapping[str, int] | None = None,
+) -> RoiChoice:
+    """One ROI per TG-263 structure: ``--roi`` first, then the map; refuse ambiguity, unmapped neural ROIs."""
+    lines = lines or {}
+    roi_list = list(rois)
+    problems: list[Problem] = []
+
+    def bad(roi: str, message: str, accepted: str, code: str) -> None:
+        problems.append(Problem(file, ("ROI", roi), message, accepted, lines.get(roi), code=code))
+
+    seen: set[str] = set()
+    for roi in roi_list:
+        if roi in seen:
+            bad(
+                roi,
+                f"ROI '{roi}' appears more than once",
+                "each ROI name once (rename one copy in the TPS)",
+                "roi.duplicate",
+            )
+        seen.add(roi)
+    chosen: dict[str, str] = {}
+    for tg, roi in explicit.items():
+        if roi not in seen:
+            problems.append(
+                Problem(
+                    file,
+                    ("ROI", roi),
+                    f"there is no ROI named '{roi}' (asked for by --roi {tg}=...)",
+                    accepted=f"one of {listing(sorted(seen))}" if seen else "a file with ROIs",
+                    code="roi.missing",
+                )
+            )
+        chosen[tg] = roi
+    explicit_rois = set(explicit.values())
+    unused: list[str] = []
+    for roi in dict.fromkeys(roi_list):
+        if roi in explicit_rois:
+            continue
+        tg = smap.lookup(roi)
+        if tg is None:
+            if not smap.ignored(roi) and looks_relevant(roi):
+                hint = suggest_structure(roi)
+                bad(
+                    roi,
+                    f"ROI '{roi}' is not in the structure map {smap.file} but looks like a structure reirrad "
+                    "uses" + (f" ({hint}?)" if hint else ""),
+                    f"add it under its TG-263 name or under 'ignore' in {smap.file} (or a copy given with "
+                    "--map), or choose it with --roi NAME=ROI",
+                    "roi.unmapped",
+                )
+            unused.append(roi)
+        elif tg in explicit:
+            unused.append(roi)
+        elif tg in chosen:
+            bad(
+                roi,
+                f"ROIs '{chosen[tg]}' and '{roi}' both map to {tg}",
+                f"choose one with --roi {tg}=ROI, or list the other under 'ignore' in the structure map",
+                "roi.ambiguous",
+            )
+        else:
+            chosen[tg] = roi
+    if not chosen and not problems:
+        problems.append(
+            Problem(
+                file,
+                (),
+                f"no ROI maps to a structure reirrad uses (ROIs: {listing(roi_list)})",
+                accepted=f"add the cord's ROI name to {smap.file}, or give --roi SpinalCord=ROI",
+                code="roi.none",
+            )
+        )
+    if problems:
+        raise InputError.of(problems)
+    return RoiChoice(chosen, unused)

@@ -1,0 +1,273 @@
+"""Compile a selected rule pack into status patterns: one compiled rule per (rule, item, status)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from reirrad.dose.calculations import CONTEXT_FACTS
+from reirrad.logic.conditions import (
+    FALSE,
+    NEGATE,
+    And,
+    Cmp,
+    Expr,
+    Missing,
+    Not,
+    Or,
+    Outcome,
+    dnf,
+    f_of,
+    outcomes_of,
+    parse_condition,
+    simplify,
+    t_of,
+    to_pattern,
+    u_of,
+)
+from reirrad.knowledge.rulepack import Rule, RulePack, canonical_json
+
+__all__ = ["RULE_LEVEL", "CompiledPack", "CompiledRule", "compile_pack", "item_key", "marker_field",
+           "rule_marker_field", "value_field"]
+
+CASE_KIND = {"kind": "case"}
+ALWAYS_PRESENT = frozenset(name for name, spec in CONTEXT_FACTS.items() if spec.always)
+_OP = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+STATUSES = {
+    "constraint": ("pass", "fail", "indeterminate", "not_applicable"),
+    "advisory": ("pass", "fail", "indeterminate", "not_applicable"),
+    "assumption": ("applied", "indeterminate", "not_applicable"),
+    "recommendation": ("made", "not_made", "indeterminate"),
+}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
+
+
+def item_key(structure: str, metric: str) -> str:
+    return f"{structure}|{metric}" if structure or metric else ""
+
+
+def value_field(rule_id: str, structure: str, metric: str) -> str:
+    return "__".join(p for p in ("v", _slug(rule_id), _slug(structure), _slug(metric)) if p)
+
+
+def marker_field(rule_id: str, structure: str, metric: str) -> str:
+    return "__".join(p for p in ("i", _slug(rule_id), _slug(structure), _slug(metric)) if p)
+
+
+def rule_marker_field(rule_id: str) -> str:
+    return f"r__{_slug(rule_id)}"
+
+
+RULE_LEVEL = "*"
+"""The item of a rule-level status (not applicable, or applicability unknown), which every item of the rule takes."""
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """One status of one item of one rule. ``patterns`` match distinct facts (all of them); a pattern whose
+    ``negated`` flag is set must match no fact. A rule of a later stage joins that stage's fact, so it sees every
+    outcome of the stages before."""
+
+    name: str
+    rule_id: str
+    rule_version: str
+    item: str
+    status: str
+    patterns: tuple[dict[str, Any], ...]
+    asserts: dict[str, Any] | None = None
+    negated: tuple[bool, ...] = ()
+    stage: int = 1
+
+    def is_negated(self, index: int) -> bool:
+        return bool(self.negated) and self.negated[index]
+
+
+@dataclass(frozen=True)
+class CompiledPack:
+    """What the engines execute: plain JSON patterns, named ``<rule id>|<structure>|<metric>|<status>``."""
+
+    ruleset_name: str
+    rules: tuple[CompiledRule, ...]
+    unreachable: tuple[str, ...]
+    sha256: str
+    stages: int = 1
+
+    @cached_property
+    def by_name(self) -> dict[str, CompiledRule]:
+        return {r.name: r for r in self.rules}
+
+    def durable_ruleset(self) -> dict[str, Any]:
+        """The ruleset in durable-rules' data-defined form; actions are resolved by name (``fire``)."""
+        out: dict[str, Any] = {}
+        for rule in self.rules:
+            if len(rule.patterns) == 1:
+                all_ = [{"m": rule.patterns[0]}]
+            else:
+                all_ = [{f"m_{i}$not" if rule.is_negated(i) else f"m_{i}": p} for i, p in enumerate(rule.patterns)]
+            out[rule.name] = {"all": all_, "run": "fire"}
+        return out
+
+
+def stage_fact(stage: int) -> dict[str, Any]:
+    """The control fact that opens a stage: that stage's rules join it, once every earlier outcome exists."""
+    return {"kind": "stage", "stage": stage}
+
+
+def _stage_pattern(stage: int) -> dict[str, Any]:
+    return {"$and": [{"kind": "stage"}, {"stage": stage}]}
+
+
+def _check(rule: Rule, value: str) -> tuple[Expr, Expr, Expr]:
+    """TRUE, FALSE and UNKNOWN patterns of 'value <op> limit'. With a limit table, no matching row is UNKNOWN."""
+    limit = rule.limit
+    assert limit is not None
+    op = _OP[limit.operator]
+    neg = NEGATE[op]
+    if limit.value is not None:
+        return Cmp(value, op, limit.value), Cmp(value, neg, limit.value), Missing(value)
+    by = limit.by
+    assert by is not None
+    if by not in ALWAYS_PRESENT:
+        raise ValueError(f"{rule.id}: a limit table must be keyed by a fact every case has, not '{by}'")
+    rows = [(e.key, e.value) for e in limit.table]
+    true = Or(tuple(And((Cmp(by, "eq", k), Cmp(value, op, v))) for k, v in rows))
+    false = Or(tuple(And((Cmp(by, "eq", k), Cmp(value, neg, v))) for k, v in rows))
+    unknown = Or((Missing(value), And(tuple(Cmp(by, "ne", k) for k, _ in rows))))
+    return simplify(true), simplify(false), simplify(unknown)
+
+
+def _applicability(rule: Rule) -> tuple[Expr, Expr, Expr]:
+    applies = parse_condition(rule.applies_when)
+    return t_of(applies, ALWAYS_PRESENT), f_of(applies, ALWAYS_PRESENT), u_of(applies, ALWAYS_PRESENT)
+
+
+def _item_exprs(rule: Rule, structure: str, metric: str, with_applicability: bool) -> dict[str, Expr]:
+    a_t, a_f, a_u = _applicability(rule)
+    if rule.kind == "assumption":
+        return {"applied": a_t, "indeterminate": a_u, "not_applicable": a_f}
+    c_t, c_f, c_u = _check(rule, value_field(rule.id, structure, metric))
+    exprs: dict[str, Expr] = {"pass": And((a_t, c_t)), "fail": And((a_t, c_f)), "indeterminate": And((a_t, c_u))}
+    if with_applicability:
+        exprs["indeterminate"] = Or((a_u, exprs["indeterminate"]))
+        exprs["not_applicable"] = a_f
+    return exprs
+
+
+def _compile_recommendation(rule: Rule, in_pack: set[str]
+                            ) -> tuple[list[CompiledRule], list[str], set[tuple[str, str]]]:
+    """A recommendation on the case alone compiles like a constraint (stage 1, one pattern per status). One that
+    reads earlier verdicts compiles to stage-2 rules, one per conjunct of its DNF: the stage fact, the case fact,
+    and (negated) outcome facts of the constraints it reads. Also returned: the (rule, status) outcome facts its
+    patterns read."""
+    applies = _outcomes_known(parse_condition(rule.applies_when), in_pack)
+    exprs = {"made": t_of(applies, ALWAYS_PRESENT), "not_made": f_of(applies, ALWAYS_PRESENT),
+             "indeterminate": u_of(applies, ALWAYS_PRESENT)}
+    marker = Cmp(marker_field(rule.id, "", ""), "eq", 1)
+    compiled: list[CompiledRule] = []
+    unreachable: list[str] = []
+    if not outcomes_of(applies):  # reads the case alone: one stage-1 rule per status, no join
+        for status, expr in exprs.items():
+            full = simplify(And((Cmp("kind", "eq", "case"), marker, expr)))
+            if full == FALSE:
+                unreachable.append(f"{rule.id}|||{status}")
+            else:
+                compiled.append(CompiledRule(f"{rule.id}|||{status}", rule.id, rule.version, "", status,
+                                             (to_pattern(full),)))
+        return compiled, unreachable, set()
+    # Kleene statuses are exclusive and exhaustive, so one of the three is "neither of the other two". The one with
+    # the longest DNF (81 conjuncts for "undecided" of a six-leaf AND) is derived that way in stage 3, from the
+    # absence of the other two statuses' facts; the other two are compiled conjunct by conjunct in stage 2.
+    forms = {status: (dnf(simplify(expr)) if simplify(expr) != FALSE else []) for status, expr in exprs.items()}
+    derived = max(forms, key=lambda st: len(forms[st]))
+    case_alone = to_pattern(simplify(And((Cmp("kind", "eq", "case"), marker))))
+    reads: set[tuple[str, str]] = set()
+    for status, conjuncts in forms.items():
+        if not conjuncts:
+            unreachable.append(f"{rule.id}|||{status}")
+        if status == derived:
+            continue
+        for k, (case_expr, atoms) in enumerate(conjuncts):
+            reads |= {(a.rule, a.status) for a in atoms}
+            case_pattern = to_pattern(simplify(And((Cmp("kind", "eq", "case"), marker, case_expr))))
+            compiled.append(CompiledRule(
+                f"{rule.id}|||{status}#{k}", rule.id, rule.version, "", status,
+                (_stage_pattern(2), case_pattern, *(a.pattern() for a in atoms)),
+                asserts={"kind": "recommendation", "rule": rule.id, "status": status},
+                negated=(False, False, *(a.negated for a in atoms)), stage=2))
+    if forms[derived]:
+        others = [st for st in forms if st != derived]
+        compiled.append(CompiledRule(
+            f"{rule.id}|||{derived}#n", rule.id, rule.version, "", derived,
+            (_stage_pattern(3), case_alone, *(_recommendation_pattern(rule.id, st) for st in others)),
+            negated=(False, False, True, True), stage=3))
+    return compiled, unreachable, reads
+
+
+def _recommendation_pattern(rule_id: str, status: str) -> dict[str, Any]:
+    return {"$and": [{"kind": "recommendation"}, {"rule": rule_id}, {"status": status}]}
+
+
+def _outcomes_known(expr: Expr, in_pack: set[str]) -> Expr:
+    """An outcome of a rule not in force is unknown: it becomes a test on a fact no case carries."""
+    if isinstance(expr, Outcome):
+        return expr if expr.rule in in_pack else Cmp(f"absent__{_slug(expr.rule)}", "eq", 1)
+    if isinstance(expr, And | Or):
+        return type(expr)(tuple(_outcomes_known(i, in_pack) for i in expr.items))
+    if isinstance(expr, Not):
+        return Not(_outcomes_known(expr.item, in_pack))
+    return expr
+
+
+def compile_rule(rule: Rule, chained: frozenset[tuple[str, str]] = frozenset()
+                 ) -> tuple[list[CompiledRule], list[str]]:
+    """Status rules for each item; a per-dose rule also gets rule-level 'not applicable' and 'unknown' rules.
+    A status in ``chained`` (rule, status) also asserts the outcome fact a recommendation reads."""
+    compiled: list[CompiledRule] = []
+    unreachable: list[str] = []
+
+    def add(marker: str, structure: str, metric: str, status: str, expr: Expr, key: str) -> None:
+        name = "|".join((rule.id, structure, metric, status))
+        full = simplify(And((Cmp(marker, "eq", 1), expr)))
+        if full == FALSE:
+            unreachable.append(name)
+        else:
+            # one derived fact per (rule, status): the recommendations ask whether some item has a status
+            asserts = {"kind": "outcome", "rule": rule.id, "status": status} if (rule.id, status) in chained else None
+            compiled.append(CompiledRule(name, rule.id, rule.version, key, status, (to_pattern(full),), asserts))
+
+    per_dose = rule.scope.per == "near_max_dose"
+    items = rule.items() + ([("", "")] if per_dose else [])
+    if per_dose:
+        _, a_f, a_u = _applicability(rule)
+        marker = rule_marker_field(rule.id)
+        add(marker, RULE_LEVEL, RULE_LEVEL, "not_applicable", a_f, RULE_LEVEL)
+        add(marker, RULE_LEVEL, RULE_LEVEL, "indeterminate", a_u, RULE_LEVEL)
+    for structure, metric in items:
+        for status, expr in _item_exprs(rule, structure, metric, with_applicability=not per_dose).items():
+            add(marker_field(rule.id, structure, metric), structure, metric, status, expr, item_key(structure, metric))
+    return compiled, unreachable
+
+
+def compile_pack(pack: RulePack) -> CompiledPack:
+    """Compile every selected rule; the hash covers the pack's content and the compiled patterns."""
+    rules: list[CompiledRule] = []
+    unreachable: list[str] = []
+    in_pack = {r.id for r in pack.rules}
+    compiled_recs = {r.id: _compile_recommendation(r, in_pack) for r in pack.rules if r.kind == "recommendation"}
+    # only the (rule, status) outcome facts some recommendation reads are asserted
+    chained = frozenset(read for _, _, reads in compiled_recs.values() for read in reads)
+    for rule in pack.rules:
+        done, dead = compiled_recs[rule.id][:2] if rule.kind == "recommendation" else compile_rule(rule, chained)
+        rules += done
+        unreachable += dead
+    payload = canonical_json({"pack": pack.content_sha256, "selected": [(r.id, r.version) for r in pack.rules],
+                              "compiled": [(r.name, r.patterns, r.asserts, r.negated, r.stage) for r in rules]})
+    digest = hashlib.sha256(payload.encode()).hexdigest()
+    stages = max((r.stage for r in rules), default=1)
+    return CompiledPack(f"reirrad_{digest[:16]}", tuple(rules), tuple(unreachable), digest, stages)

@@ -1,0 +1,118 @@
+"""``reirrad rules test``: run the YAML test cases and report coverage per rule and per status."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reirrad.testing.casetests import CaseTest, EvaluatorCache, check, discover, load_bases, load_case_tests
+from reirrad.knowledge.rulepack import RulePack, load_pack
+from reirrad.maint.lint import spec_for
+from reirrad.maint.versions import versions_by_id
+
+__all__ = ["Coverage", "TestReport", "render_json", "render_text", "run_tests"]
+
+
+@dataclass
+class Coverage:
+    rule: str
+    kind: str
+    required: list[str]
+    seen: list[str]
+
+    @property
+    def missing(self) -> list[str]:
+        return sorted(set(self.required) - set(self.seen))
+
+
+@dataclass
+class TestReport:
+    cases: int = 0
+    runs: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    coverage: list[Coverage] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and all(not c.missing and c.seen for c in self.coverage)
+
+
+def _coverage(pack: RulePack, tests: list[CaseTest]) -> list[Coverage]:
+    seen: dict[str, set[str]] = defaultdict(set)
+    for test in tests:
+        for e in test.expect:
+            seen[e.rule].add(e.status)
+    out = []
+    for rule_id, versions in versions_by_id(pack.rules).items():
+        if all(r.status == "retired" for r in versions):
+            continue
+        kind = versions[-1].kind
+        out.append(Coverage(rule_id, kind, sorted(spec_for(kind).coverage), sorted(seen[rule_id])))
+    return out
+
+
+def run_tests(root: Path | str, engines: tuple[str, ...] = ("durable", "oracle")) -> TestReport:
+    """Every test case on every engine; coverage counts the statuses the cases expect (and that then hold)."""
+    root = Path(root)
+    pack = load_pack(root)
+    bases = load_bases(root)
+    tests = [t for path in discover(root) for t in load_case_tests(path, bases)]
+    cache = EvaluatorCache(pack)
+    report = TestReport(cases=len(tests))
+    for test in tests:
+        for engine in engines:
+            report.runs += 1
+            failures = check(test, cache.get(test.as_of, engine))
+            if failures:
+                report.failures.append(
+                    {
+                        "file": str(test.file),
+                        "line": test.line,
+                        "name": test.name,
+                        "engine": engine,
+                        "source": test.source,
+                        "failures": failures,
+                    }
+                )
+    report.coverage = _coverage(pack, tests)
+    return report
+
+
+def render_text(report: TestReport) -> str:
+    out = []
+    for f in report.failures:
+        out.append(f"FAIL {f['file']}:{f['line']}: {f['name']} [{f['engine']}]")
+        out += [f"  - {x}" for x in f["failures"]]
+        out.append(f"  source: {f['source']}")
+    out.append("coverage (statuses the test cases exercise):")
+    width = max((len(c.rule) for c in report.coverage), default=10)
+    for c in report.coverage:
+        gap = (
+            f"  MISSING {', '.join(c.missing)}"
+            if c.missing
+            else ("  MISSING any test case" if not c.seen else "")
+        )
+        out.append(f"  {c.rule:<{width}}  {c.kind:<14} {', '.join(c.seen) or '-'}{gap}")
+    uncovered = sum(1 for c in report.coverage if c.missing or not c.seen)
+    out.append(
+        f"{report.cases} case(s), {report.runs} run(s), {len(report.failures)} failed; "
+        f"{len(report.coverage) - uncovered}/{len(report.coverage)} rule(s) fully covered"
+    )
+    return "\n".join(out) + "\n"
+
+
+def render_json(report: TestReport) -> str:
+    doc = {
+        "ok": report.ok,
+        "cases": report.cases,
+        "runs": report.runs,
+        "failures": report.failures,
+        "coverage": [
+            {"rule": c.rule, "kind": c.kind, "required": c.required, "seen": c.seen, "missing": c.missing}
+            for c in report.coverage
+        ],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,1 @@
+"""Test tooling: YAML rule test cases, their pytest plugin, seeded synthetic cohorts."""
