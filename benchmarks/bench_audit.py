@@ -24,19 +24,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bench_evaluate import obvious_durable, stock_fire  # the same stock-Host baseline (this folder)
 from reirrad.audit.readers import dumps_line
 from reirrad.audit.runner import AuditOptions, run_audit
 from reirrad.case import case_problems
 from reirrad.evaluate import Evaluator
 from reirrad.testing.synth import iter_synth_cases
-
-from bench_evaluate import obvious_durable, stock_fire  # the same stock-Host baseline (this folder)
 
 AS_OF = "2025-10-01"
 RULES: Path | None = None
@@ -63,12 +61,22 @@ def timed_audit(cohort: Path, out: Path, workers: int, hook: Any = None) -> floa
     """Wall seconds; CPU seconds of the parent and of the (joined) workers are left in CPU."""
     t0 = os.times()
     start = time.perf_counter()
-    outcome = run_audit(AuditOptions(cohort=cohort, out=out, workers=workers, as_of=AS_OF, restart=True,
-                                     evaluator_hook=hook, progress=False, rules=RULES))
+    outcome = run_audit(
+        AuditOptions(
+            cohort=cohort,
+            out=out,
+            workers=workers,
+            as_of=AS_OF,
+            restart=True,
+            evaluator_hook=hook,
+            progress=False,
+            rules=RULES,
+        )
+    )
     seconds = time.perf_counter() - start
     t1 = os.times()
     CPU["parent"] = t1.user + t1.system - t0.user - t0.system
-    CPU["workers"] = (t1.children_user + t1.children_system - t0.children_user - t0.children_system)
+    CPU["workers"] = t1.children_user + t1.children_system - t0.children_user - t0.children_system
     assert outcome.evaluated + outcome.rejected == outcome.input_cases
     return seconds
 
@@ -155,11 +163,31 @@ def _rss_tree(pid: int) -> int:
 
 
 def peak_rss(cohort: Path, out: Path, workers: int) -> tuple[int, float]:
-    cmd = [sys.executable, "-m", "reirrad", "audit", str(cohort), "--out", str(out), "--workers",
-           str(workers), "--as-of", AS_OF, "--restart", "--quiet", *(["--rules", str(RULES)] if RULES else [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "reirrad",
+        "audit",
+        str(cohort),
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+        "--as-of",
+        AS_OF,
+        "--restart",
+        "--quiet",
+        *(["--rules", str(RULES)] if RULES else []),
+    ]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in sys.path if p and Path(p, "reirrad").is_dir())})
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and Path(p, "reirrad").is_dir()),
+        },
+    )
     peak = 0
     while proc.poll() is None:
         peak = max(peak, _rss_tree(proc.pid))
@@ -176,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--json", metavar="OUT")
-    ap.add_argument("--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)")
+    ap.add_argument(
+        "--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)"
+    )
     args = ap.parse_args(argv)
     global RULES  # noqa: PLW0603
     RULES = args.rules
@@ -188,28 +218,38 @@ def main(argv: list[str] | None = None) -> int:
         s = timed_audit(cohort, base / f"out-w{w}", w)
         fig[f"audit_w{w}"] = args.n / s
         fig[f"cpu_us_per_case_w{w}"] = {k: v / args.n * 1e6 for k, v in CPU.items()}
-        print(f"audit, {w} worker(s): {args.n / s:,.0f} cases/s ({s:.1f} s); CPU µs/case: parent "
-              f"{CPU['parent'] / args.n * 1e6:.0f}, workers {CPU['workers'] / args.n * 1e6:.0f}", flush=True)
+        print(
+            f"audit, {w} worker(s): {args.n / s:,.0f} cases/s ({s:.1f} s); CPU µs/case: parent "
+            f"{CPU['parent'] / args.n * 1e6:.0f}, workers {CPU['workers'] / args.n * 1e6:.0f}",
+            flush=True,
+        )
     if not args.skip_baselines:
         table = record(cohort)
         s = timed_audit(cohort, base / "out-noop", 2, replay_hook(table))
         fig["noop_w2"] = args.n / s
         fig["cpu_us_per_case_noop"] = {k: v / args.n * 1e6 for k, v in CPU.items()}
-        print(f"audit, 2 workers, rule step replayed (no-op): {args.n / s:,.0f} cases/s; CPU µs/case: parent "
-              f"{CPU['parent'] / args.n * 1e6:.0f}, workers {CPU['workers'] / args.n * 1e6:.0f}", flush=True)
+        print(
+            f"audit, 2 workers, rule step replayed (no-op): {args.n / s:,.0f} cases/s; CPU µs/case: parent "
+            f"{CPU['parent'] / args.n * 1e6:.0f}, workers {CPU['workers'] / args.n * 1e6:.0f}",
+            flush=True,
+        )
         del table
         s = obvious_one_process(cohort, base / "obvious.jsonl")
         fig["obvious_1p"] = args.n / s
         print(f"obvious one-process pipeline (stock Host): {args.n / s:,.0f} cases/s", flush=True)
         if "audit_w2" in fig:
-            print(f"ratio audit_w2 / obvious_1p = {fig['audit_w2'] / fig['obvious_1p']:.2f}; "
-                  f"audit_w2 / noop_w2 = {fig['audit_w2'] / fig['noop_w2']:.2f}")
+            print(
+                f"ratio audit_w2 / obvious_1p = {fig['audit_w2'] / fig['obvious_1p']:.2f}; "
+                f"audit_w2 / noop_w2 = {fig['audit_w2'] / fig['noop_w2']:.2f}"
+            )
     for n in args.memory:
         c = make_cohort(base / f"cohort-{n}.jsonl", n)
         peak, s = peak_rss(c, base / f"out-mem-{n}", 2)
         fig[f"peak_rss_{n}"] = peak
-        print(f"peak RSS (parent + 2 workers) at {n:,} cases: {peak / 2**20:,.0f} MiB ({n / s:,.0f} cases/s)",
-              flush=True)
+        print(
+            f"peak RSS (parent + 2 workers) at {n:,} cases: {peak / 2**20:,.0f} MiB ({n / s:,.0f} cases/s)",
+            flush=True,
+        )
         (base / f"out-mem-{n}" / "results.jsonl").unlink()
     if args.json:
         Path(args.json).write_text(json.dumps(fig, indent=2) + "\n")

@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import date
@@ -40,13 +39,12 @@ from typing import Any
 # Inside the package only reirrad/backends/durable.py imports durable. This script is not part of the package: it
 # imports durable directly to measure the stock Host as a reference point ("the obvious durable usage").
 from durable import engine as durable_engine
-
-from reirrad.case import Case, case_problems
-from reirrad.logic.compiler import CompiledPack, stage_fact
 from reirrad.backends.durable import DurableEngine
-from reirrad.evaluate import Evaluator, build_fact
 from reirrad.backends.patterns import OracleEngine
+from reirrad.case import Case, case_problems
+from reirrad.evaluate import Evaluator, build_fact
 from reirrad.explain.results import build_result
+from reirrad.logic.compiler import CompiledPack, stage_fact
 from reirrad.testing.synth import synth_cases
 
 AS_OF = date(2025, 10, 1)
@@ -100,15 +98,19 @@ STOCK_SENTINEL = "sentinel"
 def obvious_durable(ev: Evaluator) -> tuple[StockHost, str, list[str]]:
     name = ev.compiled.ruleset_name + "_stock"
     definition = copy.deepcopy(ev.compiled.durable_ruleset())
-    for rule_name, rule in definition.items():  # name each action after its rule so the action knows what fired
+    for (
+        rule_name,
+        rule,
+    ) in definition.items():  # name each action after its rule so the action knows what fired
         rule["run"] = rule_name
     definition[STOCK_SENTINEL] = {"all": [{"m": {"reirrad_fact": 1}}], "run": STOCK_SENTINEL}
     fired: list[str] = []
     return StockHost({name: definition}, fired), name, fired
 
 
-def stock_fire(host: StockHost, name: str, fired: list[str], fact: dict[str, Any], compiled: CompiledPack
-               ) -> list[str]:
+def stock_fire(
+    host: StockHost, name: str, fired: list[str], fact: dict[str, Any], compiled: CompiledPack
+) -> list[str]:
     """The case fact, then each stage. Derived facts are asserted by the caller once assert_fact has returned:
     asserting them from inside a stock action failed here (durable error 307)."""
     fired.clear()
@@ -119,9 +121,14 @@ def stock_fire(host: StockHost, name: str, fired: list[str], fact: dict[str, Any
 
     def derived() -> None:
         while True:
-            new = {json.dumps(r.asserts, sort_keys=True): r.asserts for n in dict.fromkeys(fired)
-                   if (r := compiled.by_name.get(n)) is not None and r.asserts is not None}
-            new = {key: facts for key, facts in new.items() if key not in asserted}  # one fact per (rule, status)
+            new = {
+                json.dumps(r.asserts, sort_keys=True): r.asserts
+                for n in dict.fromkeys(fired)
+                if (r := compiled.by_name.get(n)) is not None and r.asserts is not None
+            }
+            new = {
+                key: facts for key, facts in new.items() if key not in asserted
+            }  # one fact per (rule, status)
             if not new:
                 return
             asserted.update(new)
@@ -140,10 +147,14 @@ def stock_fire(host: StockHost, name: str, fired: list[str], fact: dict[str, Any
 
 
 def machine() -> dict[str, Any]:
-    return {"nproc": os.cpu_count(), "python": platform.python_version(),
-            "implementation": platform.python_implementation(), "platform": platform.platform(),
-            "durable_rules": dist_version("durable-rules"),
-            "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}}
+    return {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "durable_rules": dist_version("durable-rules"),
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
             disagreed.append(i)
         assert sorted(oracle.fire(fact)) == sorted(fired[i]), f"oracle and durable disagree on case {i}"
     if disagreed:
-        print(f"note: the stock host disagreed on {len(disagreed)} of the first 500 cases (first: {disagreed[0]}); "
-              "an action may have run on its timer thread")
+        print(
+            f"note: the stock host disagreed on {len(disagreed)} of the first 500 cases (first: {disagreed[0]}); "
+            "an action may have run on its timer thread"
+        )
 
     def end_to_end() -> None:
         for c in cases:
@@ -215,8 +228,13 @@ def main(argv: list[str] | None = None) -> int:
             build_result(ev, c, ctx, items, status)
 
     figures: dict[str, float] = {}
-    for label, run in (("end_to_end", end_to_end), ("noop_rule_step", noop_rule_step), ("engine_alone", engine_alone),
-                       ("obvious_durable", stock), ("oracle", run_oracle)):
+    for label, run in (
+        ("end_to_end", end_to_end),
+        ("noop_rule_step", noop_rule_step),
+        ("engine_alone", engine_alone),
+        ("obvious_durable", stock),
+        ("oracle", run_oracle),
+    ):
         figures[label] = args.n / median_seconds(run, args.repeat)
     stages = {
         "fact_building": median_seconds(stage_fact, args.repeat) / args.n * 1e6,
@@ -227,10 +245,14 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine()
     print(f"reirrad benchmark: {args.n} synthetic cases (seed {args.seed}), median of {args.repeat} runs")
-    print(f"machine: {info['nproc']} CPUs, Python {info['python']}, durable-rules {info['durable_rules']}, "
-          f"{info['platform']}" + (f", {info['malloc_env']}" if info["malloc_env"] else ""))
-    print(f"compiled rules: {len(ev.compiled.rules)}; fired per case: "
-          f"{sum(map(len, fired)) / len(fired):.1f} on average\n")
+    print(
+        f"machine: {info['nproc']} CPUs, Python {info['python']}, durable-rules {info['durable_rules']}, "
+        f"{info['platform']}" + (f", {info['malloc_env']}" if info["malloc_env"] else "")
+    )
+    print(
+        f"compiled rules: {len(ev.compiled.rules)}; fired per case: "
+        f"{sum(map(len, fired)) / len(fired):.1f} on average\n"
+    )
     print(f"{'path':<18}{'cases/s':>10}{'µs/case':>10}")
     for label, rate in figures.items():
         print(f"{label:<18}{rate:>10,.0f}{1e6 / rate:>10.0f}")
@@ -240,10 +262,22 @@ def main(argv: list[str] | None = None) -> int:
     for label, us in stages.items():
         print(f"  {label:<32}{us:>8.0f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "n": args.n, "seed": args.seed, "repeat": args.repeat, "machine": info,
-            "compiled_rules": len(ev.compiled.rules), "cases_per_second": figures,
-            "end_to_end_over_noop": ratio, "stage_us_per_case": stages}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "n": args.n,
+                    "seed": args.seed,
+                    "repeat": args.repeat,
+                    "machine": info,
+                    "compiled_rules": len(ev.compiled.rules),
+                    "cases_per_second": figures,
+                    "end_to_end_over_noop": ratio,
+                    "stage_us_per_case": stages,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0
 
 

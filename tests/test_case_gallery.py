@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from reirrad.case import load_case
 from reirrad.cli.main import main
 from reirrad.errors import InputError, Problem, format_path
@@ -43,10 +42,12 @@ def gallery_mismatch(files: list[Path], expected: dict[str, list[Expectation]]) 
 
 
 def matches(problem: Problem, want: Expectation) -> bool:
-    return (format_path(problem.path) == str(want["path"])
-            and problem.line == want["line"]
-            and str(want["message"]) in problem.message
-            and str(want["accepted"]) in problem.accepted)
+    return (
+        format_path(problem.path) == str(want["path"])
+        and problem.line == want["line"]
+        and str(want["message"]) in problem.message
+        and str(want["accepted"]) in problem.accepted
+    )
 
 
 def unmatched(problems: list[Problem], wanted: list[Expectation]) -> tuple[list[Expectation], list[Problem]]:
@@ -78,11 +79,13 @@ def test_a_file_missing_from_expected_yaml_fails_the_suite(tmp_path: Path) -> No
     (tmp_path / "brand-new-problem.yaml").write_text("schema: 1\n", encoding="utf-8")
     partial = {p.name: EXPECTED[p.name] for p in FILES[:3]}
     assert gallery_mismatch(gallery_files(tmp_path), partial) == [
-        "brand-new-problem.yaml: in the gallery but not in expected.yaml"]
+        "brand-new-problem.yaml: in the gallery but not in expected.yaml"
+    ]
     stale = {**partial, "gone.yaml": [{"path": "x", "line": 1, "message": "m", "accepted": "a"}]}
     (tmp_path / "brand-new-problem.yaml").unlink()
     assert gallery_mismatch(gallery_files(tmp_path), stale) == [
-        "gone.yaml: in expected.yaml but not in the gallery"]
+        "gone.yaml: in expected.yaml but not in the gallery"
+    ]
 
 
 def test_the_matcher_refuses_a_wrong_line_path_message_or_accepted() -> None:
@@ -96,14 +99,20 @@ def test_the_matcher_refuses_a_wrong_line_path_message_or_accepted() -> None:
 
 def test_the_gallery_files_are_copies_of_the_example() -> None:
     """A gallery file keeps the example's shape: the broken thing is the only reason it fails."""
-    example_keys = [line.split(":")[0] for line in EXAMPLE.read_text(encoding="utf-8").splitlines()
-                    if line and not line.startswith((" ", "#"))]
+    example_keys = [
+        line.split(":")[0]
+        for line in EXAMPLE.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith((" ", "#"))
+    ]
     copies = [p for p in FILES if p.read_bytes().startswith(b"# gallery:") and b"\nschema:" in p.read_bytes()]
     assert len(copies) >= 40
     load_case(EXAMPLE)  # the original is valid
     for path in copies:
-        head = [line.split(":")[0] for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-                if line and not line.startswith((" ", "#", "\t", "-"))]
+        head = [
+            line.split(":")[0]
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+            if line and not line.startswith((" ", "#", "\t", "-"))
+        ]
         assert set(head) <= set(example_keys), path.name
 
 

@@ -26,12 +26,11 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-
 from reirrad.case import Case
 from reirrad.errors import InputError
-from reirrad.testing.synth import synth_cases
 from reirrad.load.validation import validator_for
 from reirrad.load.yamlio import load_yaml_file, load_yaml_text
+from reirrad.testing.synth import synth_cases
 
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml"
@@ -57,6 +56,7 @@ def verdicts(doc: Any) -> tuple[bool, bool]:
 
 
 # --- a small deterministic mutator -------------------------------------------------------------------------
+
 
 def walk(doc: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
     yield path, doc
@@ -85,17 +85,56 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-OTHER_TYPES: list[Any] = [None, True, False, 0, 1, -1, 2.5, 10.0, "", "x", "10", "T1", [], {}, ["T1"],
-                          {"Dmax": 1}]
+OTHER_TYPES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2.5,
+    10.0,
+    "",
+    "x",
+    "10",
+    "T1",
+    [],
+    {},
+    ["T1"],
+    {"Dmax": 1},
+]
 OUT_OF_RANGE: list[Any] = [-1, -0.001, 0, 0.0, 0.5, 4, 5, 18, 19, 120, 121, 10**9, 10**20, 1e308, -(10**9)]
 TEXT_EDITS: list[Callable[[str], str]] = [
-    lambda s: s + "\n", lambda s: s + " ", lambda s: " " + s, lambda s: "", lambda s: s.lower(),
-    lambda s: s.upper(), lambda s: s + "x", lambda s: s[:-1], lambda s: s.replace("-", "/"),
+    lambda s: s + "\n",
+    lambda s: s + " ",
+    lambda s: " " + s,
+    lambda s: "",
+    lambda s: s.lower(),
+    lambda s: s.upper(),
+    lambda s: s + "x",
+    lambda s: s[:-1],
+    lambda s: s.replace("-", "/"),
     lambda s: "x" * 70,
-    lambda s: "2015-02-30", lambda s: "2015-1-5", lambda s: "2015-01-05T00:00:00", lambda s: "é" + s,
+    lambda s: "2015-02-30",
+    lambda s: "2015-1-5",
+    lambda s: "2015-01-05T00:00:00",
+    lambda s: "é" + s,
 ]
-EXTRA_KEYS = ["name", "extra", "Dmax ", "D0_03cc", "D2cc", "schema_", "SpinalCord", "Cord", "dosimetry",
-              "end", "ptv_high_dmin", "unit", "patient"]
+EXTRA_KEYS = [
+    "name",
+    "extra",
+    "Dmax ",
+    "D0_03cc",
+    "D2cc",
+    "schema_",
+    "SpinalCord",
+    "Cord",
+    "dosimetry",
+    "end",
+    "ptv_high_dmin",
+    "unit",
+    "patient",
+]
 ALIASES = {"D0.03cc": "D0_03cc", "D0.1cc": "D0_1cc", "schema": "schema_"}
 
 
@@ -105,8 +144,24 @@ def mutate(doc: dict[str, Any], rng: random.Random) -> tuple[str, dict[str, Any]
     nodes = list(walk(doc))
     mappings = [(p, v) for p, v in nodes if isinstance(v, dict)]
     leaves = [(p, v) for p, v in nodes if p and not isinstance(v, dict | list)]
-    kind = rng.choice(["drop", "add", "alias", "swap", "range", "bool", "int-for-text", "integral-float",
-                       "text", "null", "empty", "wrap", "unwrap", "dosimetry"])
+    kind = rng.choice(
+        [
+            "drop",
+            "add",
+            "alias",
+            "swap",
+            "range",
+            "bool",
+            "int-for-text",
+            "integral-float",
+            "text",
+            "null",
+            "empty",
+            "wrap",
+            "unwrap",
+            "dosimetry",
+        ]
+    )
     if kind == "drop" and (keyed := [(p, v) for p, v in mappings if v]):
         path, mapping = rng.choice(keyed)
         key = rng.choice(sorted(mapping))
@@ -186,6 +241,7 @@ def mutants(n: int, seed: int, per_case: int) -> list[tuple[str, dict[str, Any]]
 
 # --- the comparisons ---------------------------------------------------------------------------------------
 
+
 def disagreements(docs: list[tuple[str, Any]]) -> list[str]:
     out = []
     for label, doc in docs:
@@ -257,12 +313,20 @@ REGRESSIONS: list[tuple[str, Callable[[dict[str, Any]], Any], bool]] = [
     # the model read an explicit null as "not given"; the schema refuses null -> model refuses it too
     ("patient null", lambda d: d.__setitem__("patient", None), False),
     ("sins null", lambda d: d["lesion"].__setitem__("sins", None), False),
-    ("Dmax null beside D1cc", lambda d: d["prior_courses"][0]["structures"]["SpinalCord"].update(
-        {"Dmax": None, "D1cc": 20.0}), False),
+    (
+        "Dmax null beside D1cc",
+        lambda d: d["prior_courses"][0]["structures"]["SpinalCord"].update({"Dmax": None, "D1cc": 20.0}),
+        False,
+    ),
     ("prior structures null", lambda d: d["prior_courses"][0].__setitem__("structures", None), False),
     # populate_by_name let the model read Python field names the schema does not know -> aliases only
-    ("D0_03cc for D0.03cc", lambda d: d["planned_course"]["structures"]["SpinalCord"].__setitem__(
-        "D0_03cc", d["planned_course"]["structures"]["SpinalCord"].pop("D0.03cc")), False),
+    (
+        "D0_03cc for D0.03cc",
+        lambda d: d["planned_course"]["structures"]["SpinalCord"].__setitem__(
+            "D0_03cc", d["planned_course"]["structures"]["SpinalCord"].pop("D0.03cc")
+        ),
+        False,
+    ),
     ("schema_ for schema", lambda d: d.__setitem__("schema_", d.pop("schema")), False),
     # both accepted an empty structures mapping (a planned course with no organ doses) -> both refuse it now
     ("planned structures empty", lambda d: d["planned_course"].__setitem__("structures", {}), False),
@@ -284,28 +348,32 @@ def test_non_finite_numbers_are_refused_before_either_layer(text: str) -> None:
         load_yaml_text(f"ptv_high_dmin: {text}\n", "f.yaml")
     doc = _example()
     doc["planned_course"]["ptv_high_dmin"] = float(text.lower().lstrip("-").replace(".", "")) * (
-        -1 if text.startswith("-") else 1)
+        -1 if text.startswith("-") else 1
+    )
     assert model_accepts(doc) is False
 
 
 _COMPONENTS = {"location": 1, "pain": 3, "bone_lesion": 2, "alignment": 0, "collapse": 1, "posterolateral": 0}
 
 
-@pytest.mark.parametrize(("section", "key", "value", "accepted"), [
-    ("lesion", "sins_components", {**_COMPONENTS, "location": True}, False),
-    ("lesion", "sins_components", {**_COMPONENTS, "location": 1.0}, True),
-    ("lesion", "sins_components", {**_COMPONENTS, "pain": 2}, False),
-    ("lesion", "sins_components", {**_COMPONENTS, "pain": "3"}, False),
-    ("lesion", "sins_components", {k: v for k, v in _COMPONENTS.items() if k != "collapse"}, False),
-    ("lesion", "hardware", {"present": True, "failure": 1}, False),
-    ("lesion", "hardware", {"failure": True}, False),
-    ("lesion", "extent", "systemic", False),
-    ("lesion", "neurologic_deficit", 1, False),
-    ("patient", "systemic_disease", {"status": "unknown"}, False),
-    ("patient", "systemic_disease", {"brain_metastases": 0}, False),
-    ("patient", "kps", 105, False),
-    ("patient", "kps", 70.0, True),
-])
+@pytest.mark.parametrize(
+    ("section", "key", "value", "accepted"),
+    [
+        ("lesion", "sins_components", {**_COMPONENTS, "location": True}, False),
+        ("lesion", "sins_components", {**_COMPONENTS, "location": 1.0}, True),
+        ("lesion", "sins_components", {**_COMPONENTS, "pain": 2}, False),
+        ("lesion", "sins_components", {**_COMPONENTS, "pain": "3"}, False),
+        ("lesion", "sins_components", {k: v for k, v in _COMPONENTS.items() if k != "collapse"}, False),
+        ("lesion", "hardware", {"present": True, "failure": 1}, False),
+        ("lesion", "hardware", {"failure": True}, False),
+        ("lesion", "extent", "systemic", False),
+        ("lesion", "neurologic_deficit", 1, False),
+        ("patient", "systemic_disease", {"status": "unknown"}, False),
+        ("patient", "systemic_disease", {"brain_metastases": 0}, False),
+        ("patient", "kps", 105, False),
+        ("patient", "kps", 70.0, True),
+    ],
+)
 def test_assessment_fields_agree(section: str, key: str, value: object, accepted: bool) -> None:
     """The optional assessment fields (issue 3): schema and model give the same verdict, the expected one."""
     doc, _ = load_yaml_file(EXAMPLE)

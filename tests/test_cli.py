@@ -5,14 +5,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from reirrad.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml"
 
 
-def test_a_missing_file_is_refused_with_exit_code_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_a_missing_file_is_refused_with_exit_code_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     assert main(["evaluate", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err
     assert "nope.yaml: (document): file not found" in err
@@ -34,12 +35,13 @@ def test_a_bad_as_of_date_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
     assert "write YYYY-MM-DD" in capsys.readouterr().err
 
 
-def test_a_broken_rule_pack_is_refused_with_the_file_and_field(capsys: pytest.CaptureFixture[str],
-                                                                tmp_path: Path) -> None:
+def test_a_broken_rule_pack_is_refused_with_the_file_and_field(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     pack = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", pack)
     target = pack / "policies" / "hytec" / "resbrt.yaml"
-    target.write_text(target.read_text().replace("operator: \"<=\"", "operator: \"=<\""), encoding="utf-8")
+    target.write_text(target.read_text().replace('operator: "<="', 'operator: "=<"'), encoding="utf-8")
     assert main(["evaluate", str(EXAMPLE), "--rules", str(pack)]) == 2
     err = capsys.readouterr().err
     assert "resbrt.yaml:" in err and "limit.operator" in err and '"<="' in err
@@ -53,18 +55,40 @@ def test_the_oracle_engine_can_be_chosen(capsys: pytest.CaptureFixture[str]) -> 
 def test_limits_is_a_subcommand_of_reirrad(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["limits", str(EXAMPLE), "--format", "json", "--as-of", "2026-11-23"]) == 0
     data = json.loads(capsys.readouterr().out)
-    hytec_1fx = [row for row in data["limits"] if row["policy"] == "hytec" and row["fractions"] == 1
-                 and row["structure"] == "SpinalCord" and row["metric"] == "Dmax"]
+    hytec_1fx = [
+        row
+        for row in data["limits"]
+        if row["policy"] == "hytec"
+        and row["fractions"] == 1
+        and row["structure"] == "SpinalCord"
+        and row["metric"] == "Dmax"
+    ]
     # re-SBRT limit 25 Gy EQD2 at α/β 2 in one fraction: d(d + 2)/4 = 25 gives d = √101 − 1 = 9.05 (shown rounded down)
     assert hytec_1fx[0]["binding_criterion"] == "hytec.resbrt"
     assert hytec_1fx[0]["max_dose"] == 9.04
 
 
-def test_synth_then_audit_run_through_the_reirrad_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_synth_then_audit_run_through_the_reirrad_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     cohort = tmp_path / "cohort.jsonl"
     assert main(["synth", "--n", "20", "--seed", "5", "--out", str(cohort)]) == 0
-    assert main(["audit", str(cohort), "--out", str(tmp_path / "audit"), "--workers", "0", "--quiet",
-                 "--as-of", "2026-11-23"]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                str(cohort),
+                "--out",
+                str(tmp_path / "audit"),
+                "--workers",
+                "0",
+                "--quiet",
+                "--as-of",
+                "2026-11-23",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "audit" / "summary.json").read_text())
     assert summary["counts"]["evaluated"] == 20
     assert "evaluated: 20" in capsys.readouterr().out

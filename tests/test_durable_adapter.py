@@ -4,10 +4,9 @@ import re
 from pathlib import Path
 
 import pytest
-
-from reirrad.logic.compiler import CompiledPack, CompiledRule
 from reirrad.backends.durable import DurableEngine
 from reirrad.errors import EngineError
+from reirrad.logic.compiler import CompiledPack, CompiledRule
 
 ENGINE_DIR = Path(__file__).resolve().parent.parent / "engine"
 
@@ -17,12 +16,15 @@ def _pack(name: str, rules: list[CompiledRule]) -> CompiledPack:
 
 
 def _rule(name: str, pattern: dict, asserts: dict | None = None) -> CompiledRule:  # type: ignore[type-arg]
-    return CompiledRule(name, name.split("|")[0], "1.0.0", "", name.split("|")[-1], (pattern,), asserts)
+    return CompiledRule(name, name.split("|", maxsplit=1)[0], "1.0.0", "", name.rsplit("|", maxsplit=1)[-1], (pattern,), asserts)
 
 
 def test_exactly_one_module_imports_durable() -> None:
-    importers = [p.name for p in ENGINE_DIR.rglob("*.py")
-                 if re.search(r"^\s*(from|import) (durable|durable_rules_engine)\b", p.read_text(), re.M)]
+    importers = [
+        p.name
+        for p in ENGINE_DIR.rglob("*.py")
+        if re.search(r"^\s*(from|import) (durable|durable_rules_engine)\b", p.read_text(), re.M)
+    ]
     assert importers == ["durable.py"]
     assert not re.search(r"\.post\(", (ENGINE_DIR / "reirrad" / "backends" / "durable.py").read_text())
 
@@ -46,17 +48,31 @@ def test_an_or_pattern_fires_once_even_when_both_branches_match() -> None:
 
 
 def test_a_missing_field_matches_no_comparison_only_nex() -> None:
-    engine = DurableEngine(_pack("t_missing", [_rule("lt|pass", {"$lt": {"v": 5}}),
-                                               _rule("neq|pass", {"$neq": {"v": 1}}),
-                                               _rule("nex|pass", {"$nex": {"v": 1}})]))
+    engine = DurableEngine(
+        _pack(
+            "t_missing",
+            [
+                _rule("lt|pass", {"$lt": {"v": 5}}),
+                _rule("neq|pass", {"$neq": {"v": 1}}),
+                _rule("nex|pass", {"$nex": {"v": 1}}),
+            ],
+        )
+    )
     assert engine.fire({"w": 0}) == ["nex|pass"]
 
 
 def test_derived_facts_chain_within_the_same_case() -> None:
-    engine = DurableEngine(_pack("t_chain", [
-        _rule("a|fail", {"$gt": {"x": 3}}, asserts={"kind": "outcome", "rule": "a", "status": "fail"}),
-        _rule("b|made", {"$and": [{"kind": "outcome"}, {"rule": "a"}, {"status": "fail"}]}),
-    ]))
+    engine = DurableEngine(
+        _pack(
+            "t_chain",
+            [
+                _rule(
+                    "a|fail", {"$gt": {"x": 3}}, asserts={"kind": "outcome", "rule": "a", "status": "fail"}
+                ),
+                _rule("b|made", {"$and": [{"kind": "outcome"}, {"rule": "a"}, {"status": "fail"}]}),
+            ],
+        )
+    )
     assert engine.fire({"kind": "case", "x": 5}) == ["a|fail", "b|made"]
     assert engine.fire({"kind": "case", "x": 1}) == []
 
@@ -92,16 +108,20 @@ def test_no_fact_is_asserted_while_an_action_is_in_flight(monkeypatch: pytest.Mo
     """Asserting a derived fact between durable's start_action and complete calls corrupted its heap here
     ('realloc(): invalid next size', intermittently after some hundred chained cases). The adapter must assert
     derived facts only after the action loop has drained; this checks that on every native call."""
-    import reirrad.backends.durable as adapter
     from datetime import date
 
+    import reirrad.backends.durable as adapter
     from reirrad.case import case_problems
     from reirrad.evaluate import Evaluator
     from reirrad.testing.synth import synth_cases
 
     native = adapter._native
     state = {"in_flight": False, "asserts": 0}
-    start, complete, assert_fact = native.start_action_for_state, native.complete_and_start_action, native.assert_fact
+    start, complete, assert_fact = (
+        native.start_action_for_state,
+        native.complete_and_start_action,
+        native.assert_fact,
+    )
 
     def tracked_start(handle: int, state_handle: int):  # type: ignore[no-untyped-def]
         result = start(handle, state_handle)
@@ -126,4 +146,6 @@ def test_no_fact_is_asserted_while_an_action_is_in_flight(monkeypatch: pytest.Mo
         case, _ = case_problems(doc, {}, doc["case_id"])
         assert case is not None
         ev.evaluate(case)
-    assert state["asserts"] > 300  # the case, its derived outcome facts and the stage facts: chaining happened
+    assert (
+        state["asserts"] > 300
+    )  # the case, its derived outcome facts and the stage facts: chaining happened

@@ -4,12 +4,23 @@ import random
 from pathlib import Path
 
 import pytest
-
 from reirrad.case import case_problems
-from reirrad.testing.casetests import discover, load_bases, load_case_tests
-from reirrad.logic.conditions import FALSE, And, Cmp, Not, Or, evaluate_pattern, f_of, simplify, t_of, to_pattern, u_of
 from reirrad.evaluate import Evaluator, build_fact
 from reirrad.knowledge.rulepack import load_pack
+from reirrad.logic.conditions import (
+    FALSE,
+    And,
+    Cmp,
+    Not,
+    Or,
+    evaluate_pattern,
+    f_of,
+    simplify,
+    t_of,
+    to_pattern,
+    u_of,
+)
+from reirrad.testing.casetests import discover, load_bases, load_case_tests
 from reirrad.testing.synth import synth_cases
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -76,8 +87,14 @@ def _kleene(expr: object, fact: dict[str, int]) -> bool | None:
         if expr.field not in fact:
             return None
         v = fact[expr.field]
-        return {"eq": v == expr.value, "ne": v != expr.value, "lt": v < expr.value, "le": v <= expr.value,
-                "gt": v > expr.value, "ge": v >= expr.value}[expr.op]
+        return {
+            "eq": v == expr.value,
+            "ne": v != expr.value,
+            "lt": v < expr.value,
+            "le": v <= expr.value,
+            "gt": v > expr.value,
+            "ge": v >= expr.value,
+        }[expr.op]
     if isinstance(expr, Not):
         inner = _kleene(expr.item, fact)
         return None if inner is None else not inner

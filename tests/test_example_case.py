@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from reirrad import Evaluator, load_case
 from reirrad.cli.main import main
 from reirrad.load.validation import validator_for
@@ -20,7 +19,11 @@ def result() -> dict[str, Any]:
 
 
 def _line(result: dict[str, Any], rule: str, metric: str | None = None) -> dict[str, Any]:
-    found = [c for c in result["constraints"] + result["advisories"] if c["rule_id"] == rule and c["metric"] == metric]
+    found = [
+        c
+        for c in result["constraints"] + result["advisories"]
+        if c["rule_id"] == rule and c["metric"] == metric
+    ]
     assert len(found) == 1, (rule, metric, found)
     return found[0]
 
@@ -33,7 +36,9 @@ def test_it_runs_on_durable_rules_with_a_traceable_pack(result: dict[str, Any]) 
 
 
 def test_interval_is_about_twenty_months(result: dict[str, Any]) -> None:
-    assert result["interval_months"] == pytest.approx(19.975, abs=0.001)  # "Twenty months later" (Lucido 2025)
+    assert result["interval_months"] == pytest.approx(
+        19.975, abs=0.001
+    )  # "Twenty months later" (Lucido 2025)
 
 
 def test_hytec_on_dmax_fails_resbrt_and_cumulative_only(result: dict[str, Any]) -> None:
@@ -82,8 +87,9 @@ def test_de_novo_limits_do_not_apply_and_say_why(result: dict[str, Any]) -> None
     assert "number of earlier courses over the lesion = 1" in line["explanation"]
 
 
-def test_json_output_validates_against_the_published_schema(result: dict[str, Any],
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_output_validates_against_the_published_schema(
+    result: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["evaluate", str(EXAMPLE), "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     errors = sorted(validator_for("result.schema.json").iter_errors(printed), key=str)
@@ -105,5 +111,6 @@ def test_text_and_markdown_reports_lead_with_the_verdicts(capsys: pytest.Capture
 
 def test_the_oracle_gives_the_same_verdicts(result: dict[str, Any]) -> None:
     oracle = Evaluator(engine="oracle").evaluate(load_case(EXAMPLE))
-    assert [(c["rule_id"], c["metric"], c["status"]) for c in oracle["constraints"]] == \
-        [(c["rule_id"], c["metric"], c["status"]) for c in result["constraints"]]
+    assert [(c["rule_id"], c["metric"], c["status"]) for c in oracle["constraints"]] == [
+        (c["rule_id"], c["metric"], c["status"]) for c in result["constraints"]
+    ]

@@ -6,11 +6,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
 from reirrad.dose.calculations import CONTEXT_FACTS
-from reirrad.testing.casetests import discover, load_bases, load_case_tests
 from reirrad.knowledge.data import load_assessment, load_evidence, load_histology_lists, load_table
 from reirrad.knowledge.rulepack import load_pack, rule_id_for_path
+from reirrad.testing.casetests import discover, load_bases, load_case_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -32,12 +31,16 @@ def test_ids_are_unique_and_match_paths(pack) -> None:  # type: ignore[no-untype
 
 def test_every_citation_resolves_and_every_reference_is_used(pack) -> None:  # type: ignore[no-untyped-def]
     used = {c.ref for rule in pack.rules for c in rule.citations} | {
-        c.ref for r in pack.repairs.values() for c in r.citations}
+        c.ref for r in pack.repairs.values() for c in r.citations
+    }
     # the knowledge data beside the rules cites references too (each loader has checked that its refs resolve)
     table = load_table(RULES)
     used |= load_evidence(RULES).cited_refs()
-    used |= {table.ref} | {p.ref for _, p in table.footnotes} | {
-        c.provenance.ref for row in table.rows for c in row.cells}
+    used |= (
+        {table.ref}
+        | {p.ref for _, p in table.footnotes}
+        | {c.provenance.ref for row in table.rows for c in row.cells}
+    )
     used |= {load_assessment(RULES).source.ref}
     used |= {lst.source.ref for lst in load_histology_lists(RULES).lists}
     assert used <= set(pack.references)
@@ -59,7 +62,10 @@ def test_one_alpha_beta_per_rule(pack) -> None:  # type: ignore[no-untyped-def]
     for rule in pack.rules:
         if rule.quantity and "alpha_beta" in rule.quantity.parameters:
             assert isinstance(rule.quantity.parameters["alpha_beta"], int | float)
-            assert re.findall(r"α/β = (\d+) Gy", rule.statement) in ([], [str(int(rule.quantity.alpha_beta))]), rule.id
+            assert re.findall(r"α/β = (\d+) Gy", rule.statement) in (
+                [],
+                [str(int(rule.quantity.alpha_beta))],
+            ), rule.id
 
 
 # Present whenever the case has a prior course, so a condition that also asks for a prior course never leaves
@@ -72,7 +78,9 @@ def _may_be_undecided(rule, pack) -> bool:  # type: ignore[no-untyped-def]
     case may leave out). The interval is known whenever there is a prior course."""
     raw = json.dumps(rule.applies_when)
     optional = {name for name, spec in CONTEXT_FACTS.items() if not spec.always} - _KNOWN_WITH_A_PRIOR
-    dose_rules = {r.id for r in pack.rules if r.quantity is not None and r.quantity.calculation != "interval_months"}
+    dose_rules = {
+        r.id for r in pack.rules if r.quantity is not None and r.quantity.calculation != "interval_months"
+    }
     return any(f'"{name}"' in raw for name in optional | dose_rules)
 
 
@@ -84,8 +92,9 @@ def test_every_rule_is_tested_on_both_sides(pack) -> None:  # type: ignore[no-un
             for e in test.expect:
                 statuses[e.rule].add(e.status)
     for rule in pack.rules:
-        want = {"assumption": {"applied", "not_applicable"},
-                "recommendation": {"made", "not_made"}}.get(rule.kind, {"pass", "fail", "not_applicable"})
+        want = {"assumption": {"applied", "not_applicable"}, "recommendation": {"made", "not_made"}}.get(
+            rule.kind, {"pass", "fail", "not_applicable"}
+        )
         if rule.kind == "recommendation" and _may_be_undecided(rule, pack):
             want.add("indeterminate")
         assert want <= statuses[rule.id], f"{rule.id} lacks test cases for {sorted(want - statuses[rule.id])}"
@@ -95,18 +104,28 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
-@pytest.mark.skipif(not SOURCES.is_dir(), reason="the source documents (../shared/sources) are not beside this checkout")
+@pytest.mark.skipif(
+    not SOURCES.is_dir(), reason="the source documents (../shared/sources) are not beside this checkout"
+)
 def test_no_source_sentence_is_copied_into_the_pack() -> None:
     """Rule text is in the project's own words: no run of 10 words may appear verbatim in a source."""
     source_grams: set[tuple[str, ...]] = set()
     for path in SOURCES.glob("*.txt"):
         words = _words(path.read_text(encoding="utf-8"))
-        source_grams.update(tuple(words[i:i + 10]) for i in range(len(words) - 9))
+        source_grams.update(tuple(words[i : i + 10]) for i in range(len(words) - 9))
     for path in RULES.rglob("*"):
-        if path.suffix not in (".yaml", ".md") or path.name.endswith(".cases.yaml") or path.name == "references.yaml":
+        if (
+            path.suffix not in (".yaml", ".md")
+            or path.name.endswith(".cases.yaml")
+            or path.name == "references.yaml"
+        ):
             continue
         words = _words(path.read_text(encoding="utf-8"))
-        copied = [" ".join(words[i:i + 10]) for i in range(len(words) - 9) if tuple(words[i:i + 10]) in source_grams]
+        copied = [
+            " ".join(words[i : i + 10])
+            for i in range(len(words) - 9)
+            if tuple(words[i : i + 10]) in source_grams
+        ]
         assert not copied, f"{path.relative_to(ROOT)} repeats a source verbatim: {copied[0]!r}"
 
 
@@ -118,8 +137,12 @@ def test_a_recommendation_citing_an_unknown_study_is_refused_with_its_file_and_l
     pack = tmp_path / "rules"
     shutil.copytree(RULES, pack)
     rule = pack / "recommendations" / "isrs-2017" / "sbrt-after-sbrt.yaml"
-    rule.write_text(rule.read_text(encoding="utf-8").replace("supported_by: [thibault-2015]",
-                                                               "supported_by: [thibault-2051]"), encoding="utf-8")
+    rule.write_text(
+        rule.read_text(encoding="utf-8").replace(
+            "supported_by: [thibault-2015]", "supported_by: [thibault-2051]"
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(InputError) as refused:
         load_pack(pack)
     [problem] = refused.value.problems

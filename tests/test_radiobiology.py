@@ -3,7 +3,6 @@
 from datetime import date
 
 import pytest
-
 from reirrad.dose import radiobiology as rb
 
 
@@ -49,10 +48,12 @@ def test_inverse_of_a_spent_budget_is_zero() -> None:
 
 
 def test_inverse_matches_the_single_fraction_closed_form() -> None:
-    assert rb.max_dose_for_eqd2(25, 1, 2) == pytest.approx(-1 + 101 ** 0.5, abs=1e-12)  # D² + 2D = 100
+    assert rb.max_dose_for_eqd2(25, 1, 2) == pytest.approx(-1 + 101**0.5, abs=1e-12)  # D² + 2D = 100
 
 
-@pytest.mark.parametrize(("dose", "fractions", "alpha_beta"), [(30, 0, 2), (30, -1, 2), (-1, 5, 2), (30, 5, 0)])
+@pytest.mark.parametrize(
+    ("dose", "fractions", "alpha_beta"), [(30, 0, 2), (30, -1, 2), (-1, 5, 2), (30, 5, 0)]
+)
 def test_conversions_refuse_impossible_inputs(dose: float, fractions: int, alpha_beta: float) -> None:
     with pytest.raises(ValueError, match="must be"):
         rb.eqd2(dose, fractions, alpha_beta)
@@ -65,7 +66,9 @@ def test_interval_is_counted_in_months_of_30_4375_days() -> None:
 
 
 def test_repair_schedule_is_a_step_function_inclusive_at_each_step() -> None:
-    schedule = rb.RepairSchedule("nelson", [rb.RepairStep(6, 0.25), rb.RepairStep(12, 1 / 3), rb.RepairStep(24, 0.5)])
+    schedule = rb.RepairSchedule(
+        "nelson", [rb.RepairStep(6, 0.25), rb.RepairStep(12, 1 / 3), rb.RepairStep(24, 0.5)]
+    )
     assert schedule.fraction_at(5.999) == 0.0
     assert schedule.fraction_at(6.0) == 0.25
     assert schedule.fraction_at(11.99) == 0.25

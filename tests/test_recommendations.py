@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from reirrad.case import case_problems
 from reirrad.evaluate import Evaluator
 from reirrad.explain.report import render_text
@@ -50,13 +49,17 @@ def _rec(result: dict[str, Any], rule_id: str) -> dict[str, Any]:
     return next(r for r in result["recommendations"] if r["rule_id"] == rule_id)
 
 
-def test_the_example_gets_the_isrs_recommendation_for_sbrt_after_conventional_rt_at_level_iii(ev: Evaluator) -> None:
+def test_the_example_gets_the_isrs_recommendation_for_sbrt_after_conventional_rt_at_level_iii(
+    ev: Evaluator,
+) -> None:
     rec = _rec(_run(ev), "isrs-2017.sbrt-after-conventional")
     assert rec["status"] == "made"
     assert rec["evidence"]["quality_of_evidence"] == "III"
     assert rec["citations"][0]["doi"] == "10.3171/2017.2.SPINE16976"
     assert rec["multidisciplinary"] is True
-    assert {"text": "most recent prior course is SBRT or SRS = no (no required)", "holds": True} in rec["because"]
+    assert {"text": "most recent prior course is SBRT or SRS = no (no required)", "holds": True} in rec[
+        "because"
+    ]
     assert _rec(_run(ev), "isrs-2017.sbrt-after-sbrt")["status"] == "not_made"
 
 
@@ -67,7 +70,8 @@ def test_an_unstable_spine_calls_for_a_surgical_consultation_at_level_ii(ev: Eva
 
 
 def test_sins_6_with_nothing_else_known_leaves_the_consultation_undecided_and_says_what_is_missing(
-        ev: Evaluator) -> None:
+    ev: Evaluator,
+) -> None:
     result = _run(ev, lesion__sins=6, lesion__bilsky_grade=None)
     rec = _rec(result, "isrs-2017.surgical-consultation")
     assert rec["status"] == "indeterminate"
@@ -77,7 +81,9 @@ def test_sins_6_with_nothing_else_known_leaves_the_consultation_undecided_and_sa
 
 
 def test_sins_6_with_every_feature_known_absent_makes_no_consultation(ev: Evaluator) -> None:
-    result = _run(ev, lesion__sins=6, lesion__cord_compression_symptoms=False, lesion__pathologic_fracture=False)
+    result = _run(
+        ev, lesion__sins=6, lesion__cord_compression_symptoms=False, lesion__pathologic_fracture=False
+    )
     assert _rec(result, "isrs-2017.surgical-consultation")["status"] == "not_made"
 
 
@@ -103,13 +109,19 @@ def test_unknown_survival_decides_neither_approach(ev: Evaluator) -> None:
     assert "expected survival (months): not provided" in result["missing_data"]
 
 
-def test_a_radioresistant_tumour_with_high_grade_compression_calls_for_surgical_evaluation(ev: Evaluator) -> None:
-    result = _run(ev, patient__histology="metastatic clear cell renal cell carcinoma", lesion__bilsky_grade="3")
+def test_a_radioresistant_tumour_with_high_grade_compression_calls_for_surgical_evaluation(
+    ev: Evaluator,
+) -> None:
+    result = _run(
+        ev, patient__histology="metastatic clear cell renal cell carcinoma", lesion__bilsky_grade="3"
+    )
     rec = _rec(result, "kotecha-2020.surgery-radioresistant-high-grade")
     assert rec["status"] == "made"
     assert "radioresistant histology = yes (yes required)" in [b["text"] for b in rec["because"]]
     oncologic = next(b for b in result["assessment"] if b["id"] == "oncologic")
-    assert oncologic["flags"][0]["text"].startswith("radioresistant histology: renal cell carcinoma (lucido-2025")
+    assert oncologic["flags"][0]["text"].startswith(
+        "radioresistant histology: renal cell carcinoma (lucido-2025"
+    )
 
 
 def test_breast_carcinoma_is_on_neither_radioresistant_list(ev: Evaluator) -> None:
@@ -131,8 +143,10 @@ def test_the_assessment_lists_not_provided_items_as_missing_never_as_absent(ev: 
     mechanical = next(b for b in result["assessment"] if b["id"] == "mechanical")
     fracture = next(i for i in mechanical["items"] if i["id"] == "mech-pathologic-fracture")
     assert fracture["status"] == "not_provided"
-    assert ("assessment: mechanical — a pathologic fracture is present (lesion.pathologic_fracture)"
-            in result["missing_data"])
+    assert (
+        "assessment: mechanical — a pathologic fracture is present (lesion.pathologic_fracture)"
+        in result["missing_data"]
+    )
     result = _run(ev, lesion__pathologic_fracture=False)
     mechanical = next(b for b in result["assessment"] if b["id"] == "mechanical")
     assert next(i for i in mechanical["items"] if i["id"] == "mech-pathologic-fracture")["status"] == "absent"
@@ -140,7 +154,14 @@ def test_the_assessment_lists_not_provided_items_as_missing_never_as_absent(ev: 
 
 
 def test_sins_components_give_the_total_and_its_category(ev: Evaluator) -> None:
-    components = {"location": 3, "pain": 3, "bone_lesion": 2, "alignment": 2, "collapse": 2, "posterolateral": 1}
+    components = {
+        "location": 3,
+        "pain": 3,
+        "bone_lesion": 2,
+        "alignment": 2,
+        "collapse": 2,
+        "posterolateral": 1,
+    }
     result = _run(ev, lesion__sins=None, lesion__sins_components=components)
     mechanical = next(b for b in result["assessment"] if b["id"] == "mechanical")
     texts = [f["text"] for f in mechanical["flags"]]
@@ -166,11 +187,17 @@ def test_the_text_report_shows_made_not_made_and_the_assessment(ev: Evaluator) -
 
 def test_the_text_report_reads_like_a_tumour_board_note(ev: Evaluator) -> None:
     text = render_text(_run(ev))
-    order = ["\nRecommendations\n", "\nPolicies: ", "\nConsidered and not recommended\n", "\nMissing data\n",
-             "\nAssessment (NOMS / ACR criteria)\n", "\nExplanations\n"]
+    order = [
+        "\nRecommendations\n",
+        "\nPolicies: ",
+        "\nConsidered and not recommended\n",
+        "\nMissing data\n",
+        "\nAssessment (NOMS / ACR criteria)\n",
+        "\nExplanations\n",
+    ]
     positions = [text.index(heading) for heading in order]
     assert positions == sorted(positions)
-    made = text[positions[0]:positions[1]]
+    made = text[positions[0] : positions[1]]
     assert "Evidence: level II" in made and "Source: Myrehaug S 2017, doi:10.3171/2017.2.SPINE16976" in made
 
 
@@ -179,8 +206,12 @@ def test_the_rcc_example_gets_surgery_a_consultation_and_the_short_course_option
 
     result = ev.evaluate(load_case(ROOT / "docs" / "examples" / "t8-rcc-unstable.yaml"))
     made = {r["rule_id"]: r for r in result["recommendations"] if r["status"] == "made"}
-    assert {"isrs-2017.surgical-consultation", "kotecha-2020.surgery-radioresistant-high-grade",
-            "kotecha-2020.short-survival-conventional", "myrehaug-2017.vcf-risk-spine-surgeon"} <= set(made)
+    assert {
+        "isrs-2017.surgical-consultation",
+        "kotecha-2020.surgery-radioresistant-high-grade",
+        "kotecha-2020.short-survival-conventional",
+        "myrehaug-2017.vcf-risk-spine-surgeon",
+    } <= set(made)
     assert made["isrs-2017.surgical-consultation"]["evidence"]["quality_of_evidence"] == "II"
     flags = [f["text"] for b in result["assessment"] for f in b["flags"]]
     assert "SINS 14: unstable" in flags  # 1 + 3 + 2 + 2 + 3 + 3

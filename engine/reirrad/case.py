@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, \
-    StrictInt, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from reirrad.errors import InputError, Problem
 from reirrad.load.validation import schema_problems
@@ -34,21 +47,54 @@ CASE_SCHEMA = "case.schema.json"
 MAX_GY_PER_FRACTION = 30.0
 """A dose per fraction above this, in a course marked Gy, is taken for cGy typed as Gy and refused (DOMAIN.md)."""
 
-STRUCTURE_NAMES = ("SpinalCord", "SpinalCord_PRV03", "SpinalCord_PRV05", "ThecalSac", "SpinalCanal", "CaudaEquina",
-                   "BrachialPlex_L", "BrachialPlex_R", "SacralPlex", "Esophagus")
+STRUCTURE_NAMES = (
+    "SpinalCord",
+    "SpinalCord_PRV03",
+    "SpinalCord_PRV05",
+    "ThecalSac",
+    "SpinalCanal",
+    "CaudaEquina",
+    "BrachialPlex_L",
+    "BrachialPlex_R",
+    "SacralPlex",
+    "Esophagus",
+)
 METRICS = ("Dmax", "D0.03cc", "D0.1cc", "D1cc")
-LEVELS = tuple([f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
-               + [f"S{i}" for i in range(1, 6)])
+LEVELS = tuple(
+    [f"C{i}" for i in range(1, 8)]
+    + [f"T{i}" for i in range(1, 13)]
+    + [f"L{i}" for i in range(1, 6)]
+    + [f"S{i}" for i in range(1, 6)]
+)
 
 _SYNONYMS = {
-    "cord": "SpinalCord", "sc": "SpinalCord", "spinal cord": "SpinalCord", "spinal_cord": "SpinalCord",
-    "spinalcord": "SpinalCord", "myelon": "SpinalCord", "thecal sac": "ThecalSac", "thecal_sac": "ThecalSac",
-    "thecalsac": "ThecalSac", "spinal canal": "SpinalCanal", "canal": "SpinalCanal", "cauda": "CaudaEquina",
-    "cauda equina": "CaudaEquina", "cauda_equina": "CaudaEquina", "brachial plexus r": "BrachialPlex_R",
-    "rt bp": "BrachialPlex_R", "bp_r": "BrachialPlex_R", "brachialplexus_r": "BrachialPlex_R",
-    "brachial plexus l": "BrachialPlex_L", "lt bp": "BrachialPlex_L", "bp_l": "BrachialPlex_L",
-    "brachialplexus_l": "BrachialPlex_L", "oesophagus": "Esophagus", "esophagus": "Esophagus",
-    "spinalcord_prv5": "SpinalCord_PRV05", "spinalcord_prv3": "SpinalCord_PRV03", "cord prv": "SpinalCord_PRV05",
+    "cord": "SpinalCord",
+    "sc": "SpinalCord",
+    "spinal cord": "SpinalCord",
+    "spinal_cord": "SpinalCord",
+    "spinalcord": "SpinalCord",
+    "myelon": "SpinalCord",
+    "thecal sac": "ThecalSac",
+    "thecal_sac": "ThecalSac",
+    "thecalsac": "ThecalSac",
+    "spinal canal": "SpinalCanal",
+    "canal": "SpinalCanal",
+    "cauda": "CaudaEquina",
+    "cauda equina": "CaudaEquina",
+    "cauda_equina": "CaudaEquina",
+    "brachial plexus r": "BrachialPlex_R",
+    "rt bp": "BrachialPlex_R",
+    "bp_r": "BrachialPlex_R",
+    "brachialplexus_r": "BrachialPlex_R",
+    "brachial plexus l": "BrachialPlex_L",
+    "lt bp": "BrachialPlex_L",
+    "bp_l": "BrachialPlex_L",
+    "brachialplexus_l": "BrachialPlex_L",
+    "oesophagus": "Esophagus",
+    "esophagus": "Esophagus",
+    "spinalcord_prv5": "SpinalCord_PRV05",
+    "spinalcord_prv3": "SpinalCord_PRV03",
+    "cord prv": "SpinalCord_PRV05",
 }
 
 
@@ -71,7 +117,7 @@ def _suggest(value: str, path: tuple[str | int, ...]) -> str:
             return "; targets are not listed among the structures (the planned course has ptv_high_dmin)"
         return ""
     if path and path[-1] == "bilsky_grade" and value.strip() == "1":
-        return "; grade 1 is written with its subgrade: \"1a\", \"1b\" or \"1c\""
+        return '; grade 1 is written with its subgrade: "1a", "1b" or "1c"'
     return ""
 
 
@@ -86,15 +132,56 @@ def _integral(value: Any) -> Any:
     return value
 
 
-IsoDate = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValidator(_parse_date)]
+IsoDate = Annotated[
+    str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValidator(_parse_date)
+]
 Integer = Annotated[StrictInt, BeforeValidator(_integral)]
 Number = StrictInt | StrictFloat
 Dose = Annotated[Number, Field(ge=0)]
 Technique = Literal["2D", "3DCRT", "IMRT", "VMAT", "SBRT", "SRS", "other"]
-StructureName = Literal["SpinalCord", "SpinalCord_PRV03", "SpinalCord_PRV05", "ThecalSac", "SpinalCanal",
-                        "CaudaEquina", "BrachialPlex_L", "BrachialPlex_R", "SacralPlex", "Esophagus"]
-Level = Literal["C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9",
-                "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1", "S2", "S3", "S4", "S5"]
+StructureName = Literal[
+    "SpinalCord",
+    "SpinalCord_PRV03",
+    "SpinalCord_PRV05",
+    "ThecalSac",
+    "SpinalCanal",
+    "CaudaEquina",
+    "BrachialPlex_L",
+    "BrachialPlex_R",
+    "SacralPlex",
+    "Esophagus",
+]
+Level = Literal[
+    "C1",
+    "C2",
+    "C3",
+    "C4",
+    "C5",
+    "C6",
+    "C7",
+    "T1",
+    "T2",
+    "T3",
+    "T4",
+    "T5",
+    "T6",
+    "T7",
+    "T8",
+    "T9",
+    "T10",
+    "T11",
+    "T12",
+    "L1",
+    "L2",
+    "L3",
+    "L4",
+    "L5",
+    "S1",
+    "S2",
+    "S3",
+    "S4",
+    "S5",
+]
 
 
 class _Model(BaseModel):
@@ -162,7 +249,14 @@ class SinsComponents(_Model):
 
     @property
     def total(self) -> int:
-        return self.location + self.pain + self.bone_lesion + self.alignment + self.collapse + self.posterolateral
+        return (
+            self.location
+            + self.pain
+            + self.bone_lesion
+            + self.alignment
+            + self.collapse
+            + self.posterolateral
+        )
 
 
 class Hardware(_Model):
@@ -282,43 +376,67 @@ def _semantic_problems(case: Case, lines: LineMap, file: str) -> list[Problem]:
         problems.append(Problem(file, path, message, accepted, line, code=code))
 
     lesion = case.lesion
-    if lesion.sins is not None and lesion.sins_components is not None and lesion.sins != lesion.sins_components.total:
-        add(("lesion", "sins"), f"SINS {lesion.sins} differs from the sum of its components "
-            f"({lesion.sins_components.total})", "the total of the six components, or only one of the two",
-            "sins.total")
+    if (
+        lesion.sins is not None
+        and lesion.sins_components is not None
+        and lesion.sins != lesion.sins_components.total
+    ):
+        add(
+            ("lesion", "sins"),
+            f"SINS {lesion.sins} differs from the sum of its components ({lesion.sins_components.total})",
+            "the total of the six components, or only one of the two",
+            "sins.total",
+        )
     courses: list[tuple[tuple[str | int, ...], Course]] = [
-        (("prior_courses", i), c) for i, c in enumerate(case.prior_courses)]
+        (("prior_courses", i), c) for i, c in enumerate(case.prior_courses)
+    ]
     courses.append((("planned_course",), case.planned_course))
     for base, course in courses:
         n = course.fractions
         per_fraction = course.prescription_gy / n
         if course.unit == "Gy" and per_fraction > MAX_GY_PER_FRACTION:
-            add((*base, "prescription", "dose"),
+            add(
+                (*base, "prescription", "dose"),
                 f"{course.prescription.dose} Gy in {n} fraction(s) is {per_fraction:g} Gy per fraction, "
                 f"implausible in Gy (the dose looks like cGy)",
-                f"at most {MAX_GY_PER_FRACTION:g} Gy per fraction; for doses in cGy write unit: cGy", "unit.cgy-as-gy")
+                f"at most {MAX_GY_PER_FRACTION:g} Gy per fraction; for doses in cGy write unit: cGy",
+                "unit.cgy-as-gy",
+            )
         for name, metrics in (course.structures or {}).items():
             for metric, value in metrics.items():
                 if course.unit == "Gy" and value / n > MAX_GY_PER_FRACTION:
-                    add((*base, "structures", name, metric),
+                    add(
+                        (*base, "structures", name, metric),
                         f"{value:g} Gy over {n} fraction(s) is {value / n:g} Gy per fraction, implausible in Gy "
                         f"(the dose looks like cGy)",
                         f"at most {MAX_GY_PER_FRACTION:g} Gy per fraction; for doses in cGy write unit: cGy",
-                        "unit.cgy-as-gy")
+                        "unit.cgy-as-gy",
+                    )
             given = metrics.items()
-            for (m_hi, v_hi), (m_lo, v_lo) in zip(given, given[1:], strict=False):
+            for (m_hi, v_hi), (m_lo, v_lo) in itertools.pairwise(given):
                 if v_hi < v_lo:
-                    add((*base, "structures", name, m_hi),
+                    add(
+                        (*base, "structures", name, m_hi),
                         f"{m_hi} ({v_hi:g}) is below {m_lo} ({v_lo:g}); a hotter sub-volume cannot get less dose",
-                        "Dmax ≥ D0.03cc ≥ D0.1cc ≥ D1cc", "dvh.order")
+                        "Dmax ≥ D0.03cc ≥ D0.1cc ≥ D1cc",
+                        "dvh.order",
+                    )
     for i, prior in enumerate(case.prior_courses):
         if prior.end < prior.start:  # type: ignore[operator]
-            add(("prior_courses", i, "end"), f"the course ends ({prior.end}) before it starts ({prior.start})",
-                "end on or after start", "dates.order")
+            add(
+                ("prior_courses", i, "end"),
+                f"the course ends ({prior.end}) before it starts ({prior.start})",
+                "end on or after start",
+                "dates.order",
+            )
         if case.planned_course.start < prior.end:  # type: ignore[operator]
-            add(("planned_course", "start"),
+            add(
+                ("planned_course", "start"),
                 f"the planned course starts ({case.planned_course.start}) before prior course {i + 1} ends "
-                f"({prior.end})", "a planned start on or after the end of every prior course", "dates.order")
+                f"({prior.end})",
+                "a planned start on or after the end of every prior course",
+                "dates.order",
+            )
     return problems
 
 
@@ -326,10 +444,16 @@ def _pydantic_problems(exc: ValidationError, lines: LineMap, file: str) -> list[
     out = []
     for err in exc.errors():
         # drop pydantic's own steps (union members "int"/"float", "function-after[...]"): never field names
-        path = tuple(p for p in err["loc"]
-                     if not (isinstance(p, str) and ("[" in p or p in ("function-after", "int", "float"))))
-        out.append(Problem(file, path, err["msg"], "see schemas/case.schema.json", line=lines.get(path),
-                           code="model"))
+        path = tuple(
+            p
+            for p in err["loc"]
+            if not (isinstance(p, str) and ("[" in p or p in ("function-after", "int", "float")))
+        )
+        out.append(
+            Problem(
+                file, path, err["msg"], "see schemas/case.schema.json", line=lines.get(path), code="model"
+            )
+        )
     return out
 
 

@@ -6,16 +6,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as dist_version
 from typing import Any, Protocol
 
-from reirrad.dose.calculations import CONTEXT_FACTS, Computed, compute_item, context_facts
 from reirrad.case import Case
-from reirrad.logic.compiler import RULE_LEVEL, CompiledPack, compile_pack, item_key, marker_field, rule_marker_field, value_field
-from reirrad.logic.conditions import Cmp, Expr, Not, Outcome, parse_condition
+from reirrad.dose.calculations import CONTEXT_FACTS, Computed, compute_item, context_facts
 from reirrad.errors import EngineError
 from reirrad.knowledge.rulepack import Rule, RulePack, load_pack
+from reirrad.load.paths import tool_version
+from reirrad.logic.compiler import (
+    RULE_LEVEL,
+    CompiledPack,
+    compile_pack,
+    item_key,
+    marker_field,
+    rule_marker_field,
+    value_field,
+)
+from reirrad.logic.conditions import Cmp, Expr, Not, Outcome, parse_condition
 
 __all__ = ["Engine", "Evaluator", "build_fact", "explain_condition"]
 
@@ -25,14 +32,6 @@ class Engine(Protocol):
     version: str
 
     def fire(self, fact: dict[str, Any]) -> list[str]: ...
-
-
-@cache
-def _tool_version() -> str:
-    try:
-        return dist_version("reirrad")
-    except PackageNotFoundError:  # running from a source tree
-        return "0+source"
 
 
 _OPS = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
@@ -48,16 +47,23 @@ def _leaf_text(leaf: Cmp, ctx: dict[str, Any]) -> tuple[str, bool | None]:
     boolean = isinstance(actual, bool) or (spec is not None and spec.type == "boolean")
     if isinstance(actual, bool):
         actual = int(actual)
-    truth = {"eq": actual == want, "ne": actual != want, "lt": actual < want, "le": actual <= want,
-             "gt": actual > want, "ge": actual >= want}[leaf.op]
+    truth = {
+        "eq": actual == want,
+        "ne": actual != want,
+        "lt": actual < want,
+        "le": actual <= want,
+        "gt": actual > want,
+        "ge": actual >= want,
+    }[leaf.op]
     if boolean:
         shown = "yes" if actual else "no"
         required = ("yes" if want else "no") if leaf.op == "eq" else ("no" if want else "yes")
         return f"{name} = {shown} ({required} required)", truth
     value = ctx[leaf.field]
     shown = f"{value:g}" if isinstance(value, float) else value
-    return f"{name} = {shown} ({_OPS[leaf.op]} {want:g} required)" if isinstance(want, int | float) \
-        else f"{name} = {shown} ({_OPS[leaf.op]} {want} required)", truth
+    return f"{name} = {shown} ({_OPS[leaf.op]} {want:g} required)" if isinstance(
+        want, int | float
+    ) else f"{name} = {shown} ({_OPS[leaf.op]} {want} required)", truth
 
 
 def _outcome_text(leaf: Outcome, outcomes: dict[str, list[tuple[str, str]]]) -> tuple[str, bool | None]:
@@ -75,8 +81,9 @@ def _outcome_text(leaf: Outcome, outcomes: dict[str, list[tuple[str, str]]]) -> 
     return f"{leaf.rule}: no item {'fails' if leaf.status == 'fail' else 'passes'}", False
 
 
-def explain_condition(expr: Expr, ctx: dict[str, Any],
-                      outcomes: dict[str, list[tuple[str, str]]] | None = None) -> list[tuple[str, bool | None]]:
+def explain_condition(
+    expr: Expr, ctx: dict[str, Any], outcomes: dict[str, list[tuple[str, str]]] | None = None
+) -> list[tuple[str, bool | None]]:
     """Every leaf of a condition with its truth on this case: the pertinent positives, negatives and unknowns."""
     if isinstance(expr, Cmp):
         return [_leaf_text(expr, ctx)]
@@ -86,8 +93,10 @@ def explain_condition(expr: Expr, ctx: dict[str, Any],
         if isinstance(expr.item, Outcome):
             text, truth = _outcome_text(expr.item, outcomes or {})
             return [(f"{text} (none may have {expr.item.status})", None if truth is None else not truth)]
-        return [(f"not ({text})", None if truth is None else not truth)
-                for text, truth in explain_condition(expr.item, ctx, outcomes)]
+        return [
+            (f"not ({text})", None if truth is None else not truth)
+            for text, truth in explain_condition(expr.item, ctx, outcomes)
+        ]
     out: list[tuple[str, bool | None]] = []
     for child in getattr(expr, "items", ()):
         out += explain_condition(child, ctx, outcomes)
@@ -143,8 +152,8 @@ class RulePlan:
 
 
 def plan_rules(pack: RulePack) -> list[RulePlan]:
-    from reirrad.logic.conditions import fields_of, outcomes_of
     from reirrad.explain.results import citations_of, evidence_of
+    from reirrad.logic.conditions import fields_of, outcomes_of
 
     plans = []
     for rule in pack.rules:
@@ -155,12 +164,20 @@ def plan_rules(pack: RulePack) -> list[RulePlan]:
             if rule.limit.value is not None:
                 limits[""] = (rule.limit.value, None)
             limits.update({e.key: (e.value, e.note) for e in rule.limit.table})
-        plans.append(RulePlan(rule, applies, tuple(sorted(fields_of(applies))),
-                              {(s, m): (marker_field(rule.id, s, m), value_field(rule.id, s, m)) for s, m in items},
-                              evidence_of(rule), citations_of(rule, pack),
-                              "; ".join(f"{c.ref} ({c.locator})" for c in rule.citations), limits,
-                              rule_marker_field(rule.id) if rule.scope.per == "near_max_dose" else None,
-                              tuple(sorted(outcomes_of(applies)))))
+        plans.append(
+            RulePlan(
+                rule,
+                applies,
+                tuple(sorted(fields_of(applies))),
+                {(s, m): (marker_field(rule.id, s, m), value_field(rule.id, s, m)) for s, m in items},
+                evidence_of(rule),
+                citations_of(rule, pack),
+                "; ".join(f"{c.ref} ({c.locator})" for c in rule.citations),
+                limits,
+                rule_marker_field(rule.id) if rule.scope.per == "near_max_dose" else None,
+                tuple(sorted(outcomes_of(applies))),
+            )
+        )
     return plans
 
 
@@ -169,9 +186,12 @@ VALUE_DECIMALS = 6
 reported, so that floating-point noise (24.000000000000004) cannot flip a verdict at an exact boundary."""
 
 
-def build_fact(case: Case, pack: RulePack, plans: list[RulePlan] | None = None,
-               radioresistant: Callable[[str], list[Any]] | None = None
-               ) -> tuple[dict[str, Any], dict[str, Any], list[_Item]]:
+def build_fact(
+    case: Case,
+    pack: RulePack,
+    plans: list[RulePlan] | None = None,
+    radioresistant: Callable[[str], list[Any]] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], list[_Item]]:
     """The single fact the engine sees: context facts, an item marker per evaluation and each computed value."""
     ctx = context_facts(case, radioresistant)
     fact: dict[str, Any] = {"kind": "case"}
@@ -206,8 +226,14 @@ def _knowledge_of(pack: RulePack) -> tuple[Any, Any]:
 class Evaluator:
     """Evaluates cases against the rules in force on one date, on one engine instance."""
 
-    def __init__(self, pack: RulePack | None = None, *, as_of: date | None = None, engine: str = "durable",
-                 include_drafts: bool = False) -> None:
+    def __init__(
+        self,
+        pack: RulePack | None = None,
+        *,
+        as_of: date | None = None,
+        engine: str = "durable",
+        include_drafts: bool = False,
+    ) -> None:
         self.as_of = as_of or date.today()
         full = pack if pack is not None else load_pack()
         self.pack = full.select(self.as_of, include_drafts) if full.as_of != self.as_of else full
@@ -216,8 +242,9 @@ class Evaluator:
         self.plan_of = {p.rule.id: p for p in self.plans}
         self._explained: dict[tuple[Any, ...], list[tuple[str, bool | None]]] = {}
         self.histology, self.assessment = _knowledge_of(self.pack)
-        self.radioresistant: Callable[[str], list[Any]] | None = \
+        self.radioresistant: Callable[[str], list[Any]] | None = (
             cache(self.histology.match) if self.histology is not None else None
+        )
         """A histology text → the radioresistant-list entries it matches (cached per text); None without lists."""
         self.engine: Engine
         if engine == "durable":
@@ -231,7 +258,9 @@ class Evaluator:
         else:
             raise ValueError(f"unknown engine {engine!r}: durable or oracle")
 
-    def statuses(self, case: Case) -> tuple[dict[str, Any], dict[str, Any], list[_Item], dict[tuple[str, str], str]]:
+    def statuses(
+        self, case: Case
+    ) -> tuple[dict[str, Any], dict[str, Any], list[_Item], dict[tuple[str, str], str]]:
         fact, ctx, items = build_fact(case, self.pack, self.plans, self.radioresistant)
         fired = self.engine.fire(fact)
         fired_status: dict[tuple[str, str], str] = {}
@@ -241,8 +270,10 @@ class Evaluator:
             if fired_status.get(key) == rule.status and rule.stage > 1:
                 continue  # two conjuncts of one recommendation status may both hold
             if key in fired_status:
-                raise EngineError(f"{rule.rule_id} {rule.item or '(case)'}: two statuses fired "
-                                  f"({fired_status[key]} and {rule.status}); the compiled patterns overlap")
+                raise EngineError(
+                    f"{rule.rule_id} {rule.item or '(case)'}: two statuses fired "
+                    f"({fired_status[key]} and {rule.status}); the compiled patterns overlap"
+                )
             fired_status[key] = rule.status
         status: dict[tuple[str, str], str] = {}
         for item in items:
@@ -251,28 +282,35 @@ class Evaluator:
             if (own is None) == (rule_level is None):
                 found = [st for st in (own, rule_level) if st]
                 what = "no status" if not found else f"two statuses ({' and '.join(found)})"
-                raise EngineError(f"{item.rule.id} {key[1] or '(case)'}: {what} fired; the compiled patterns are "
-                                  f"not exclusive and exhaustive")
+                raise EngineError(
+                    f"{item.rule.id} {key[1] or '(case)'}: {what} fired; the compiled patterns are "
+                    f"not exclusive and exhaustive"
+                )
             status[key] = own or rule_level  # type: ignore[assignment]
         return fact, ctx, items, status
 
     def evaluate(self, case: Case) -> dict[str, Any]:
         from reirrad.explain.results import build_result
 
-        fact, ctx, items, status = self.statuses(case)
+        _fact, ctx, items, status = self.statuses(case)
         return build_result(self, case, ctx, items, status)
 
     @property
     def tool_version(self) -> str:
-        return _tool_version()
+        return tool_version()
 
-    def condition_explanation(self, rule: Rule, ctx: dict[str, Any],
-                              outcomes: dict[str, list[tuple[str, str]]]) -> list[tuple[str, bool | None]]:
+    def condition_explanation(
+        self, rule: Rule, ctx: dict[str, Any], outcomes: dict[str, list[tuple[str, str]]]
+    ) -> list[tuple[str, bool | None]]:
         """Every leaf of the rule's condition with its truth on this case, cached on the facts and the outcomes
         it reads."""
         plan = self.plan_of[rule.id]
-        key = ("condition", rule.id, tuple(ctx.get(f) for f in plan.applies_fields),
-               tuple(None if outcomes.get(r) is None else tuple(outcomes[r]) for r in plan.outcome_rules))
+        key = (
+            "condition",
+            rule.id,
+            tuple(ctx.get(f) for f in plan.applies_fields),
+            tuple(None if outcomes.get(r) is None else tuple(outcomes[r]) for r in plan.outcome_rules),
+        )
         return self._explanation(key, lambda: explain_condition(plan.applies, ctx, outcomes))
 
     def applies_explanation(self, rule: Rule, ctx: dict[str, Any]) -> list[tuple[str, bool | None]]:
@@ -281,8 +319,9 @@ class Evaluator:
         key = ("applies", rule.id, tuple(ctx.get(f) for f in plan.applies_fields))
         return self._explanation(key, lambda: explain_condition(plan.applies, ctx))
 
-    def _explanation(self, key: tuple[Any, ...],
-                     build: Callable[[], list[tuple[str, bool | None]]]) -> list[tuple[str, bool | None]]:
+    def _explanation(
+        self, key: tuple[Any, ...], build: Callable[[], list[tuple[str, bool | None]]]
+    ) -> list[tuple[str, bool | None]]:
         """An explanation computed once per key (the cache is emptied when it grows past 100,000 entries)."""
         found = self._explained.get(key)
         if found is None:

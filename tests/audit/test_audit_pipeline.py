@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 import yaml
-
-from reirrad.cli.main import main
 from reirrad.audit.readers import CSV_COLUMNS, dumps_line, read_csv_cases, write_csv
 from reirrad.audit.runner import AuditOptions, run_audit
 from reirrad.audit.summary import Acc, finalize
-from reirrad.testing.synth import SYNTHETIC_PREFIX, iter_synth_cases, synth_cases
+from reirrad.cli.main import main
 from reirrad.load.yamlio import load_yaml_file
+from reirrad.testing.synth import SYNTHETIC_PREFIX, iter_synth_cases, synth_cases
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml"
@@ -58,8 +57,9 @@ def jsonl_cohort(tmp_path: Path, docs: list[dict[str, Any]]) -> Path:
     return path
 
 
-def test_jsonl_every_line_lands_once_with_line_numbers(jsonl_cohort: Path, tmp_path: Path,
-                                                       docs: list[dict[str, Any]]) -> None:
+def test_jsonl_every_line_lands_once_with_line_numbers(
+    jsonl_cohort: Path, tmp_path: Path, docs: list[dict[str, Any]]
+) -> None:
     out = tmp_path / "out"
     outcome = audit(jsonl_cohort, out)
     results, errors = read_jsonl(out / "results.jsonl"), read_jsonl(out / "errors.jsonl")
@@ -102,8 +102,12 @@ def test_summary_counts_equal_the_per_case_results(jsonl_cohort: Path, tmp_path:
         assert again[key] == summary[key], key
     hytec = summary["policies"]["hytec"]["met"]
     assert hytec["all_metrics"] <= hytec["any_metric"] <= hytec["evaluated"]
-    pass_fail = sum(1 for r in results if {"hytec": "pass", "nelson": "fail"}.items()
-                    <= {p["policy"]: p["verdict"] for p in r["policy_summary"]}.items())
+    pass_fail = sum(
+        1
+        for r in results
+        if {"hytec": "pass", "nelson": "fail"}.items()
+        <= {p["policy"]: p["verdict"] for p in r["policy_summary"]}.items()
+    )
     assert summary["disagreements"].get("hytec", {}).get("nelson", 0) == pass_fail
 
 
@@ -133,9 +137,20 @@ def test_csv_round_trip_is_identical(tmp_path: Path, docs: list[dict[str, Any]])
     example, _ = load_yaml_file(EXAMPLE)
     full = synth_cases(1, 3)[0]
     full["patient"]["systemic_disease"] = {"status": "stable", "brain_metastases": False}
-    full["lesion"].update({"sins_components": {"location": 1, "pain": 3, "bone_lesion": 0, "alignment": 2,
-                                               "collapse": 1, "posterolateral": 0},
-                           "hardware": {"present": True, "failure": False}, "pathologic_fracture": True})
+    full["lesion"].update(
+        {
+            "sins_components": {
+                "location": 1,
+                "pain": 3,
+                "bone_lesion": 0,
+                "alignment": 2,
+                "collapse": 1,
+                "posterolateral": 0,
+            },
+            "hardware": {"present": True, "failure": False},
+            "pathologic_fracture": True,
+        }
+    )
     full["planned_course"]["unit"] = "cGy"
     cohort = [*docs, full]
     if example.get("schema") == "reirrad/case/v1":
@@ -184,9 +199,18 @@ def test_as_of_selects_rules_on_both_sides_of_valid_from(tmp_path: Path, docs: l
     path.write_bytes(dumps_line(early) + dumps_line(late))
 
     def policies(out: Path) -> dict[str, set[str]]:
-        return {r["case_id"]: {p["policy"] for p in r["policy_summary"]} for r in read_jsonl(out / "results.jsonl")}
+        return {
+            r["case_id"]: {p["policy"] for p in r["policy_summary"]}
+            for r in read_jsonl(out / "results.jsonl")
+        }
 
-    audit(path, tmp_path / "t", as_of="treatment", compare_now=True, now=__import__("datetime").date(2025, 10, 1))
+    audit(
+        path,
+        tmp_path / "t",
+        as_of="treatment",
+        compare_now=True,
+        now=__import__("datetime").date(2025, 10, 1),
+    )
     by_case = policies(tmp_path / "t")
     assert "hytec" not in by_case["treated-2011"] and "nelson" in by_case["treated-2011"]
     assert "hytec" in by_case["treated-2012"]
@@ -212,7 +236,8 @@ def test_report_is_self_contained(jsonl_cohort: Path, tmp_path: Path) -> None:
 
 
 def test_cli_prints_counts_and_refuses_a_different_input_in_the_same_dir(
-        jsonl_cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    jsonl_cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     assert main(["audit", str(jsonl_cohort), "--out", str(out), "--workers", "0", "--as-of", AS_OF]) == 0
     printed = capsys.readouterr().out
@@ -227,7 +252,9 @@ def test_cli_prints_counts_and_refuses_a_different_input_in_the_same_dir(
 def test_synth_is_stable_and_labelled(tmp_path: Path) -> None:
     assert list(iter_synth_cases(30, 4)) == synth_cases(30, 4)
     assert list(iter_synth_cases(30, 4, start=25)) == synth_cases(30, 4)[25:]
-    assert main(["synth", "--n", "3", "--seed", "2", "--format", "yaml-dir", "--out", str(tmp_path / "y")]) == 0
+    assert (
+        main(["synth", "--n", "3", "--seed", "2", "--format", "yaml-dir", "--out", str(tmp_path / "y")]) == 0
+    )
     files = sorted((tmp_path / "y").glob("*.yaml"))
     assert len(files) == 3 and files[0].name.startswith(SYNTHETIC_PREFIX)
     assert files[0].read_text().startswith("# SYNTHETIC")
@@ -237,10 +264,15 @@ def test_synth_is_stable_and_labelled(tmp_path: Path) -> None:
 
 
 def test_recommendations_are_counted_when_results_carry_them() -> None:
-    result = {"constraints": [], "policy_summary": [],
-              "recommendations": [{"rule_id": "isrs-2017.x", "status": "made"},
-                                  {"rule_id": "isrs-2017.x", "status": "made"},
-                                  {"rule_id": "kotecha-2020.y", "status": "indeterminate"}]}
+    result = {
+        "constraints": [],
+        "policy_summary": [],
+        "recommendations": [
+            {"rule_id": "isrs-2017.x", "status": "made"},
+            {"rule_id": "isrs-2017.x", "status": "made"},
+            {"rule_id": "kotecha-2020.y", "status": "indeterminate"},
+        ],
+    }
     acc = Acc()
     acc.add_result("k1", result)
     acc.add_result("k2", {"constraints": [], "policy_summary": []})

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from reirrad.audit import runner
 from reirrad.audit.readers import dumps_line
 from reirrad.audit.runner import AuditOptions, run_audit
@@ -47,8 +46,9 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cohort, base / "out"
 
 
-def test_a_crash_between_commits_and_a_torn_append_are_repaired(clean: tuple[Path, Path], tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_between_commits_and_a_torn_append_are_repaired(
+    clean: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cohort, reference = clean
     out = tmp_path / "out"
     real = runner._Committer.commit
@@ -91,9 +91,27 @@ def _children(pid: int) -> list[int]:
 
 def _start(cohort: Path, out: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    return subprocess.Popen([sys.executable, "-m", "reirrad", "audit", str(cohort), "--out", str(out),
-                             "--workers", "2", "--chunk-size", "10", "--as-of", AS_OF],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reirrad",
+            "audit",
+            str(cohort),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "--chunk-size",
+            "10",
+            "--as-of",
+            AS_OF,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def _wait_for_commits(out: Path, proc: subprocess.Popen[bytes], at_least: int) -> None:
@@ -109,8 +127,12 @@ def _wait_for_commits(out: Path, proc: subprocess.Popen[bytes], at_least: int) -
     pytest.fail("the audit did not commit in time")
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds worker processes through /proc (Linux)")
-def test_killed_worker_stops_the_audit_and_a_rerun_completes_it(clean: tuple[Path, Path], tmp_path: Path) -> None:
+@pytest.mark.skipif(
+    not Path("/proc/self/task").is_dir(), reason="finds worker processes through /proc (Linux)"
+)
+def test_killed_worker_stops_the_audit_and_a_rerun_completes_it(
+    clean: tuple[Path, Path], tmp_path: Path
+) -> None:
     cohort, reference = clean
     out = tmp_path / "out"
     proc = _start(cohort, out)
@@ -133,7 +155,9 @@ def test_killed_worker_stops_the_audit_and_a_rerun_completes_it(clean: tuple[Pat
     assert (out / "results.jsonl").read_bytes() == (reference / "results.jsonl").read_bytes()
 
 
-def test_killed_audit_process_group_resumes_without_duplicates(clean: tuple[Path, Path], tmp_path: Path) -> None:
+def test_killed_audit_process_group_resumes_without_duplicates(
+    clean: tuple[Path, Path], tmp_path: Path
+) -> None:
     cohort, reference = clean
     out = tmp_path / "out"
     proc = _start(cohort, out)
@@ -148,7 +172,8 @@ def test_killed_audit_process_group_resumes_without_duplicates(clean: tuple[Path
 
 
 def test_a_case_that_breaks_the_engine_is_a_row_in_errors_not_a_stopped_audit(
-        clean: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clean: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cohort, _ = clean
 
     def hook(ev: Any) -> None:
@@ -164,7 +189,8 @@ def test_a_case_that_breaks_the_engine_is_a_row_in_errors_not_a_stopped_audit(
     out = tmp_path / "out"
     outcome = run_audit(opts(cohort, out, evaluator_hook=hook))
     assert outcome.input_cases == 200
-    engine_errors = [json.loads(x) for x in (out / "errors.jsonl").read_text().splitlines()
-                     if '"code":"engine"' in x]
+    engine_errors = [
+        json.loads(x) for x in (out / "errors.jsonl").read_text().splitlines() if '"code":"engine"' in x
+    ]
     assert len(engine_errors) == sum(1 for i in range(200) if str(i).endswith("7") and i % 97 != 13)
     assert engine_errors[0]["problems"][0]["message"] == "engine error: two statuses fired"

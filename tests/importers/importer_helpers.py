@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 from reirrad.case import Case, parse_case
-from reirrad.errors import InputError
 from reirrad.cli.importers import add_import_parser
+from reirrad.errors import InputError
 
 DATA = Path(__file__).with_name("data")
 

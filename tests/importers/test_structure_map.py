@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from importer_helpers import DATA, run_import
 from reirrad.case import STRUCTURE_NAMES
-from reirrad.errors import InputError
 from reirrad.cli.importers import add_import_parser
+from reirrad.errors import InputError
 from reirrad.importers.structure_map import (
     DEFAULT_MAP,
     load_structure_map,

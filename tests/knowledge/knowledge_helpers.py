@@ -9,8 +9,8 @@ from typing import Any
 
 from reirrad.case import Case, parse_case
 from reirrad.cli.main import main
-from reirrad.knowledge.data import Table, load_table
 from reirrad.dose.limits import DerivedLimit, derive_limits
+from reirrad.knowledge.data import Table, load_table
 from reirrad.knowledge.rulepack import RulePack, load_pack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,15 +19,29 @@ SOURCES = ROOT.parent / "shared" / "sources"
 AS_OF = date(2025, 6, 1)
 
 
-def case_text(priors: Sequence[dict[str, Any]], *, planned_start: str = "2025-01-20", planned_fractions: int = 3,
-              planned_structures: str = "ThecalSac: {Dmax: 12.0}", levels: str = "[T6]") -> str:
-    lines = ["schema: reirrad/case/v1", "case_id: limits-test", f"lesion: {{levels: {levels}}}", "prior_courses:"]
+def case_text(
+    priors: Sequence[dict[str, Any]],
+    *,
+    planned_start: str = "2025-01-20",
+    planned_fractions: int = 3,
+    planned_structures: str = "ThecalSac: {Dmax: 12.0}",
+    levels: str = "[T6]",
+) -> str:
+    lines = [
+        "schema: reirrad/case/v1",
+        "case_id: limits-test",
+        f"lesion: {{levels: {levels}}}",
+        "prior_courses:",
+    ]
     if not priors:
         lines[-1] = "prior_courses: []"
     for p in priors:
-        lines += [f"  - start: {p.get('start', '2023-12-01')}", f"    end: {p.get('end', '2024-01-19')}",
-                  f"    technique: {p.get('technique', '3DCRT')}",
-                  f"    prescription: {{dose: {p['dose']}, fractions: {p['fractions']}}}"]
+        lines += [
+            f"  - start: {p.get('start', '2023-12-01')}",
+            f"    end: {p.get('end', '2024-01-19')}",
+            f"    technique: {p.get('technique', '3DCRT')}",
+            f"    prescription: {{dose: {p['dose']}, fractions: {p['fractions']}}}",
+        ]
         if p.get("dosimetry") == "unavailable":
             lines.append("    dosimetry: unavailable")
         else:
@@ -35,9 +49,14 @@ def case_text(priors: Sequence[dict[str, Any]], *, planned_start: str = "2025-01
             for name, metrics in p.get("structures", {"ThecalSac": {"Dmax": p["dose"]}}).items():
                 inner = ", ".join(f"{m}: {v}" for m, v in metrics.items())
                 lines.append(f"      {name}: {{{inner}}}")
-    lines += ["planned_course:", f"  start: {planned_start}", "  technique: SBRT",
-              f"  prescription: {{dose: 24, fractions: {planned_fractions}}}", "  structures:",
-              f"    {planned_structures}"]
+    lines += [
+        "planned_course:",
+        f"  start: {planned_start}",
+        "  technique: SBRT",
+        f"  prescription: {{dose: 24, fractions: {planned_fractions}}}",
+        "  structures:",
+        f"    {planned_structures}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -53,10 +72,23 @@ def the_table() -> Table:
     return load_table(RULES)
 
 
-def one_limit(case: Case, policy: str, fractions: int, *, structure: str = "ThecalSac", metric: str = "Dmax",
-              pack: RulePack | None = None) -> DerivedLimit:
-    report = derive_limits(case, pack or selected_pack(), table=the_table(), fractions=[fractions],
-                           structures=[structure], metrics=[metric])
+def one_limit(
+    case: Case,
+    policy: str,
+    fractions: int,
+    *,
+    structure: str = "ThecalSac",
+    metric: str = "Dmax",
+    pack: RulePack | None = None,
+) -> DerivedLimit:
+    report = derive_limits(
+        case,
+        pack or selected_pack(),
+        table=the_table(),
+        fractions=[fractions],
+        structures=[structure],
+        metrics=[metric],
+    )
     found = [lim for lim in report.limits if lim.policy == policy]
     assert len(found) == 1, [(lim.policy, lim.structure, lim.metric) for lim in report.limits]
     return found[0]

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 from knowledge_helpers import RULES, SOURCES
-
-from reirrad.knowledge.data import case_field_exists, load_assessment, load_histology_lists, match_radioresistant, normalise
+from reirrad.knowledge.data import (
+    case_field_exists,
+    load_assessment,
+    load_histology_lists,
+    match_radioresistant,
+    normalise,
+)
 
 ASSESSMENT = load_assessment(RULES)
 LISTS = load_histology_lists(RULES)
@@ -13,14 +18,24 @@ LISTS = load_histology_lists(RULES)
 
 def test_the_six_domains_of_table_1_in_order_with_their_items() -> None:
     assert [(d.title, len(d.items)) for d in ASSESSMENT.domains] == [
-        ("Recurrence factors", 5), ("Prior therapy", 5), ("Neurologic", 3), ("Oncologic", 3), ("Mechanical", 5),
-        ("Systemic", 7)]
+        ("Recurrence factors", 5),
+        ("Prior therapy", 5),
+        ("Neurologic", 3),
+        ("Oncologic", 3),
+        ("Mechanical", 5),
+        ("Systemic", 7),
+    ]
     assert (ASSESSMENT.source.ref, ASSESSMENT.source.locator) == ("kotecha-2020", "Table 1")
 
 
 def test_items_map_to_case_fields_or_say_they_are_not_captured() -> None:
     uncaptured = [i.id for i in ASSESSMENT.items() if not i.captured]
-    assert uncaptured == ["recurrence-prior-response", "onc-response-durability", "sys-comorbidity", "sys-goals"]
+    assert uncaptured == [
+        "recurrence-prior-response",
+        "onc-response-durability",
+        "sys-comorbidity",
+        "sys-goals",
+    ]
     by_id = {i.id: i for i in ASSESSMENT.items()}
     assert by_id["mech-sins"].case_fields == ("lesion.sins", "lesion.sins_components")
     assert by_id["sys-brain"].case_fields == ("patient.systemic_disease.brain_metastases",)
@@ -43,50 +58,78 @@ def test_case_field_paths() -> None:
 def test_two_lists_because_the_sources_differ() -> None:
     names = {lst.id: [e.name for e in lst.entries] for lst in LISTS.lists}
     assert names == {
-        "lucido-2025": ["renal cell carcinoma", "hepatocellular carcinoma", "adrenocortical carcinoma",
-                        "cholangiocarcinoma", "melanoma", "sarcoma"],
-        "myrehaug-2017": ["sarcoma", "renal cell carcinoma", "non-small cell lung carcinoma", "melanoma",
-                          "gastrointestinal tract tumours"],
+        "lucido-2025": [
+            "renal cell carcinoma",
+            "hepatocellular carcinoma",
+            "adrenocortical carcinoma",
+            "cholangiocarcinoma",
+            "melanoma",
+            "sarcoma",
+        ],
+        "myrehaug-2017": [
+            "sarcoma",
+            "renal cell carcinoma",
+            "non-small cell lung carcinoma",
+            "melanoma",
+            "gastrointestinal tract tumours",
+        ],
     }
     assert [(lst.source.ref, lst.source.locator) for lst in LISTS.lists] == [
         ("lucido-2025", "Methods, Data analysis and statistical methods (radioresistant histology)"),
-        ("myrehaug-2017", "Results, Patient Selection")]
+        ("myrehaug-2017", "Results, Patient Selection"),
+    ]
 
 
-@pytest.mark.skipif(not SOURCES.is_dir(), reason="the source documents (../shared/sources) are not beside this checkout")
+@pytest.mark.skipif(
+    not SOURCES.is_dir(), reason="the source documents (../shared/sources) are not beside this checkout"
+)
 def test_list_names_are_the_sources_words() -> None:
     lucido = normalise((SOURCES / "002_ee80f4e932a9a8c0.txt").read_text(encoding="utf-8"))
-    assert ("radioresistant histology renal cell carcinoma hepatocellular carcinoma adrenocortical carcinoma "
-            "cholangiocarcinoma melanoma or sarcoma") in lucido
+    assert (
+        "radioresistant histology renal cell carcinoma hepatocellular carcinoma adrenocortical carcinoma "
+        "cholangiocarcinoma melanoma or sarcoma"
+    ) in lucido
     text = (SOURCES / "001_27c29759c9d85f2f.txt").read_text(encoding="utf-8")
     # the stored copy breaks this sentence with a figure caption after "non–"
-    section = normalise(text[text.index("Patient Selection"):text.index("Local Control and Overall Survival")])
+    section = normalise(
+        text[text.index("Patient Selection") : text.index("Local Control and Overall Survival")]
+    )
     assert "radio resistant including sarcoma renal cell carcinoma non" in section
     assert "small cell lung carcinoma melanoma and gastrointestinal tract tumors" in section
 
 
-@pytest.mark.parametrize(("histology", "expected"), [
-    ("Chondrosarcoma", [("lucido-2025", "sarcoma"), ("myrehaug-2017", "sarcoma")]),
-    ("Ewing's sarcoma", [("lucido-2025", "sarcoma"), ("myrehaug-2017", "sarcoma")]),
-    ("clear-cell RCC", [("lucido-2025", "renal-cell-carcinoma"), ("myrehaug-2017", "renal-cell-carcinoma")]),
-    ("Renal Cell Carcinoma, papillary", [("lucido-2025", "renal-cell-carcinoma"),
-                                         ("myrehaug-2017", "renal-cell-carcinoma")]),
-    ("sarcomatoid renal cell carcinoma", [("lucido-2025", "renal-cell-carcinoma"),
-                                          ("myrehaug-2017", "renal-cell-carcinoma")]),
-    ("HCC", [("lucido-2025", "hepatocellular-carcinoma")]),
-    ("adrenocortical carcinoma", [("lucido-2025", "adrenocortical-carcinoma")]),
-    ("intrahepatic cholangiocarcinoma", [("lucido-2025", "cholangiocarcinoma")]),
-    ("uveal melanoma", [("lucido-2025", "melanoma"), ("myrehaug-2017", "melanoma")]),
-    ("non-melanoma skin cancer", []),
-    ("NSCLC, adenocarcinoma", [("myrehaug-2017", "non-small-cell-lung-carcinoma")]),
-    ("Non–small cell lung carcinoma", [("myrehaug-2017", "non-small-cell-lung-carcinoma")]),
-    ("small cell lung carcinoma", []),
-    ("adenocarcinoma", []),
-    ("rectal adenocarcinoma", [("myrehaug-2017", "gastrointestinal-tract")]),
-    ("breast IDC", []),
-    ("prostate adenocarcinoma", []),
-    ("", []),
-])
+@pytest.mark.parametrize(
+    ("histology", "expected"),
+    [
+        ("Chondrosarcoma", [("lucido-2025", "sarcoma"), ("myrehaug-2017", "sarcoma")]),
+        ("Ewing's sarcoma", [("lucido-2025", "sarcoma"), ("myrehaug-2017", "sarcoma")]),
+        (
+            "clear-cell RCC",
+            [("lucido-2025", "renal-cell-carcinoma"), ("myrehaug-2017", "renal-cell-carcinoma")],
+        ),
+        (
+            "Renal Cell Carcinoma, papillary",
+            [("lucido-2025", "renal-cell-carcinoma"), ("myrehaug-2017", "renal-cell-carcinoma")],
+        ),
+        (
+            "sarcomatoid renal cell carcinoma",
+            [("lucido-2025", "renal-cell-carcinoma"), ("myrehaug-2017", "renal-cell-carcinoma")],
+        ),
+        ("HCC", [("lucido-2025", "hepatocellular-carcinoma")]),
+        ("adrenocortical carcinoma", [("lucido-2025", "adrenocortical-carcinoma")]),
+        ("intrahepatic cholangiocarcinoma", [("lucido-2025", "cholangiocarcinoma")]),
+        ("uveal melanoma", [("lucido-2025", "melanoma"), ("myrehaug-2017", "melanoma")]),
+        ("non-melanoma skin cancer", []),
+        ("NSCLC, adenocarcinoma", [("myrehaug-2017", "non-small-cell-lung-carcinoma")]),
+        ("Non–small cell lung carcinoma", [("myrehaug-2017", "non-small-cell-lung-carcinoma")]),
+        ("small cell lung carcinoma", []),
+        ("adenocarcinoma", []),
+        ("rectal adenocarcinoma", [("myrehaug-2017", "gastrointestinal-tract")]),
+        ("breast IDC", []),
+        ("prostate adenocarcinoma", []),
+        ("", []),
+    ],
+)
 def test_matching(histology: str, expected: list[tuple[str, str]]) -> None:
     assert [(list_id, e.id) for list_id, e in match_radioresistant(histology)] == expected
 

@@ -6,17 +6,29 @@ import re
 
 import pytest
 from knowledge_helpers import RULES, SOURCES
-
 from reirrad.knowledge.data import NOT_GRADED, REQUIRED_STUDY_FIELDS, STUDY_FIELDS, load_evidence
 from reirrad.load.yamlio import load_yaml_file
 
 MYREHAUG_GRADE = {  # Myrehaug 2017, Table 3, column "Study Quality (GRADE)"
-    "sahgal-2009": "Very low", "choi-2010": "Very low", "garg-2011": "Low", "damast-2011": "Very low",
-    "mahadevan-2011": "Very low", "ahmed-2012": "Low", "chang-2012": "Very low", "thibault-2014": "Low",
+    "sahgal-2009": "Very low",
+    "choi-2010": "Very low",
+    "garg-2011": "Low",
+    "damast-2011": "Very low",
+    "mahadevan-2011": "Very low",
+    "ahmed-2012": "Low",
+    "chang-2012": "Very low",
+    "thibault-2014": "Low",
     "thibault-2015": "Low",
 }
-KOTECHA_TABLE2 = {"chow-2014", "huisman-2012", "rades-2005", "garg-2011", "thibault-2015", "myrehaug-2017",
-                  "ito-2018"}
+KOTECHA_TABLE2 = {
+    "chow-2014",
+    "huisman-2012",
+    "rades-2005",
+    "garg-2011",
+    "thibault-2015",
+    "myrehaug-2017",
+    "ito-2018",
+}
 SERIES = {"sbrt-reirradiation-series", "lucido-2025", "milker-zabel-2003"}
 
 REGISTRY = load_evidence(RULES)
@@ -32,7 +44,10 @@ def test_grade_is_exactly_myrehaug_table_3_and_nothing_else_is_graded() -> None:
     for study in REGISTRY.studies:
         if study.id in MYREHAUG_GRADE:
             assert (study.quality.grade, study.quality.scale, study.quality.ref) == (
-                MYREHAUG_GRADE[study.id], "GRADE", "myrehaug-2017")
+                MYREHAUG_GRADE[study.id],
+                "GRADE",
+                "myrehaug-2017",
+            )
         else:
             assert study.quality.grade == NOT_GRADED, study.id
             assert study.quality.source_kind and study.quality.scale is None
@@ -47,22 +62,43 @@ def test_a_study_in_both_tables_is_one_entry_with_both_locators_and_both_version
         for name in REQUIRED_STUDY_FIELDS:
             assert set(study.reported(name)) == {"myrehaug-2017", "kotecha-2020"}, (study_id, name)
     garg = REGISTRY.study("garg-2011")
-    assert garg.reported("design") == {"myrehaug-2017": "prospective phase I/II", "kotecha-2020": "case series"}
+    assert garg.reported("design") == {
+        "myrehaug-2017": "prospective phase I/II",
+        "kotecha-2020": "case series",
+    }
 
 
 def test_figures_spot_checked_against_the_tables() -> None:
-    assert REGISTRY.study("sahgal-2009").reported("local_control")["myrehaug-2017"].startswith("82% at 1 year")
+    assert (
+        REGISTRY.study("sahgal-2009").reported("local_control")["myrehaug-2017"].startswith("82% at 1 year")
+    )
     assert REGISTRY.study("damast-2011").reported("vcf") == {"myrehaug-2017": "9 fractures"}
     assert REGISTRY.study("chow-2014").reported("patients") == {"kotecha-2020": 237}
     assert REGISTRY.study("thibault-2014").reported("survival") == {"myrehaug-2017": "not reported"}
     assert REGISTRY.study("ito-2018").reported("local_control") == {"kotecha-2020": "70% at 1 year"}
     assert REGISTRY.study("myrehaug-2017").reported("targets") == {
-        "kotecha-2020": 447, "myrehaug-2017": "411 treated spinal segments"}
+        "kotecha-2020": 447,
+        "myrehaug-2017": "411 treated spinal segments",
+    }
     assert REGISTRY.study("sahgal-2009").citation_text == "Sahgal et al., 2009"
 
 
-_SPELLED = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
-            "nine": "9", "ten": "10", "twelve": "12", "sixteen": "16", "eighteen": "18", "nineteen": "19"}
+_SPELLED = {
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "twelve": "12",
+    "sixteen": "16",
+    "eighteen": "18",
+    "nineteen": "19",
+}
 
 
 def _numbers(text: str) -> list[str]:
@@ -71,18 +107,24 @@ def _numbers(text: str) -> list[str]:
     return re.findall(r"\d+(?:\.\d+)?", text) + [_SPELLED[w] for w in words if w in _SPELLED]
 
 
-@pytest.mark.skipif(not SOURCES.is_dir(), reason="the source documents (../shared/sources) are not beside this checkout")
+@pytest.mark.skipif(
+    not SOURCES.is_dir(), reason="the source documents (../shared/sources) are not beside this checkout"
+)
 def test_every_number_in_the_registry_occurs_in_the_source_it_is_attributed_to() -> None:
     """No figure is computed or mistyped: each number of a value appears in the text of the source named for it."""
     refs, _ = load_yaml_file(RULES / "references.yaml")
-    numbers = {ref: set(_numbers((SOURCES / entry["source_file"]).read_text(encoding="utf-8")))
-               for ref, entry in refs.items()}
+    numbers = {
+        ref: set(_numbers((SOURCES / entry["source_file"]).read_text(encoding="utf-8")))
+        for ref, entry in refs.items()
+    }
     checked = 0
     for study in REGISTRY.studies:
         for name in STUDY_FIELDS:
             for ref, value in study.reported(name).items():
                 for number in _numbers(str(value)):
-                    assert number in numbers[ref], f"{study.id}.{name}[{ref}]: {number} is not in {ref}'s text"
+                    assert number in numbers[ref], (
+                        f"{study.id}.{name}[{ref}]: {number} is not in {ref}'s text"
+                    )
                     checked += 1
     assert checked > 150
 

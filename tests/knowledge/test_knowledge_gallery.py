@@ -13,10 +13,17 @@ from typing import Any
 
 import pytest
 from knowledge_helpers import RULES
-
 from reirrad.errors import InputError, Problem, format_path
-from reirrad.knowledge.data import (ASSESSMENT_FILE, EVIDENCE_FILE, LISTS_FILE, TABLE_FILE, load_assessment, load_evidence,
-                               load_histology_lists, load_table)
+from reirrad.knowledge.data import (
+    ASSESSMENT_FILE,
+    EVIDENCE_FILE,
+    LISTS_FILE,
+    TABLE_FILE,
+    load_assessment,
+    load_evidence,
+    load_histology_lists,
+    load_table,
+)
 from reirrad.load.yamlio import load_yaml_file
 
 GALLERY = Path(__file__).parents[1] / "gallery" / "knowledge"
@@ -54,8 +61,12 @@ def test_gallery_and_expectations_are_in_step() -> None:
 
 
 def _matches(problem: Problem, want: dict[str, Any]) -> bool:
-    return (format_path(problem.path) == str(want["path"]) and problem.line == want["line"]
-            and str(want["message"]) in problem.message and str(want["accepted"]) in problem.accepted)
+    return (
+        format_path(problem.path) == str(want["path"])
+        and problem.line == want["line"]
+        and str(want["message"]) in problem.message
+        and str(want["accepted"]) in problem.accepted
+    )
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
@@ -70,6 +81,7 @@ def test_each_bad_file_gives_exactly_the_expected_problems(path: Path, tmp_path:
         else:
             left.remove(hit)
     assert not missing and not left, (
-        f"expected but not reported: {missing}\nreported but not expected: {[p.render() for p in left]}")
+        f"expected but not reported: {missing}\nreported but not expected: {[p.render() for p in left]}"
+    )
     relative = LOADERS[path.name.split("-")[0]][0]
     assert all(Path(p.file).as_posix().endswith(relative.as_posix()) for p in problems)

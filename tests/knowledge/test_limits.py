@@ -9,13 +9,22 @@ from pathlib import Path
 
 import pytest
 from knowledge_helpers import RULES, case_text, make_case, one_limit, run_cli, selected_pack, the_table
-
 from reirrad.dose import radiobiology as rb
 from reirrad.dose.limits import default_fractions, derive_limits, floor_cgy
 from reirrad.knowledge.rulepack import load_pack
 
-REQUIRED_KEYS = {"policy", "structure", "metric", "fractions", "max_dose", "unit", "binding_criterion", "rule_ids",
-                 "rule_versions", "steps"}
+REQUIRED_KEYS = {
+    "policy",
+    "structure",
+    "metric",
+    "fractions",
+    "max_dose",
+    "unit",
+    "binding_criterion",
+    "rule_ids",
+    "rule_versions",
+    "steps",
+}
 
 
 def test_hytec_is_the_smallest_of_its_three_dose_criteria() -> None:
@@ -79,8 +88,10 @@ def test_a_missing_metric_falls_back_to_the_prior_dmax() -> None:
 
 
 def test_lost_dosimetry_uses_the_assumption_only_where_it_applies() -> None:
-    case = make_case([{"dose": 30, "fractions": 10, "dosimetry": "unavailable"}],
-                     planned_structures="SpinalCord: {Dmax: 9.0}")
+    case = make_case(
+        [{"dose": 30, "fractions": 10, "dosimetry": "unavailable"}],
+        planned_structures="SpinalCord: {Dmax: 9.0}",
+    )
     cord = one_limit(case, "nelson", 1, structure="SpinalCord")
     assert cord.assumptions == ["assumptions.missing-dosimetry"]
     assert cord.max_dose == pytest.approx(rb.max_dose_for_eqd2(50 - (2 / 3) * rb.eqd2(30, 10, 3), 1, 3))
@@ -102,10 +113,14 @@ def test_the_figures_come_from_the_rule_files(tmp_path: Path) -> None:
     pack_dir = tmp_path / "rules"
     shutil.copytree(RULES, pack_dir)
     resbrt = pack_dir / "policies" / "hytec" / "resbrt.yaml"
-    resbrt.write_text(resbrt.read_text().replace("limit: {operator: \"<=\", value: 25}",
-                                                 "limit: {operator: \"<\", value: 20}"), encoding="utf-8")
+    resbrt.write_text(
+        resbrt.read_text().replace('limit: {operator: "<=", value: 25}', 'limit: {operator: "<", value: 20}'),
+        encoding="utf-8",
+    )
     nelson = pack_dir / "policies" / "nelson" / "cumulative.yaml"
-    nelson.write_text(nelson.read_text().replace("alpha_beta: 3, repair", "alpha_beta: 2, repair"), encoding="utf-8")
+    nelson.write_text(
+        nelson.read_text().replace("alpha_beta: 3, repair", "alpha_beta: 2, repair"), encoding="utf-8"
+    )
     pack = load_pack(pack_dir).select(date(2025, 6, 1))
     case = make_case([{"dose": 30, "fractions": 10}])
     hytec = one_limit(case, "hytec", 1, pack=pack)
@@ -140,12 +155,14 @@ def test_floor_to_a_centigray_never_rounds_up() -> None:
 def test_json_output_has_every_field(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
     path.write_text(case_text([{"dose": 20, "fractions": 5}]), encoding="utf-8")
-    assert run_cli(["limits", str(path), "--format", "json", "--as-of", "2025-06-01", "--fractions", "2"]) == 0
+    assert (
+        run_cli(["limits", str(path), "--format", "json", "--as-of", "2025-06-01", "--fractions", "2"]) == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["as_of"] == "2025-06-01" and out["table"]["row"]["id"] == "20gy-5fx"
     assert {lim["policy"] for lim in out["limits"]} == {"hytec", "nelson", "conus-bed3"}
     for lim in out["limits"]:
-        assert REQUIRED_KEYS <= set(lim)
+        assert set(lim) >= REQUIRED_KEYS
         assert lim["unit"] == "Gy" and lim["fractions"] == 2
         assert set(lim["rule_versions"]) == set(lim["rule_ids"])
         assert lim["steps"]
@@ -153,9 +170,15 @@ def test_json_output_has_every_field(capsys: pytest.CaptureFixture[str], tmp_pat
 
 def test_several_prior_courses_match_no_table_row(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
-    path.write_text(case_text([{"dose": 20, "fractions": 5, "start": "2022-01-03", "end": "2022-01-07"},
-                               {"dose": 8, "fractions": 1, "start": "2023-01-10", "end": "2023-01-10"}]),
-                    encoding="utf-8")
+    path.write_text(
+        case_text(
+            [
+                {"dose": 20, "fractions": 5, "start": "2022-01-03", "end": "2022-01-07"},
+                {"dose": 8, "fractions": 1, "start": "2023-01-10", "end": "2023-01-10"},
+            ]
+        ),
+        encoding="utf-8",
+    )
     assert run_cli(["limits", str(path), "--format", "json", "--as-of", "2025-06-01"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["published_cells"] == []

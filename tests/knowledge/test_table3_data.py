@@ -10,9 +10,21 @@ TABLE = the_table()
 
 def test_schedules_and_rows() -> None:
     assert [(s.label, s.fractions) for s in TABLE.schedules] == [
-        ("18-24 Gy/1 fx", 1), ("24 Gy/2 fx", 2), ("27-30 Gy/3 fx", 3), ("30 Gy/4 fx", 4), ("40 Gy/5 fx", 5)]
+        ("18-24 Gy/1 fx", 1),
+        ("24 Gy/2 fx", 2),
+        ("27-30 Gy/3 fx", 3),
+        ("30 Gy/4 fx", 4),
+        ("40 Gy/5 fx", 5),
+    ]
     assert [(r.prior_dose, r.prior_fractions, r.stated_eqd2) for r in TABLE.rows] == [
-        (None, None, None), (20, 5, 30), (30, 10, 37.5), (37.5, 15, 42), (40, 20, 40), (45, 25, 43), (50, 25, 50)]
+        (None, None, None),
+        (20, 5, 30),
+        (30, 10, 37.5),
+        (37.5, 15, 42),
+        (40, 20, 40),
+        (45, 25, 43),
+        (50, 25, 50),
+    ]
 
 
 def test_cells_are_the_published_values() -> None:
@@ -36,7 +48,9 @@ def test_every_cell_names_its_row_and_column() -> None:
         for schedule in TABLE.schedules:
             cell = row.cell(schedule.id)
             assert cell.provenance.ref == "kotecha-2020"
-            assert cell.provenance.locator.startswith(f"Table 3, row '{row.label}', column '{schedule.label}'")
+            assert cell.provenance.locator.startswith(
+                f"Table 3, row '{row.label}', column '{schedule.label}'"
+            )
 
 
 def test_the_footnote_says_the_limits_are_0_03_cc_maxima_to_the_cord_prv_or_thecal_sac() -> None:
@@ -54,11 +68,13 @@ def test_row_lookup() -> None:
     assert TABLE.row_for([(30, 10), (8, 1)]) is None
 
 
-@pytest.mark.skipif(not SOURCES.is_dir(), reason="the source documents (../shared/sources) are not beside this checkout")
+@pytest.mark.skipif(
+    not SOURCES.is_dir(), reason="the source documents (../shared/sources) are not beside this checkout"
+)
 def test_every_row_label_and_value_is_in_the_source_table() -> None:
     text = (SOURCES / "004_cf1e36129460bf4f.txt").read_text(encoding="utf-8")
     start = text.index("Table 3. Stereotactic")
-    block = text[start:text.index("Abbreviations: BED", start)]
+    block = text[start : text.index("Abbreviations: BED", start)]
     for row in TABLE.rows[1:]:
         line = next(s for s in block.splitlines() if row.label in s)
         published = [c.strip() for c in line.split("|")[4:9]]

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from knowledge_helpers import case_text, make_case, one_limit, run_cli, the_table
-
 from reirrad.dose import radiobiology as rb
 from reirrad.load.yamlio import load_yaml_file
 
@@ -28,7 +27,9 @@ def derived(row_id: str, fractions: int) -> tuple[float, str]:
     if row.is_none:
         lim = one_limit(make_case([], planned_fractions=fractions), "de-novo", fractions)
     else:
-        lim = one_limit(make_case([{"dose": row.prior_dose, "fractions": row.prior_fractions}]), "hytec", fractions)
+        lim = one_limit(
+            make_case([{"dose": row.prior_dose, "fractions": row.prior_fractions}]), "hytec", fractions
+        )
     assert lim.max_dose is not None, lim.missing
     assert lim.binding_criterion is not None
     return lim.max_dose, lim.binding_criterion
@@ -61,18 +62,23 @@ def test_every_available_cell_was_compared() -> None:
     assert len(COMPARED) == available == 32  # 7 rows x 5 schedules, less 3 "NA" cells
 
 
-@pytest.mark.parametrize(("row", "schedule", "published", "dose", "binding"), COMPARED,
-                         ids=[f"{c[0]}-{c[1]}" for c in COMPARED])
+@pytest.mark.parametrize(
+    ("row", "schedule", "published", "dose", "binding"), COMPARED, ids=[f"{c[0]}-{c[1]}" for c in COMPARED]
+)
 def test_published_cell_agrees_with_the_derived_limit_or_is_a_known_difference(
-        row: str, schedule: str, published: float, dose: float, binding: str) -> None:
+    row: str, schedule: str, published: float, dose: float, binding: str
+) -> None:
     entry = known().get((row, schedule))
     difference = published - dose
     if entry is None:
         assert abs(difference) <= TOLERANCE_GY, (
             f"{row} {schedule}: published {published} Gy, derived {dose:.2f} Gy ({binding}); list it with the reason "
-            f"in {KNOWN_FILE.name} if the difference is understood")
+            f"in {KNOWN_FILE.name} if the difference is understood"
+        )
     else:
-        assert abs(difference) > TOLERANCE_GY, f"{row} {schedule} now agrees: remove it from {KNOWN_FILE.name}"
+        assert abs(difference) > TOLERANCE_GY, (
+            f"{row} {schedule} now agrees: remove it from {KNOWN_FILE.name}"
+        )
         assert entry["published"] == published
         assert abs(float(entry["derived"]) - dose) < 0.01  # type: ignore[arg-type]
         assert entry["binding"] == binding
@@ -123,21 +129,32 @@ def test_stated_two_gray_equivalents_are_eqd2_at_alpha_beta_2_as_printed() -> No
 
 
 def test_limits_after_30_gy_in_10_fractions_a_year_ago_give_the_tables_row(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     path = tmp_path / "case.yaml"
-    path.write_text(case_text([{"dose": 30, "fractions": 10, "start": "2024-01-08", "end": "2024-01-19"}],
-                              planned_start="2025-01-20"), encoding="utf-8")
+    path.write_text(
+        case_text(
+            [{"dose": 30, "fractions": 10, "start": "2024-01-08", "end": "2024-01-19"}],
+            planned_start="2025-01-20",
+        ),
+        encoding="utf-8",
+    )
     assert run_cli(["limits", str(path), "--format", "json", "--as-of", "2025-06-01"]) == 0
     out = json.loads(capsys.readouterr().out)
-    cells = [p for p in out["published_cells"] if p["policy"] == "hytec" and p["structure"] == "ThecalSac"
-             and p["metric"] == "Dmax"]
+    cells = [
+        p
+        for p in out["published_cells"]
+        if p["policy"] == "hytec" and p["structure"] == "ThecalSac" and p["metric"] == "Dmax"
+    ]
     assert [p["fractions"] for p in cells] == [1, 2, 3, 4, 5]
     assert [p["cell"]["value"] for p in cells] == [9, 12.2, 14.5, 16.2, 18]
     assert [p["derived_max_dose"] for p in cells] == [9.04, 12.28, 14.57, 16.39, 17.91]
     assert all(abs(p["published_minus_derived_gy"]) <= TOLERANCE_GY for p in cells)
     assert all(p["row"] == "30 Gy/10 fx (37.5 Gy [2/2])" for p in cells)
     assert cells[1]["cell"]["provenance"] == {
-        "ref": "kotecha-2020", "locator": "Table 3, row '30 Gy/10 fx (37.5 Gy [2/2])', column '24 Gy/2 fx'"}
+        "ref": "kotecha-2020",
+        "locator": "Table 3, row '30 Gy/10 fx (37.5 Gy [2/2])', column '24 Gy/2 fx'",
+    }
     assert run_cli(["limits", str(path), "--as-of", "2025-06-01"]) == 0
     text = capsys.readouterr().out
     assert "hytec.interval: 12.06 months ≥ 5 → PASS" in text

@@ -7,8 +7,8 @@ import importlib.util
 from types import ModuleType
 
 from maint_helpers import ROOT, RULES, VERSIONED
-from reirrad.maint.docsgen import BANNER, generate_pages, page_of_policy, page_of_rule
 from reirrad.knowledge.rulepack import load_pack
+from reirrad.maint.docsgen import BANNER, generate_pages, page_of_policy, page_of_rule
 
 
 def _hook() -> ModuleType:

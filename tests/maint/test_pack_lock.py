@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from maint_helpers import RULES, VERSIONED, copy_pack, run
-from reirrad.maint.lock import LOCK_FILE, changelog_has, lock_problems, read_lock, write_lock
 from reirrad.knowledge.rulepack import load_pack
+from reirrad.maint.lock import LOCK_FILE, changelog_has, lock_problems, read_lock, write_lock
 
 
 def test_the_rule_pack_matches_its_lock() -> None:

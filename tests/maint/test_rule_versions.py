@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 from maint_helpers import VERSIONED
-from reirrad.testing.casetests import load_bases
 from reirrad.cli.main import main as reirrad_main
-from reirrad.maint.versions import latest, parse_version, versions_by_id
 from reirrad.knowledge.rulepack import load_pack
+from reirrad.maint.versions import latest, parse_version, versions_by_id
+from reirrad.testing.casetests import load_bases
 
 
 @pytest.mark.parametrize(

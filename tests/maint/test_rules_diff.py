@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 from maint_helpers import VERSIONED, copy_pack, run
-from reirrad.testing.casetests import load_bases
-from reirrad.maint.diff import diff_packs
 from reirrad.knowledge.rulepack import load_pack
+from reirrad.maint.diff import diff_packs
+from reirrad.testing.casetests import load_bases
 
 LIMIT = "policies/toy/limit.yaml"
 
@@ -219,24 +219,32 @@ def test_a_changed_table_cell_is_named_with_old_and_new_value(tmp_path: Path) ->
     new = copy_pack(RULES, tmp_path, "new")
     table = new / "tables" / "kotecha-2020-table3.yaml"
     lines = table.read_text(encoding="utf-8").splitlines(keepends=True)
-    at = next(i for i, line in enumerate(lines) if "row '30 Gy/10 fx (37.5 Gy [2/2])', column '18-24 Gy/1 fx'" in line)
+    at = next(
+        i
+        for i, line in enumerate(lines)
+        if "row '30 Gy/10 fx (37.5 Gy [2/2])', column '18-24 Gy/1 fx'" in line
+    )
     lines[at] = lines[at].replace("value: 9,", "value: 9.5,")
     table.write_text("".join(lines), encoding="utf-8")
     diff = diff_packs(load_pack(old), load_pack(new))
     assert [(c.field, c.old, c.new) for c in diff.data] == [
-        ("tables/kotecha-2020-table3.yaml.rows[30gy-10fx].cells[0].value", 9, 9.5)]
+        ("tables/kotecha-2020-table3.yaml.rows[30gy-10fx].cells[0].value", 9, 9.5)
+    ]
     assert all(r.status == "unchanged" for r in diff.rules)
 
 
-def test_impact_lists_a_case_whose_recommendation_changes(tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_impact_lists_a_case_whose_recommendation_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from maint_helpers import RULES
 
     old = copy_pack(RULES, tmp_path, "old")
     new = copy_pack(RULES, tmp_path, "new")
-    _edit(new / "recommendations/kotecha-2020/short-survival-conventional.yaml",
-          ("{fact: expected_survival_months, lt: 6}", "{fact: expected_survival_months, lt: 12}"),
-          ("version: 1.0.0", "version: 1.1.0"))
+    _edit(
+        new / "recommendations/kotecha-2020/short-survival-conventional.yaml",
+        ("{fact: expected_survival_months, lt: 6}", "{fact: expected_survival_months, lt: 12}"),
+        ("version: 1.0.0", "version: 1.1.0"),
+    )
     base = load_bases(RULES)["reirradiation"]
     cohort = tmp_path / "cohort.jsonl"
     cases = []
@@ -246,8 +254,12 @@ def test_impact_lists_a_case_whose_recommendation_changes(tmp_path: Path,
         case["patient"] = {"expected_survival_months": months}
         cases.append(case)
     cohort.write_text("".join(json.dumps(c) + "\n" for c in cases), encoding="utf-8")
-    assert run(["diff", str(old), str(new), "--impact", str(cohort), "--as-of", "2026-11-23",
-                "--format", "json"]) == 0
+    assert (
+        run(
+            ["diff", str(old), str(new), "--impact", str(cohort), "--as-of", "2026-11-23", "--format", "json"]
+        )
+        == 0
+    )
     impact = json.loads(capsys.readouterr().out)["impact"]
     assert [c["case_id"] for c in impact["changed"]] == ["survival-10"]
     [line] = impact["changed"][0]["lines"]

@@ -24,28 +24,22 @@ def _api() -> dict[str, Any]:
     """The library entry points, wherever the package keeps them (the layout changed in issue 9)."""
     try:
         from reirrad.case import case_problems
+        from reirrad.dose.limits import derive_limits
+        from reirrad.dose.limits import render_text as limits_text
         from reirrad.evaluate import Evaluator
         from reirrad.explain.report import render_markdown, render_text
         from reirrad.knowledge.data import load_table
         from reirrad.knowledge.rulepack import load_pack
-        from reirrad.dose.limits import derive_limits, render_text as limits_text
         from reirrad.testing.casetests import discover, load_bases, load_case_tests
         from reirrad.testing.synth import synth_cases
     except ImportError:
-        from reirrad.case import case_problems  # type: ignore[no-redef]
-        from reirrad.casetests import discover, load_bases, load_case_tests  # type: ignore[no-redef]
-        from reirrad.evaluate import Evaluator  # type: ignore[no-redef]
-        from reirrad.knowledge import load_table  # type: ignore[no-redef]
-        from reirrad.limits import derive_limits, render_text as limits_text  # type: ignore[no-redef]
-        from reirrad.report import render_markdown, render_text  # type: ignore[no-redef]
-        from reirrad.rulepack import load_pack  # type: ignore[no-redef]
-        from reirrad.synth import synth_cases  # type: ignore[no-redef]
+        pass  # type: ignore[no-redef]
     return dict(locals())
 
 
 def _documents(api: dict[str, Any], n: int, seed: int) -> list[tuple[str, date, dict[str, Any]]]:
-    from reirrad.case import case_problems
     import yaml
+    from reirrad.case import case_problems
 
     docs: list[tuple[str, date, dict[str, Any]]] = []
     for path in sorted((ROOT / "docs" / "examples").glob("*.yaml")):
@@ -88,12 +82,17 @@ def main() -> int:
         (out / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         (out / f"{name}.txt").write_text(api["render_text"](result))
         (out / f"{name}.md").write_text(api["render_markdown"](result))
-        statuses = [(e["rule_id"], e.get("structure"), e.get("metric"), e["status"])
-                    for key in ("constraints", "advisories", "assumptions", "recommendations") for e in reference[key]]
+        statuses = [
+            (e["rule_id"], e.get("structure"), e.get("metric"), e["status"])
+            for key in ("constraints", "advisories", "assumptions", "recommendations")
+            for e in reference[key]
+        ]
         (out / f"{name}.oracle.json").write_text(json.dumps(statuses, ensure_ascii=False) + "\n")
         report = api["derive_limits"](case, full.select(as_of), table=table)
         (out / f"{name}.limits.txt").write_text(api["limits_text"](report))
-        (out / f"{name}.limits.json").write_text(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
+        (out / f"{name}.limits.json").write_text(
+            json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n"
+        )
     print(f"{count} cases written to {out}", file=sys.stderr)
     return 0
 

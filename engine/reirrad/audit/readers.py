@@ -76,6 +76,7 @@ else:  # pragma: no cover
 
 # --- line maps: every path of a document read from one line (JSONL) or one row per course (CSV) --------------
 
+
 class ConstLines(dict):  # type: ignore[type-arg]
     """A LineMap that puts every path of a document on one line of the input (a JSON Lines line)."""
 
@@ -101,7 +102,12 @@ class CourseLines(ConstLines):
         self.priors = priors
 
     def __getitem__(self, key: Any) -> int:
-        if len(key) >= 2 and key[0] == "prior_courses" and isinstance(key[1], int) and key[1] < len(self.priors):
+        if (
+            len(key) >= 2
+            and key[0] == "prior_courses"
+            and isinstance(key[1], int)
+            and key[1] < len(self.priors)
+        ):
             return self.priors[key[1]]
         return self.line
 
@@ -110,6 +116,7 @@ class CourseLines(ConstLines):
 
 
 # --- records and chunks --------------------------------------------------------------------------------------
+
 
 @dataclass
 class Record:
@@ -143,16 +150,33 @@ def detect_kind(path: Path) -> Kind:
     if path.is_dir():
         return "yaml-dir"
     if not path.exists():
-        raise InputError.of([Problem(str(path), (), "no such file or directory",
-                                     "a directory of case YAML files, a .jsonl file or a .csv file", code="io")])
+        raise InputError.of(
+            [
+                Problem(
+                    str(path),
+                    (),
+                    "no such file or directory",
+                    "a directory of case YAML files, a .jsonl file or a .csv file",
+                    code="io",
+                )
+            ]
+        )
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
     if suffix in (".csv",):
         return "csv"
-    raise InputError.of([Problem(str(path), (), f"unknown cohort format '{suffix or path.name}'",
-                                 "a directory of case YAML files, a .jsonl/.ndjson file or a .csv file",
-                                 code="io")])
+    raise InputError.of(
+        [
+            Problem(
+                str(path),
+                (),
+                f"unknown cohort format '{suffix or path.name}'",
+                "a directory of case YAML files, a .jsonl/.ndjson file or a .csv file",
+                code="io",
+            )
+        ]
+    )
 
 
 def input_identity(path: Path, kind: str) -> dict[str, Any]:
@@ -167,8 +191,11 @@ def _yaml_files(root: Path) -> list[str]:
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out += [os.path.join(dirpath, f) for f in filenames
-                if f.endswith((".yaml", ".yml")) and not f.startswith(".")]
+        out += [
+            os.path.join(dirpath, f)
+            for f in filenames
+            if f.endswith((".yaml", ".yml")) and not f.startswith(".")
+        ]
     out.sort()
     return out
 
@@ -180,8 +207,10 @@ def plan_chunks(path: Path, kind: str, chunk_cases: int) -> Iterator[Chunk]:
     elif kind == "yaml-dir":
         files = _yaml_files(path)
         for i in range(0, len(files), chunk_cases):
-            part = tuple(files[i:i + chunk_cases])
-            yield Chunk(i // chunk_cases, kind, str(path), paths=part, count=len(part), bytes_done=i + len(part))
+            part = tuple(files[i : i + chunk_cases])
+            yield Chunk(
+                i // chunk_cases, kind, str(path), paths=part, count=len(part), bytes_done=i + len(part)
+            )
     elif kind == "csv":
         yield from _plan_csv(path, chunk_cases)
     else:  # pragma: no cover
@@ -220,7 +249,9 @@ def _plan_jsonl(path: Path, chunk_cases: int) -> Iterator[Chunk]:
                     lines += found
                     break
                 end = pos + cut
-                yield Chunk(index, "jsonl", str(path), start, end, first_line, count=chunk_cases, bytes_done=end)
+                yield Chunk(
+                    index, "jsonl", str(path), start, end, first_line, count=chunk_cases, bytes_done=end
+                )
                 index += 1
                 first_line += chunk_cases
                 lines = 0
@@ -254,9 +285,21 @@ def _jsonl_records(chunk: Chunk) -> Iterator[Record]:
                 doc = _loads(raw)
             except _LOADS_ERRORS as exc:
                 msg = str(exc).split("\n")[0]
-                yield Record(key, chunk.file, line_no, problems=[Problem(
-                    chunk.file, (), f"not valid JSON: {msg}", "one JSON object (a case document) per line",
-                    line_no, code="json")])
+                yield Record(
+                    key,
+                    chunk.file,
+                    line_no,
+                    problems=[
+                        Problem(
+                            chunk.file,
+                            (),
+                            f"not valid JSON: {msg}",
+                            "one JSON object (a case document) per line",
+                            line_no,
+                            code="json",
+                        )
+                    ],
+                )
             else:
                 yield Record(key, chunk.file, line_no, doc, ConstLines(line_no))
         line_no += 1
@@ -274,33 +317,72 @@ def _yaml_records(chunk: Chunk) -> Iterator[Record]:
 
 # --- CSV layout ------------------------------------------------------------------------------------------------
 
-STRUCTURES = ("SpinalCord", "SpinalCord_PRV03", "SpinalCord_PRV05", "ThecalSac", "SpinalCanal", "CaudaEquina",
-              "BrachialPlex_L", "BrachialPlex_R", "SacralPlex", "Esophagus")
+STRUCTURES = (
+    "SpinalCord",
+    "SpinalCord_PRV03",
+    "SpinalCord_PRV05",
+    "ThecalSac",
+    "SpinalCanal",
+    "CaudaEquina",
+    "BrachialPlex_L",
+    "BrachialPlex_R",
+    "SacralPlex",
+    "Esophagus",
+)
 METRICS = ("Dmax", "D0.03cc", "D0.1cc", "D1cc")
 
 # (column, kind, type): kind "case" columns are given on the planned row only; "course" columns on every row;
 # "prior"/"planned" columns only on rows of that course. Types: str, int, num, bool, list (';'-separated).
 _CASE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("patient.age", "int"), ("patient.sex", "str"), ("patient.histology", "str"), ("patient.ecog", "int"),
-    ("patient.expected_survival_months", "num"), ("patient.kps", "int"),
-    ("patient.systemic_disease.status", "str"), ("patient.systemic_disease.brain_metastases", "bool"),
+    ("patient.age", "int"),
+    ("patient.sex", "str"),
+    ("patient.histology", "str"),
+    ("patient.ecog", "int"),
+    ("patient.expected_survival_months", "num"),
+    ("patient.kps", "int"),
+    ("patient.systemic_disease.status", "str"),
+    ("patient.systemic_disease.brain_metastases", "bool"),
     ("patient.systemic_disease.further_systemic_options", "bool"),
-    ("lesion.levels", "list"), ("lesion.bilsky_grade", "str"), ("lesion.sins", "int"), ("lesion.recurrence", "str"),
-    *((f"lesion.sins_components.{c}", "int") for c in ("location", "pain", "bone_lesion", "alignment", "collapse",
-                                                        "posterolateral")),
-    ("lesion.pathologic_fracture", "bool"), ("lesion.neurologic_deficit", "bool"),
-    ("lesion.cord_compression_symptoms", "bool"), ("lesion.prior_surgery", "bool"),
-    ("lesion.hardware.present", "bool"), ("lesion.hardware.failure", "bool"), ("lesion.extent", "str"),
+    ("lesion.levels", "list"),
+    ("lesion.bilsky_grade", "str"),
+    ("lesion.sins", "int"),
+    ("lesion.recurrence", "str"),
+    *(
+        (f"lesion.sins_components.{c}", "int")
+        for c in ("location", "pain", "bone_lesion", "alignment", "collapse", "posterolateral")
+    ),
+    ("lesion.pathologic_fracture", "bool"),
+    ("lesion.neurologic_deficit", "bool"),
+    ("lesion.cord_compression_symptoms", "bool"),
+    ("lesion.prior_surgery", "bool"),
+    ("lesion.hardware.present", "bool"),
+    ("lesion.hardware.failure", "bool"),
+    ("lesion.extent", "str"),
 )
 _COURSE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("start", "str", "course"), ("end", "str", "prior"), ("technique", "str", "course"),
-    ("prescription.dose", "num", "course"), ("prescription.fractions", "int", "course"), ("unit", "str", "course"),
-    ("dosimetry", "str", "prior"), ("tolerance", "str", "prior"), ("ptv_high_dmin", "num", "planned"),
+    ("start", "str", "course"),
+    ("end", "str", "prior"),
+    ("technique", "str", "course"),
+    ("prescription.dose", "num", "course"),
+    ("prescription.fractions", "int", "course"),
+    ("unit", "str", "course"),
+    ("dosimetry", "str", "prior"),
+    ("tolerance", "str", "prior"),
+    ("ptv_high_dmin", "num", "planned"),
 )
 _DOSE_COLUMNS = tuple(f"{s}.{m}" for s in STRUCTURES for m in METRICS)
-CSV_COLUMNS: tuple[str, ...] = ("case_id", "course", *(c for c, _ in _CASE_COLUMNS),
-                                *(c for c, _, _ in _COURSE_COLUMNS), *_DOSE_COLUMNS)
-_TYPE = {**dict(_CASE_COLUMNS), **{c: t for c, t, _ in _COURSE_COLUMNS}, **dict.fromkeys(_DOSE_COLUMNS, "num")}
+CSV_COLUMNS: tuple[str, ...] = (
+    "case_id",
+    "course",
+    *(c for c, _ in _CASE_COLUMNS),
+    *(c for c, _, _ in _COURSE_COLUMNS),
+    *_DOSE_COLUMNS,
+)
+_TYPE = {
+    **dict(_CASE_COLUMNS),
+    **{c: t for c, t, _ in _COURSE_COLUMNS},
+    **dict.fromkeys(_DOSE_COLUMNS, "num"),
+}
 _CASE_SET = frozenset(c for c, _ in _CASE_COLUMNS)
 _ONLY = {c: w for c, _, w in _COURSE_COLUMNS if w != "course"}
 _INT_RE = re.compile(r"^[-+]?[0-9]+$")
@@ -369,31 +451,69 @@ def _csv_record(file: str, header: tuple[str, ...], rows: list[tuple[int, tuple[
     priors: list[tuple[int, dict[str, str]]] = []
     for line, fields in rows:
         if len(fields) != len(header):
-            problems.append(Problem(file, (), f"the row has {len(fields)} fields, the header {len(header)}",
-                                    "one field per header column (quote fields that contain commas)", line,
-                                    code="csv"))
+            problems.append(
+                Problem(
+                    file,
+                    (),
+                    f"the row has {len(fields)} fields, the header {len(header)}",
+                    "one field per header column (quote fields that contain commas)",
+                    line,
+                    code="csv",
+                )
+            )
             continue
         row = dict(zip(header, fields, strict=True))
         course = row.get("course", "")
         if course == "planned":
             if planned is not None:
-                problems.append(Problem(file, ("planned_course",), f"a second planned row for case '{case_id}' "
-                                        f"(the first is on line {planned[0]})", "one planned row per case", line,
-                                        code="csv"))
+                problems.append(
+                    Problem(
+                        file,
+                        ("planned_course",),
+                        f"a second planned row for case '{case_id}' (the first is on line {planned[0]})",
+                        "one planned row per case",
+                        line,
+                        code="csv",
+                    )
+                )
             else:
                 planned = (line, row)
         elif course == "prior":
             filled = [c for c in header if c in _CASE_SET and row[c] != ""]
             if filled:
-                problems.append(Problem(file, (), f"case-level column(s) {', '.join(filled)} filled on a prior row",
-                                        "case-level columns on the planned row only", line, code="csv"))
+                problems.append(
+                    Problem(
+                        file,
+                        (),
+                        f"case-level column(s) {', '.join(filled)} filled on a prior row",
+                        "case-level columns on the planned row only",
+                        line,
+                        code="csv",
+                    )
+                )
             priors.append((line, row))
         else:
-            problems.append(Problem(file, (), f"course '{course}' is neither 'prior' nor 'planned'",
-                                    "prior, planned", line, code="csv"))
+            problems.append(
+                Problem(
+                    file,
+                    (),
+                    f"course '{course}' is neither 'prior' nor 'planned'",
+                    "prior, planned",
+                    line,
+                    code="csv",
+                )
+            )
     if planned is None and not problems:
-        problems.append(Problem(file, ("planned_course",), f"case '{case_id}' has no planned row",
-                                "exactly one row with course = planned per case", first, code="csv"))
+        problems.append(
+            Problem(
+                file,
+                ("planned_course",),
+                f"case '{case_id}' has no planned row",
+                "exactly one row with course = planned per case",
+                first,
+                code="csv",
+            )
+        )
     if problems or planned is None:
         return Record(key, file, first, {"case_id": case_id}, problems=problems)
     prow = planned[1]
@@ -405,8 +525,11 @@ def _csv_record(file: str, header: tuple[str, ...], rows: list[tuple[int, tuple[
     doc.setdefault("lesion", {})
     doc["prior_courses"] = [_course(r, "prior") for _, r in priors]
     doc["planned_course"] = _course(prow, "planned")
-    ordered = {k: doc[k] for k in ("schema", "case_id", "patient", "lesion", "prior_courses", "planned_course")
-               if k in doc}
+    ordered = {
+        k: doc[k]
+        for k in ("schema", "case_id", "patient", "lesion", "prior_courses", "planned_course")
+        if k in doc
+    }
     return Record(key, file, first, ordered, CourseLines(planned[0], [ln for ln, _ in priors]))
 
 
@@ -414,22 +537,42 @@ def _csv_header(path: Path, reader: Any) -> tuple[str, ...]:
     try:
         header = tuple(next(reader))
     except StopIteration:
-        raise InputError.of([Problem(str(path), (), "the CSV file is empty", "a header row naming the columns",
-                                     1, code="csv")]) from None
+        raise InputError.of(
+            [
+                Problem(
+                    str(path), (), "the CSV file is empty", "a header row naming the columns", 1, code="csv"
+                )
+            ]
+        ) from None
     unknown = [c for c in header if c not in _TYPE and c not in ("case_id", "course")]
     missing = [c for c in ("case_id", "course") if c not in header]
     dup = sorted({c for c in header if header.count(c) > 1})
     if unknown or missing or dup:
-        what = "; ".join(x for x in (
-            f"unknown column(s) {', '.join(unknown)}" if unknown else "",
-            f"missing column(s) {', '.join(missing)}" if missing else "",
-            f"repeated column(s) {', '.join(dup)}" if dup else "") if x)
-        raise InputError.of([Problem(str(path), (), f"the CSV header is not the audit layout: {what}",
-                                     "case_id, course and any of the columns in docs/audit.md (CSV layout)", 1,
-                                     code="csv")])
+        what = "; ".join(
+            x
+            for x in (
+                f"unknown column(s) {', '.join(unknown)}" if unknown else "",
+                f"missing column(s) {', '.join(missing)}" if missing else "",
+                f"repeated column(s) {', '.join(dup)}" if dup else "",
+            )
+            if x
+        )
+        raise InputError.of(
+            [
+                Problem(
+                    str(path),
+                    (),
+                    f"the CSV header is not the audit layout: {what}",
+                    "case_id, course and any of the columns in docs/audit.md (CSV layout)",
+                    1,
+                    code="csv",
+                )
+            ]
+        )
     if header[0] != "case_id":
-        raise InputError.of([Problem(str(path), (), "the first column must be case_id", "case_id first", 1,
-                                     code="csv")])
+        raise InputError.of(
+            [Problem(str(path), (), "the first column must be case_id", "case_id first", 1, code="csv")]
+        )
     return header
 
 
@@ -454,8 +597,18 @@ def _csv_groups(path: Path) -> Iterator[tuple[tuple[str, ...], list[tuple[int, t
                 current = cid
                 group.append((line, tuple(fields)))
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise InputError.of([Problem(str(path), (), f"the CSV file cannot be read past line {start_line}: "
-                                         f"{exc}", "UTF-8 CSV (RFC 4180)", start_line, code="csv")]) from None
+            raise InputError.of(
+                [
+                    Problem(
+                        str(path),
+                        (),
+                        f"the CSV file cannot be read past line {start_line}: {exc}",
+                        "UTF-8 CSV (RFC 4180)",
+                        start_line,
+                        code="csv",
+                    )
+                ]
+            ) from None
         if group:
             yield header, group, 0
 
@@ -471,8 +624,9 @@ def _plan_csv(path: Path, chunk_cases: int) -> Iterator[Chunk]:
         rows.append((0, ()))
         n += 1
         if n == chunk_cases:
-            yield Chunk(index, "csv", str(path), header=header, rows=tuple(rows), count=n,
-                        bytes_done=rows[-2][0])
+            yield Chunk(
+                index, "csv", str(path), header=header, rows=tuple(rows), count=n, bytes_done=rows[-2][0]
+            )
             index += 1
             rows, n = [], 0
     if n:
@@ -545,8 +699,14 @@ def case_rows(doc: dict[str, Any]) -> list[dict[str, str]]:
         if key not in _CASE_SET:
             raise ValueError(f"{case_id}: field '{key}' has no CSV column")
         planned[key] = _fmt(value, _TYPE[key])
-    if "lesion" not in doc or set(doc) - {"schema", "case_id", "patient", "lesion", "prior_courses",
-                                          "planned_course"}:
+    if "lesion" not in doc or set(doc) - {
+        "schema",
+        "case_id",
+        "patient",
+        "lesion",
+        "prior_courses",
+        "planned_course",
+    }:
         raise ValueError(f"{case_id}: the document has fields with no CSV column")
     rows.append(planned)
     return rows

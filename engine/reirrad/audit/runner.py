@@ -36,11 +36,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from reirrad.audit.readers import (
+    Chunk,
+    detect_kind,
+    dumps_line,
+    input_identity,
+    iter_chunk_records,
+    plan_chunks,
+)
+from reirrad.audit.summary import Acc, finalize, merge_into
 from reirrad.case import Case, case_problems_fast
 from reirrad.errors import EngineError, InputError, Problem
 from reirrad.knowledge.rulepack import RulePack, load_pack
-from reirrad.audit.readers import Chunk, detect_kind, dumps_line, input_identity, iter_chunk_records, plan_chunks
-from reirrad.audit.summary import Acc, finalize, merge_into
 
 __all__ = ["AuditOptions", "AuditOutcome", "EvaluatorCache", "run_audit", "validate_document"]
 
@@ -79,8 +86,10 @@ class AuditOutcome:
     out: Path
 
     def render(self) -> str:
-        text = (f"input cases: {self.input_cases:,}; evaluated: {self.evaluated:,} (results.jsonl); "
-                f"rejected: {self.rejected:,} (errors.jsonl)")
+        text = (
+            f"input cases: {self.input_cases:,}; evaluated: {self.evaluated:,} (results.jsonl); "
+            f"rejected: {self.rejected:,} (errors.jsonl)"
+        )
         if self.blank_lines:
             text += f"; blank lines skipped: {self.blank_lines:,}"
         if self.resumed_from_chunk:
@@ -133,8 +142,9 @@ def _verdicts_of(ev: Any, case: Case) -> dict[str, str]:
     counts: dict[str, set[str]] = {}
     for item in items:
         if item.rule.kind == "constraint":
-            counts.setdefault(item.rule.policy, set()).add(status[(item.rule.id, item_key(item.structure,
-                                                                                          item.metric))])
+            counts.setdefault(item.rule.policy, set()).add(
+                status[(item.rule.id, item_key(item.structure, item.metric))]
+            )
     out = {}
     for policy, seen in counts.items():
         out[policy] = next((s for s in ("fail", "indeterminate", "pass") if s in seen), "not_applicable")
@@ -183,8 +193,16 @@ def process_chunk(chunk: Chunk, ctx: _Context) -> dict[str, Any]:
                 try:
                     case, problems = validate_document(rec.data, rec.lines, rec.file)
                 except Exception as exc:  # a validator crash is this row's problem, not the audit's
-                    problems = [Problem(rec.file, (), f"internal error while validating: {type(exc).__name__}: "
-                                        f"{exc}", "", rec.line, code="internal")]
+                    problems = [
+                        Problem(
+                            rec.file,
+                            (),
+                            f"internal error while validating: {type(exc).__name__}: {exc}",
+                            "",
+                            rec.line,
+                            code="internal",
+                        )
+                    ]
             if not problems and case is not None:
                 try:
                     on = ctx.fixed or case.planned_course.start
@@ -200,8 +218,16 @@ def process_chunk(chunk: Chunk, ctx: _Context) -> dict[str, Any]:
                 except EngineError as exc:
                     problems = [Problem(rec.file, (), f"engine error: {exc}", "", rec.line, code="engine")]
                 except Exception as exc:
-                    problems = [Problem(rec.file, (), f"internal error: {type(exc).__name__}: {exc}", "",
-                                        rec.line, code="internal")]
+                    problems = [
+                        Problem(
+                            rec.file,
+                            (),
+                            f"internal error: {type(exc).__name__}: {exc}",
+                            "",
+                            rec.line,
+                            code="internal",
+                        )
+                    ]
                 else:
                     res_f.write(line)
                     acc.add_result(rec.key, result, label)
@@ -211,11 +237,18 @@ def process_chunk(chunk: Chunk, ctx: _Context) -> dict[str, Any]:
             err_f.write(_problem_line(rec, problems, cid))
             acc.add_error([p.as_dict() for p in problems])
             n_err += 1
-    return {"index": chunk.index, "results": n_res, "errors": n_err, "blank": n_blank, "summary": acc.export()}
+    return {
+        "index": chunk.index,
+        "results": n_res,
+        "errors": n_err,
+        "blank": n_blank,
+        "summary": acc.export(),
+    }
 
 
-def _worker(settings: dict[str, Any], tasks: Any, done: Any, parent: int, hook: Hook | None,
-            pack: RulePack | None) -> None:
+def _worker(
+    settings: dict[str, Any], tasks: Any, done: Any, parent: int, hook: Hook | None, pack: RulePack | None
+) -> None:
     try:
         ctx = _Context(settings, hook, pack)
     except BaseException:
@@ -239,6 +272,7 @@ def _worker(settings: dict[str, Any], tasks: Any, done: Any, parent: int, hook: 
 
 
 # --- the parent: checkpoint, commit, progress ------------------------------------------------------------------
+
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
@@ -283,9 +317,16 @@ class _Progress:
 
 
 def _manifest(opts: AuditOptions, kind: str, pack: RulePack, as_of: str, now: date) -> dict[str, Any]:
-    return {"schema": "reirrad/audit-manifest/v1", "input": input_identity(opts.cohort, kind),
-            "chunk_cases": opts.chunk_cases, "as_of": as_of, "now": now.isoformat(),
-            "compare_now": opts.compare_now, "engine": opts.engine, "rule_pack": pack.content_sha256}
+    return {
+        "schema": "reirrad/audit-manifest/v1",
+        "input": input_identity(opts.cohort, kind),
+        "chunk_cases": opts.chunk_cases,
+        "as_of": as_of,
+        "now": now.isoformat(),
+        "compare_now": opts.compare_now,
+        "engine": opts.engine,
+        "rule_pack": pack.content_sha256,
+    }
 
 
 def _prepare(opts: AuditOptions, kind: str, pack: RulePack) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -312,23 +353,45 @@ def _prepare(opts: AuditOptions, kind: str, pack: RulePack) -> tuple[dict[str, A
     if old is not None:
         if old != manifest:
             diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
-            raise InputError.of([Problem(str(out), (), f"the directory holds an audit of another input or with "
-                                         f"other options (differs in: {', '.join(diff)})",
-                                         "the same COHORT and options to resume, a new --out directory, or "
-                                         "--restart", code="audit.resume")])
+            raise InputError.of(
+                [
+                    Problem(
+                        str(out),
+                        (),
+                        f"the directory holds an audit of another input or with "
+                        f"other options (differs in: {', '.join(diff)})",
+                        "the same COHORT and options to resume, a new --out directory, or --restart",
+                        code="audit.resume",
+                    )
+                ]
+            )
     else:
         if any((out / n).exists() for n in ("results.jsonl", "errors.jsonl")):
-            raise InputError.of([Problem(str(out), (), "results.jsonl or errors.jsonl exist without an audit "
-                                         "checkpoint", "an empty or new --out directory, or --restart",
-                                         code="audit.resume")])
+            raise InputError.of(
+                [
+                    Problem(
+                        str(out),
+                        (),
+                        "results.jsonl or errors.jsonl exist without an audit checkpoint",
+                        "an empty or new --out directory, or --restart",
+                        code="audit.resume",
+                    )
+                ]
+            )
         state_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write(manifest_path, json.dumps(manifest, indent=2).encode())
     state_path = state_dir / "state.json"
     if state_path.exists():
         state = json.loads(state_path.read_bytes())
     else:
-        state = {"next_chunk": 0, "results_size": 0, "errors_size": 0, "input_cases": 0, "summary": {},
-                 "complete": False}
+        state = {
+            "next_chunk": 0,
+            "results_size": 0,
+            "errors_size": 0,
+            "input_cases": 0,
+            "summary": {},
+            "complete": False,
+        }
     parts = state_dir / "parts"
     shutil.rmtree(parts, ignore_errors=True)  # parts of uncommitted chunks are recomputed
     parts.mkdir(parents=True)
@@ -338,9 +401,18 @@ def _prepare(opts: AuditOptions, kind: str, pack: RulePack) -> tuple[dict[str, A
             pass
         with open(path, "r+b") as f:  # drop anything appended after the last commit
             if os.fstat(f.fileno()).st_size < size:
-                raise InputError.of([Problem(str(path), (), f"shorter ({os.fstat(f.fileno()).st_size} bytes) than "
-                                             f"its last committed size ({size}); it was changed outside the audit",
-                                             "--restart", code="audit.resume")])
+                raise InputError.of(
+                    [
+                        Problem(
+                            str(path),
+                            (),
+                            f"shorter ({os.fstat(f.fileno()).st_size} bytes) than "
+                            f"its last committed size ({size}); it was changed outside the audit",
+                            "--restart",
+                            code="audit.resume",
+                        )
+                    ]
+                )
             f.truncate(size)
     return manifest, state
 
@@ -359,8 +431,10 @@ class _Committer:
 
     def commit(self, chunk_index: int, count: int, meta: dict[str, Any]) -> None:
         if meta["results"] + meta["errors"] + meta["blank"] != count:
-            raise EngineError(f"chunk {chunk_index}: {count} records in, {meta['results']} results + "
-                              f"{meta['errors']} rejected + {meta['blank']} blank out")
+            raise EngineError(
+                f"chunk {chunk_index}: {count} records in, {meta['results']} results + "
+                f"{meta['errors']} rejected + {meta['blank']} blank out"
+            )
         for kind, f in (("results", self.res), ("errors", self.err)):
             part = self.parts / f"{chunk_index:08d}.{kind}.jsonl"
             f.flush()
@@ -417,9 +491,14 @@ def run_audit(opts: AuditOptions) -> AuditOutcome:
         date.fromisoformat(opts.as_of)  # checked by the CLI; a bad value here is a programming error
     manifest, state = _prepare(opts, kind, pack)
     resumed = state["next_chunk"]
-    settings = {"rules": str(opts.rules) if opts.rules else None, "engine": opts.engine, "as_of": manifest["as_of"],
-                "now": manifest["now"], "compare_now": opts.compare_now,
-                "parts": str(opts.out / STATE_DIR / "parts")}
+    settings = {
+        "rules": str(opts.rules) if opts.rules else None,
+        "engine": opts.engine,
+        "as_of": manifest["as_of"],
+        "now": manifest["now"],
+        "compare_now": opts.compare_now,
+        "parts": str(opts.out / STATE_DIR / "parts"),
+    }
     committer = _Committer(opts, state)
     total_bytes = opts.cohort.stat().st_size if kind == "jsonl" else None
     show = opts.progress if opts.progress is not None else sys.stderr.isatty()
@@ -431,10 +510,16 @@ def run_audit(opts: AuditOptions) -> AuditOutcome:
         committer.close()
     summary_data = state["summary"]
     counts = summary_data.get("counts", {})
-    meta = {"input": manifest["input"]["path"], "as_of": manifest["as_of"], "now": manifest["now"],
-            "compare_now": manifest["compare_now"], "engine": manifest["engine"],
-            "rule_pack": {"name": pack.name, "version": pack.version, "content_sha256": pack.content_sha256},
-            "chunks": state["next_chunk"], "input_cases": state["input_cases"]}
+    meta = {
+        "input": manifest["input"]["path"],
+        "as_of": manifest["as_of"],
+        "now": manifest["now"],
+        "compare_now": manifest["compare_now"],
+        "engine": manifest["engine"],
+        "rule_pack": {"name": pack.name, "version": pack.version, "content_sha256": pack.content_sha256},
+        "chunks": state["next_chunk"],
+        "input_cases": state["input_cases"],
+    }
     summary = finalize(summary_data, meta)
     _atomic_write(opts.out / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False).encode())
     if opts.report:
@@ -445,15 +530,31 @@ def run_audit(opts: AuditOptions) -> AuditOutcome:
         state["complete"] = True
         _atomic_write(committer.state_path, _dumps(state))
     progress.update(counts.get("evaluated", 0) + counts.get("rejected", 0), total_bytes or 0, final=True)
-    return AuditOutcome(state["input_cases"], counts.get("evaluated", 0), counts.get("rejected", 0),
-                        counts.get("blank_lines", 0), state["next_chunk"], resumed,
-                        time.perf_counter() - started, opts.out)
+    return AuditOutcome(
+        state["input_cases"],
+        counts.get("evaluated", 0),
+        counts.get("rejected", 0),
+        counts.get("blank_lines", 0),
+        state["next_chunk"],
+        resumed,
+        time.perf_counter() - started,
+        opts.out,
+    )
 
 
-def _run_chunks(opts: AuditOptions, settings: dict[str, Any], state: dict[str, Any], committer: _Committer,
-                progress: _Progress, pack: RulePack) -> None:
-    plan = (c for c in plan_chunks(opts.cohort, detect_kind(opts.cohort), opts.chunk_cases)
-            if c.index >= state["next_chunk"])
+def _run_chunks(
+    opts: AuditOptions,
+    settings: dict[str, Any],
+    state: dict[str, Any],
+    committer: _Committer,
+    progress: _Progress,
+    pack: RulePack,
+) -> None:
+    plan = (
+        c
+        for c in plan_chunks(opts.cohort, detect_kind(opts.cohort), opts.chunk_cases)
+        if c.index >= state["next_chunk"]
+    )
     done_cases = state["input_cases"]
     if opts.workers <= 0:  # in this process (debugging, tests)
         ctx = _Context(settings, opts.evaluator_hook, pack)
@@ -469,9 +570,15 @@ def _run_chunks(opts: AuditOptions, settings: dict[str, Any], state: dict[str, A
     done = mpc.Queue()
     forked = mpc.get_start_method() == "fork"
     hook = opts.evaluator_hook if forked else None
-    procs = [mpc.Process(target=_worker, args=(settings, tasks, done, os.getpid(), hook, pack if forked else None),
-                         daemon=True,
-                         name=f"reirrad-audit-{i}") for i in range(opts.workers)]
+    procs = [
+        mpc.Process(
+            target=_worker,
+            args=(settings, tasks, done, os.getpid(), hook, pack if forked else None),
+            daemon=True,
+            name=f"reirrad-audit-{i}",
+        )
+        for i in range(opts.workers)
+    ]
     for p in procs:  # started before the queues are used: no feeder thread exists at fork time
         p.start()
     inflight: dict[int, Chunk] = {}
@@ -501,13 +608,17 @@ def _run_chunks(opts: AuditOptions, settings: dict[str, Any], state: dict[str, A
             except queue.Empty:
                 dead = [p for p in procs if not p.is_alive()]
                 if dead:
-                    raise EngineError(f"audit worker {dead[0].name} stopped (exit code {dead[0].exitcode}); "
-                                      f"{next_commit} chunk(s) are committed — re-run the same command to "
-                                      f"resume") from None
+                    raise EngineError(
+                        f"audit worker {dead[0].name} stopped (exit code {dead[0].exitcode}); "
+                        f"{next_commit} chunk(s) are committed — re-run the same command to "
+                        f"resume"
+                    ) from None
                 continue
             except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
-                raise EngineError(f"lost a message from the audit workers ({exc}); {next_commit} chunk(s) are "
-                                  f"committed — re-run the same command to resume") from None
+                raise EngineError(
+                    f"lost a message from the audit workers ({exc}); {next_commit} chunk(s) are "
+                    f"committed — re-run the same command to resume"
+                ) from None
             if kind_ == "fatal":
                 raise EngineError(f"audit worker failed on chunk {index}:\n{payload}")
             finished[index] = payload

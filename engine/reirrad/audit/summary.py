@@ -125,7 +125,8 @@ class Acc:
         metrics = sorted({m for per in crit_metrics.values() for m in per})
         for metric in metrics:
             if all(per.get(metric, False) for per in crit_metrics.values()) and any(
-                    e["status"] == "pass" for e in entries if e["metric"] in (None, metric)):
+                e["status"] == "pass" for e in entries if e["metric"] in (None, metric)
+            ):
                 _inc(d, "policies", policy, "met", "by_metric", metric)
                 any_met = True
         if not crit_metrics and verdict == "pass":
@@ -187,29 +188,46 @@ def finalize(data: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         evaluated = met.get("evaluated", 0)
         policies[policy] = {
             "verdicts": verdicts,
-            "met": {"evaluated": evaluated, "all_metrics": met.get("all_metrics", 0),
-                    "any_metric": met.get("any_metric", 0), "by_metric": dict(sorted(met.get("by_metric", {}).items())),
-                    "all_metrics_rate": round(met.get("all_metrics", 0) / evaluated, 4) if evaluated else None,
-                    "any_metric_rate": round(met.get("any_metric", 0) / evaluated, 4) if evaluated else None},
+            "met": {
+                "evaluated": evaluated,
+                "all_metrics": met.get("all_metrics", 0),
+                "any_metric": met.get("any_metric", 0),
+                "by_metric": dict(sorted(met.get("by_metric", {}).items())),
+                "all_metrics_rate": round(met.get("all_metrics", 0) / evaluated, 4) if evaluated else None,
+                "any_metric_rate": round(met.get("any_metric", 0) / evaluated, 4) if evaluated else None,
+            },
         }
     out["policies"] = policies
     out["criteria"] = {
-        policy: {crit: {kind: {s: v.get(kind, {}).get(s, 0) for s in _STATUSES} for kind in ("cases", "items")}
-                 for crit, v in sorted(crits.items())}
-        for policy, crits in sorted(data.get("criteria", {}).items())}
-    out["disagreements"] = {a: dict(sorted(v.items())) for a, v in sorted(data.get("disagreements", {}).items())}
-    out["recommendations"] = {r: dict(sorted(v.items())) for r, v in sorted(data.get("recommendations", {}).items())}
+        policy: {
+            crit: {kind: {s: v.get(kind, {}).get(s, 0) for s in _STATUSES} for kind in ("cases", "items")}
+            for crit, v in sorted(crits.items())
+        }
+        for policy, crits in sorted(data.get("criteria", {}).items())
+    }
+    out["disagreements"] = {
+        a: dict(sorted(v.items())) for a, v in sorted(data.get("disagreements", {}).items())
+    }
+    out["recommendations"] = {
+        r: dict(sorted(v.items())) for r, v in sorted(data.get("recommendations", {}).items())
+    }
     if "compare" in data:
         out["compare"] = {p: dict(sorted(v.items())) for p, v in sorted(data["compare"].items())}
     out["errors_by_code"] = dict(sorted(data.get("errors_by_code", {}).items()))
     cord = data.get("cord_eqd2", {})
     out["cord_eqd2"] = {
-        "structure": "SpinalCord", "metric": "Dmax", "x": "hytec.resbrt value (Gy EQD2)",
-        "y": "hytec.cumulative value (Gy EQD2)", "limits": {"x": RESBRT_LIMIT, "y": CUMULATIVE_LIMIT},
+        "structure": "SpinalCord",
+        "metric": "Dmax",
+        "x": "hytec.resbrt value (Gy EQD2)",
+        "y": "hytec.cumulative value (Gy EQD2)",
+        "limits": {"x": RESBRT_LIMIT, "y": CUMULATIVE_LIMIT},
         "points": cord.get("points", 0),
-        "quadrants": {q: cord.get("quadrants", {}).get(q, 0) for q in ("x_le_y_le", "x_le_y_gt", "x_gt_y_le",
-                                                                         "x_gt_y_gt")},
-        "grid_gy": GRID_GY, "grid": dict(sorted(cord.get("grid", {}).items())),
+        "quadrants": {
+            q: cord.get("quadrants", {}).get(q, 0)
+            for q in ("x_le_y_le", "x_le_y_gt", "x_gt_y_le", "x_gt_y_gt")
+        },
+        "grid_gy": GRID_GY,
+        "grid": dict(sorted(cord.get("grid", {}).items())),
         "sample": [s[1:] for s in cord.get("sample", [])],
     }
     return out

@@ -25,8 +25,8 @@ from typing import Any
 import durable_rules_engine as _native
 from durable import engine as _durable
 
-from reirrad.logic.compiler import CompiledPack, stage_fact
 from reirrad.errors import EngineError
+from reirrad.logic.compiler import CompiledPack, stage_fact
 
 __all__ = ["ENGINE_NAME", "ENGINE_VERSION", "DurableEngine"]
 
@@ -53,7 +53,9 @@ class _SyncRuleset(_durable.Ruleset):
         if code == _ALREADY_OBSERVED:
             raise EngineError(f"fact already asserted in this session: {message[:120]}")
         if code != 0:
-            raise EngineError(f"durable did not handle the fact (code {code}); the sentinel rule should match it")
+            raise EngineError(
+                f"durable did not handle the fact (code {code}); the sentinel rule should match it"
+            )
         return int(handle)
 
     def run_actions(self, state_handle: int) -> list[str]:
@@ -63,7 +65,7 @@ class _SyncRuleset(_durable.Ruleset):
         result = _native.start_action_for_state(self._handle, state_handle)
         message = result[1] if result else None
         while message:
-            name = message[2:message.index('"', 2)]
+            name = message[2 : message.index('"', 2)]
             if name == SENTINEL_RULE:
                 pass
             elif name not in seen:  # durable fires an $or pattern once per matching alternative
@@ -157,9 +159,13 @@ class DurableEngine:
         rule = self.compiled.by_name.get(name)
         if rule is None:
             raise EngineError(f"durable fired {name!r}, which is not in the compiled pack")
-        if rule.asserts is not None:  # asserted once the action loop is over: never while an action is in flight
+        if (
+            rule.asserts is not None
+        ):  # asserted once the action loop is over: never while an action is in flight
             derived = _to_json({**rule.asserts, "sid": self._sid, SENTINEL_FIELD: 1})
-            if derived not in self._pending and derived not in self._asserted:  # two items, one (rule, status)
+            if (
+                derived not in self._pending and derived not in self._asserted
+            ):  # two items, one (rule, status)
                 self._pending.append(derived)
 
     def _run_to_fixpoint(self, handle: int) -> list[str]:
@@ -181,7 +187,9 @@ class DurableEngine:
     def fire(self, fact: dict[str, Any]) -> list[str]:
         """Names of every compiled rule that fired for this fact (derived facts included), in firing order."""
         if len(fact) + 2 > MAX_FACT_PROPERTIES:
-            raise EngineError(f"a fact may carry at most {MAX_FACT_PROPERTIES} properties, this one has {len(fact) + 2}")
+            raise EngineError(
+                f"a fact may carry at most {MAX_FACT_PROPERTIES} properties, this one has {len(fact) + 2}"
+            )
         message = _to_json({**fact, "sid": self._sid, SENTINEL_FIELD: 1})
         ruleset = self._ruleset
         with self._lock:
@@ -198,8 +206,9 @@ class DurableEngine:
                     fired += self._run_to_fixpoint(ruleset.assert_message(opener))
                 # Retract newest first (the stage fact before the outcomes it joins), so that no negated pattern
                 # becomes true while the session empties; then the session is reused by the next case.
-                emptied = all(ruleset.retract_message(m) for m in reversed(self._asserted)) \
-                    and not ruleset.has_pending_actions(handle)
+                emptied = all(
+                    ruleset.retract_message(m) for m in reversed(self._asserted)
+                ) and not ruleset.has_pending_actions(handle)
             finally:
                 if not emptied:
                     self._host.delete_state(self.compiled.ruleset_name, self._sid)

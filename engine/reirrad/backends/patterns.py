@@ -40,7 +40,9 @@ class OracleEngine:
                     continue
                 fired.append(rule.name)
                 changed = True
-                if rule.asserts is not None and rule.asserts not in facts:  # a fact exists once, as in durable
+                if (
+                    rule.asserts is not None and rule.asserts not in facts
+                ):  # a fact exists once, as in durable
                     facts.append(dict(rule.asserts))
 
     @staticmethod

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from reirrad.cli.args import iso_date, whole_number
+from reirrad.cli.exits import Exit
 from reirrad.errors import InputError, Problem
 
 __all__ = ["add_audit_parser", "add_synth_parser"]
@@ -28,41 +29,83 @@ def _audit(args: argparse.Namespace) -> int:
     from reirrad.audit.runner import AuditOptions, run_audit
 
     if args.chunk_size < 1:
-        raise InputError.of([Problem("--chunk-size", (), "must be at least 1", "a whole number ≥ 1", code="cli")])
-    opts = AuditOptions(cohort=args.cohort, out=args.out, workers=args.workers, as_of=args.as_of,
-                        compare_now=args.compare_now, now=args.now, chunk_cases=args.chunk_size, engine=args.engine,
-                        rules=args.rules, progress=False if args.quiet else None, restart=args.restart)
+        raise InputError.of(
+            [Problem("--chunk-size", (), "must be at least 1", "a whole number ≥ 1", code="cli")]
+        )
+    opts = AuditOptions(
+        cohort=args.cohort,
+        out=args.out,
+        workers=args.workers,
+        as_of=args.as_of,
+        compare_now=args.compare_now,
+        now=args.now,
+        chunk_cases=args.chunk_size,
+        engine=args.engine,
+        rules=args.rules,
+        progress=False if args.quiet else None,
+        restart=args.restart,
+    )
     try:
         outcome = run_audit(opts)
     except KeyboardInterrupt:
         print("interrupted: committed chunks are kept; re-run the same command to resume", file=sys.stderr)
         raise
     print(outcome.render())
-    print(f"outputs: {outcome.out}/results.jsonl, errors.jsonl, summary.json, report.html "
-          f"({outcome.seconds:.1f} s)")
-    return 0
+    print(
+        f"outputs: {outcome.out}/results.jsonl, errors.jsonl, summary.json, report.html "
+        f"({outcome.seconds:.1f} s)"
+    )
+    return Exit.OK
 
 
 def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("audit", help="evaluate a cohort of cases and summarise conformance per policy",
-                              description="Evaluate every case of a cohort (a directory of case YAML files, a JSON "
-                              "Lines file or an audit CSV; see docs/audit.md) into DIR: results.jsonl, errors.jsonl, "
-                              "summary.json and report.html. Interrupted, the same command resumes.")
+    p = subparsers.add_parser(
+        "audit",
+        help="evaluate a cohort of cases and summarise conformance per policy",
+        description="Evaluate every case of a cohort (a directory of case YAML files, a JSON "
+        "Lines file or an audit CSV; see docs/audit.md) into DIR: results.jsonl, errors.jsonl, "
+        "summary.json and report.html. Interrupted, the same command resumes.",
+    )
     p.add_argument("cohort", type=Path, help="a directory of *.yaml case files, a .jsonl file or a .csv file")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (created; resumable)")
-    p.add_argument("--workers", type=whole_number(0), default=min(2, os.cpu_count() or 1),
-                   help="worker processes (default: min(2, CPUs)); 0 runs in this process")
-    p.add_argument("--as-of", type=_as_of, default=None, metavar="DATE|treatment",
-                   help="rules in force on DATE, or on each case's planned start ('treatment'); default: today")
-    p.add_argument("--compare-now", action="store_true",
-                   help="also evaluate each case with the rules in force now and count verdict changes")
-    p.add_argument("--now", type=iso_date, default=None, metavar="DATE", help="the date taken as 'now' (default: today)")
-    p.add_argument("--chunk-size", type=int, default=1000, metavar="N",
-                   help="cases per chunk, the unit of commit and resume (default 1000)")
-    p.add_argument("--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)")
+    p.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="output directory (created; resumable)"
+    )
+    p.add_argument(
+        "--workers",
+        type=whole_number(0),
+        default=min(2, os.cpu_count() or 1),
+        help="worker processes (default: min(2, CPUs)); 0 runs in this process",
+    )
+    p.add_argument(
+        "--as-of",
+        type=_as_of,
+        default=None,
+        metavar="DATE|treatment",
+        help="rules in force on DATE, or on each case's planned start ('treatment'); default: today",
+    )
+    p.add_argument(
+        "--compare-now",
+        action="store_true",
+        help="also evaluate each case with the rules in force now and count verdict changes",
+    )
+    p.add_argument(
+        "--now", type=iso_date, default=None, metavar="DATE", help="the date taken as 'now' (default: today)"
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="cases per chunk, the unit of commit and resume (default 1000)",
+    )
+    p.add_argument(
+        "--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)"
+    )
     p.add_argument("--engine", choices=["durable", "oracle"], default="durable")
     p.add_argument("--restart", action="store_true", help="discard an earlier (partial) audit in DIR")
-    p.add_argument("--quiet", action="store_true", help="no progress bar (it is shown only on a terminal anyway)")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (it is shown only on a terminal anyway)"
+    )
     p.set_defaults(func=_audit)
     return p  # type: ignore[no-any-return]
 
@@ -79,14 +122,16 @@ def _synth(args: argparse.Namespace) -> int:
         import yaml
 
         if out is None:
-            raise InputError.of([Problem("--out", (), "yaml-dir needs --out DIR", "a directory path", code="cli")])
+            raise InputError.of(
+                [Problem("--out", (), "yaml-dir needs --out DIR", "a directory path", code="cli")]
+            )
         out.mkdir(parents=True, exist_ok=True)
         header = f"# {SYNTHETIC_LABEL} (seed {args.seed}).\n"
         for case in cases:
             text = yaml.safe_dump(case, sort_keys=False, allow_unicode=True)
             (out / f"{case['case_id']}.yaml").write_text(header + text, encoding="utf-8")
         print(f"wrote {args.n} synthetic cases to {out}/", file=sys.stderr)
-        return 0
+        return Exit.OK
     if fmt == "csv":
         from reirrad.audit.readers import write_csv
 
@@ -95,7 +140,7 @@ def _synth(args: argparse.Namespace) -> int:
         else:
             with open(out, "w", encoding="utf-8", newline="") as f:
                 write_csv(cases, f)
-        return 0
+        return Exit.OK
     from reirrad.audit.readers import dumps_line
 
     sink = open(out, "wb") if out is not None else sys.stdout.buffer  # noqa: SIM115
@@ -106,22 +151,39 @@ def _synth(args: argparse.Namespace) -> int:
         if out is not None:
             sink.close()
     if out is not None:  # JSON Lines has no comments: the label goes beside the file
-        Path(str(out) + ".synthetic.json").write_text(json.dumps(
-            {"synthetic": True, "label": SYNTHETIC_LABEL, "generator": "reirrad synth", "n": args.n,
-             "seed": args.seed, "case_id_prefix": "synthetic-"}, indent=2) + "\n")
+        Path(str(out) + ".synthetic.json").write_text(
+            json.dumps(
+                {
+                    "synthetic": True,
+                    "label": SYNTHETIC_LABEL,
+                    "generator": "reirrad synth",
+                    "n": args.n,
+                    "seed": args.seed,
+                    "case_id_prefix": "synthetic-",
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         print(f"wrote {args.n} synthetic cases to {out}", file=sys.stderr)
-    return 0
+    return Exit.OK
 
 
 def add_synth_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("synth", help="generate a seeded synthetic cohort (clearly labelled, not patients)",
-                              description="Plausible synthetic cases (case_id prefix 'synthetic-'), distributions "
-                              "loosely after Lucido 2025 Table 2. For demos, benchmarks and tests only.")
+    p = subparsers.add_parser(
+        "synth",
+        help="generate a seeded synthetic cohort (clearly labelled, not patients)",
+        description="Plausible synthetic cases (case_id prefix 'synthetic-'), distributions "
+        "loosely after Lucido 2025 Table 2. For demos, benchmarks and tests only.",
+    )
     p.add_argument("--n", type=whole_number(0), required=True, help="number of cases")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--format", choices=["jsonl", "yaml-dir", "csv"], default="jsonl")
-    p.add_argument("--out", type=Path, default=None, help="file (jsonl, csv) or directory (yaml-dir); "
-                   "default: standard output")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="file (jsonl, csv) or directory (yaml-dir); default: standard output",
+    )
     p.set_defaults(func=_synth)
     return p  # type: ignore[no-any-return]
-

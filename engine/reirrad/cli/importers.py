@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from reirrad.cli.args import whole_number
+from reirrad.cli.exits import Exit
 from reirrad.importers.common import TECHNIQUES, CourseOptions, ImportResult, render
 
 __all__ = ["add_import_parser"]
@@ -55,7 +56,7 @@ def _emit(result: ImportResult) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     sys.stdout.write(render(result))
-    return 0
+    return Exit.OK
 
 
 def _run_dicom(args: argparse.Namespace) -> int:

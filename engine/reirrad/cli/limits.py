@@ -11,14 +11,15 @@ from typing import Any
 
 from reirrad.case import METRICS, STRUCTURE_NAMES
 from reirrad.cli.args import iso_date, whole_number
+from reirrad.cli.exits import Exit
 
 __all__ = ["add_limits_parser", "run_limits"]
 
 
 def run_limits(args: argparse.Namespace) -> int:
     from reirrad.case import load_case
-    from reirrad.knowledge.data import load_table
     from reirrad.dose.limits import derive_limits, render_text
+    from reirrad.knowledge.data import load_table
     from reirrad.knowledge.rulepack import load_pack
 
     case = load_case(args.case)
@@ -26,15 +27,17 @@ def run_limits(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()
     pack = full.select(as_of)
     table = load_table(full.root)
-    report = derive_limits(case, pack, table=table, fractions=args.fractions, structures=args.structure,
-                           metrics=args.metric)
+    report = derive_limits(
+        case, pack, table=table, fractions=args.fractions, structures=args.structure, metrics=args.metric
+    )
     if args.format == "json":
         data: dict[str, Any] = report.as_dict()
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False,
-                                    default=_json_default) + "\n")
+        sys.stdout.write(
+            json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default) + "\n"
+        )
     else:
         sys.stdout.write(render_text(report))
-    return 0
+    return Exit.OK
 
 
 def _json_default(value: Any) -> Any:
@@ -44,20 +47,41 @@ def _json_default(value: Any) -> Any:
 def add_limits_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``limits`` sub-command to the ``reirrad`` parser; its func returns the exit code."""
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "limits", help="the largest planned cord / thecal sac dose each policy allows, for 1-5 fractions",
+        "limits",
+        help="the largest planned cord / thecal sac dose each policy allows, for 1-5 fractions",
         description="For every cord dose policy in force, the largest planned near-maximum dose to the cord or "
-                    "thecal sac (physical Gy, whole new course) it allows given the case's earlier courses and "
-                    "interval, by number of fractions, with the criterion that binds and the published table cell.")
+        "thecal sac (physical Gy, whole new course) it allows given the case's earlier courses and "
+        "interval, by number of fractions, with the criterion that binds and the published table cell.",
+    )
     p.add_argument("case", type=Path, help="a case file (YAML, format reirrad/case/v1)")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--as-of", type=iso_date, default=None, help="use the rules in force on this date (default: today)")
-    p.add_argument("--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)")
-    p.add_argument("--fractions", type=whole_number(1), action="append", metavar="N",
-                   help="derive for this number of fractions (repeatable; default: 1-5 and the table's schedules)")
-    p.add_argument("--structure", choices=STRUCTURE_NAMES, action="append", metavar="NAME",
-                   help="derive for this structure only (repeatable; default: the policy's structures the case "
-                        "gives a dose for)")
-    p.add_argument("--metric", choices=METRICS, action="append", metavar="METRIC",
-                   help="derive for this metric only (repeatable; default: those the plan gives)")
+    p.add_argument(
+        "--as-of", type=iso_date, default=None, help="use the rules in force on this date (default: today)"
+    )
+    p.add_argument(
+        "--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)"
+    )
+    p.add_argument(
+        "--fractions",
+        type=whole_number(1),
+        action="append",
+        metavar="N",
+        help="derive for this number of fractions (repeatable; default: 1-5 and the table's schedules)",
+    )
+    p.add_argument(
+        "--structure",
+        choices=STRUCTURE_NAMES,
+        action="append",
+        metavar="NAME",
+        help="derive for this structure only (repeatable; default: the policy's structures the case "
+        "gives a dose for)",
+    )
+    p.add_argument(
+        "--metric",
+        choices=METRICS,
+        action="append",
+        metavar="METRIC",
+        help="derive for this metric only (repeatable; default: those the plan gives)",
+    )
     p.set_defaults(func=run_limits)
     return p

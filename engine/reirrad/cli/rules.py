@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from reirrad.errors import InputError
+from reirrad.cli.exits import Exit
 from reirrad.load.paths import default_pack_dir
 
-__all__ = ["add_rules_parser", "main"]
-
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_INPUT = 2
+__all__ = ["add_rules_parser"]
 
 
 def _date(text: str) -> date:
@@ -35,7 +30,7 @@ def _check(args: argparse.Namespace) -> int:
 
     found = check_pack(_pack_dir(args), today=args.today)
     sys.stdout.write(render_json(found) if args.format == "json" else render_text(found))
-    return EXIT_FINDINGS if errors(found) else EXIT_OK
+    return Exit.FINDINGS if errors(found) else Exit.OK
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -44,7 +39,7 @@ def _test(args: argparse.Namespace) -> int:
     engines = ("durable", "oracle") if args.engine == "both" else (args.engine,)
     report = run_tests(_pack_dir(args), engines)
     sys.stdout.write(render_json(report) if args.format == "json" else render_text(report))
-    return EXIT_OK if report.ok else EXIT_FINDINGS
+    return Exit.OK if report.ok else Exit.FINDINGS
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -56,7 +51,7 @@ def _diff(args: argparse.Namespace) -> int:
         if cohort is not None:
             result.impact = impact(old, new, cohort, args.as_of or date.today(), args.engine)
     sys.stdout.write(render_json(result) if args.format == "json" else render_text(result))
-    return EXIT_OK
+    return Exit.OK
 
 
 def _lock(args: argparse.Namespace) -> int:
@@ -69,14 +64,14 @@ def _lock(args: argparse.Namespace) -> int:
         for d in blocking:
             print(f"error: {d.render()}", file=sys.stderr)
         print("refused: fix the errors of `reirrad rules check` before locking a release", file=sys.stderr)
-        return EXIT_FINDINGS
+        return Exit.FINDINGS
     try:
         lock = write_lock(root)
     except LockRefused as exc:
         print(f"refused: {exc}", file=sys.stderr)
-        return EXIT_FINDINGS
+        return Exit.FINDINGS
     print(f"{root / LOCK_FILE}: version {lock['version']}, content_sha256 {lock['content_sha256']}")
-    return EXIT_OK
+    return Exit.OK
 
 
 def add_rules_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -125,4 +120,3 @@ def add_rules_parser(subparsers: Any) -> argparse.ArgumentParser:
     lock.add_argument("dir", nargs="?", default=None, help=dir_help)
     lock.set_defaults(func=_lock)
     return rules
-

@@ -6,14 +6,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reirrad.dose import radiobiology as rb
 from reirrad.case import Case, PriorCourse
+from reirrad.dose import radiobiology as rb
 from reirrad.knowledge.rulepack import Rule, RulePack
 
-__all__ = ["CONTEXT_FACTS", "LEVEL_ORDER", "Computed", "FactSpec", "compute_item", "conus_position", "context_facts"]
+__all__ = [
+    "CONTEXT_FACTS",
+    "LEVEL_ORDER",
+    "Computed",
+    "FactSpec",
+    "compute_item",
+    "context_facts",
+    "conus_position",
+]
 
-LEVEL_ORDER = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + [
-    f"S{i}" for i in range(1, 6)]
+LEVEL_ORDER = (
+    [f"C{i}" for i in range(1, 8)]
+    + [f"T{i}" for i in range(1, 13)]
+    + [f"L{i}" for i in range(1, 6)]
+    + [f"S{i}" for i in range(1, 6)]
+)
 CONUS_LOWEST_LEVEL_AT_RISK = "L1"
 """The conus medullaris ends at the L1/L2 junction (Lucido 2025, Methods): L1 and above put the cord at risk."""
 
@@ -30,14 +42,18 @@ CONTEXT_FACTS: dict[str, FactSpec] = {
     "planned_stereotactic": FactSpec("boolean", True, "the planned course is SBRT or SRS"),
     "planned_fractions": FactSpec("integer", True, "fractions of the planned course"),
     "conus_position": FactSpec("text", True, "'above' if any treated level is L1 or higher, else 'below'"),
-    "interval_months": FactSpec("number", False, "months from the end of the most recent prior course to the planned start"),
+    "interval_months": FactSpec(
+        "number", False, "months from the end of the most recent prior course to the planned start"
+    ),
     "prior_dosimetry_unavailable_count": FactSpec("integer", True, "prior courses whose plan data is lost"),
     "most_recent_prior_stereotactic": FactSpec("boolean", False, "most recent prior course is SBRT or SRS"),
     "planned_dose_per_fraction": FactSpec("number", True, "planned dose per fraction (Gy)"),
     "expected_survival_months": FactSpec("number", False, "expected survival (months)"),
     "ecog": FactSpec("integer", False, "ECOG performance status"),
     "epidural_high_grade": FactSpec("boolean", False, "high-grade epidural disease (Bilsky 2 or 3)"),
-    "cord_compression_symptoms": FactSpec("boolean", False, "symptoms of cord, root or cauda equina compression"),
+    "cord_compression_symptoms": FactSpec(
+        "boolean", False, "symptoms of cord, root or cauda equina compression"
+    ),
     "sins_total": FactSpec("integer", False, "SINS total"),
     "pathologic_fracture": FactSpec("boolean", False, "vertebral compression fracture at baseline"),
     "lytic_lesion": FactSpec("boolean", False, "lytic lesion (SINS bone-lesion component 2)"),
@@ -99,7 +115,9 @@ class Computed:
     assumptions: list[str] = field(default_factory=list)
 
     def copy(self) -> Computed:
-        return Computed(self.value, dict(self.inputs), list(self.steps), list(self.missing), list(self.assumptions))
+        return Computed(
+            self.value, dict(self.inputs), list(self.steps), list(self.missing), list(self.assumptions)
+        )
 
 
 def _g(x: float) -> str:
@@ -107,32 +125,43 @@ def _g(x: float) -> str:
 
 
 def _course_label(i: int, course: PriorCourse) -> str:
-    return (f"prior course {i + 1} ({course.start}–{course.end}, {course.technique}, "
-            f"{course.prescription_gy:g} Gy / {course.fractions} fx)")
+    return (
+        f"prior course {i + 1} ({course.start}–{course.end}, {course.technique}, "
+        f"{course.prescription_gy:g} Gy / {course.fractions} fx)"
+    )
 
 
-def _prior_point_dose(pack: RulePack, i: int, course: PriorCourse, structure: str, metric: str,
-                      out: Computed) -> float | None:
+def _prior_point_dose(
+    pack: RulePack, i: int, course: PriorCourse, structure: str, metric: str, out: Computed
+) -> float | None:
     """The prior course's dose for this structure and metric (Gy), following the pack's conventions."""
     if course.dosimetry_lost:
         label = _course_label(i, course)
         rule = next((r for r in pack.rules if r.kind == "assumption" and r.assumption is not None), None)
         spec = rule.assumption if rule is not None else None
         if rule is None or spec is None:
-            out.missing.append(f"{label}: plan data unavailable and no missing-dosimetry assumption is in force")
+            out.missing.append(
+                f"{label}: plan data unavailable and no missing-dosimetry assumption is in force"
+            )
             return None
         if course.technique not in spec.course_techniques:
-            out.missing.append(f"{label}: plan data unavailable; the assumption ({rule.id}) covers only "
-                               f"{', '.join(spec.course_techniques)} courses")
+            out.missing.append(
+                f"{label}: plan data unavailable; the assumption ({rule.id}) covers only "
+                f"{', '.join(spec.course_techniques)} courses"
+            )
             return None
         if structure not in spec.structures:
-            out.missing.append(f"{label}: plan data unavailable; the assumption ({rule.id}) gives a dose only to "
-                               f"{', '.join(spec.structures)}, not {structure}")
+            out.missing.append(
+                f"{label}: plan data unavailable; the assumption ({rule.id}) gives a dose only to "
+                f"{', '.join(spec.structures)}, not {structure}"
+            )
             return None
         if rule.id not in out.assumptions:
             out.assumptions.append(rule.id)
-        out.steps.append(f"{label}: plan data unavailable, {structure} assumed to have received the prescription "
-                         f"{course.prescription_gy:g} Gy ({rule.id} v{rule.version})")
+        out.steps.append(
+            f"{label}: plan data unavailable, {structure} assumed to have received the prescription "
+            f"{course.prescription_gy:g} Gy ({rule.id} v{rule.version})"
+        )
         return course.prescription_gy
     dose = course.dose_gy(structure, metric)
     if dose is not None:
@@ -141,8 +170,10 @@ def _prior_point_dose(pack: RulePack, i: int, course: PriorCourse, structure: st
     if fallback is not None:
         out.steps.append(f"{_course_label(i, course)} gives no {structure} {metric}; its Dmax is used")
         return fallback
-    out.missing.append(f"{_course_label(i, course)} gives no {structure} dose "
-                       "(nothing is assumed for a structure a course omits)")
+    out.missing.append(
+        f"{_course_label(i, course)} gives no {structure} dose "
+        "(nothing is assumed for a structure a course omits)"
+    )
     return None
 
 
@@ -154,7 +185,9 @@ def _planned(case: Case, structure: str, metric: str, out: Computed) -> float | 
     return dose
 
 
-def _cumulative(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, *, kind: str) -> Computed:
+def _cumulative(
+    case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, *, kind: str
+) -> Computed:
     q = rule.quantity
     assert q is not None
     ab, repair = q.alpha_beta, q.repair
@@ -174,8 +207,9 @@ _MEMO: dict[tuple[Any, ...], tuple[Case, Computed]] = {}
 """Cumulative sums shared by several rules of one case (e.g. hytec.cumulative and hytec.ratio)."""
 
 
-def _cumulative_uncached(case: Case, pack: RulePack, ab: float, repair: str | None, structure: str, metric: str,
-                         *, kind: str) -> Computed:
+def _cumulative_uncached(
+    case: Case, pack: RulePack, ab: float, repair: str | None, structure: str, metric: str, *, kind: str
+) -> Computed:
     out = Computed()
     convert = rb.eqd2 if kind == "eqd2" else rb.bed
     name = "EQD2" if kind == "eqd2" else "BED"
@@ -195,13 +229,22 @@ def _cumulative_uncached(case: Case, pack: RulePack, ab: float, repair: str | No
         months = rb.interval_months(course.end, start)  # type: ignore[arg-type]
         repaired = schedule.fraction_at(months) if schedule else 0.0
         effective = (1.0 - repaired) * converted
-        out.inputs[f"prior_{i + 1}"] = {"dose_gy": dose, "fractions": n, key: round(converted, 4),
-                                        "interval_months": round(months, 3), "repaired_fraction": repaired,
-                                        "effective_gy": round(effective, 4)}
-        text = f"prior course {i + 1}: {structure} {dose:g} Gy in {n} fx → {name}(α/β {ab:g}) {converted:.2f} Gy"
+        out.inputs[f"prior_{i + 1}"] = {
+            "dose_gy": dose,
+            "fractions": n,
+            key: round(converted, 4),
+            "interval_months": round(months, 3),
+            "repaired_fraction": repaired,
+            "effective_gy": round(effective, 4),
+        }
+        text = (
+            f"prior course {i + 1}: {structure} {dose:g} Gy in {n} fx → {name}(α/β {ab:g}) {converted:.2f} Gy"
+        )
         if schedule is not None:
-            text += (f"; {months:.1f} months before the planned start, {repaired:.0%} repaired "
-                     f"({schedule.name}) → {effective:.2f} Gy")
+            text += (
+                f"; {months:.1f} months before the planned start, {repaired:.0%} repaired "
+                f"({schedule.name}) → {effective:.2f} Gy"
+            )
         out.steps.append(text)
         total += effective
     dose_new = _planned(case, structure, metric, out)
@@ -210,8 +253,9 @@ def _cumulative_uncached(case: Case, pack: RulePack, ab: float, repair: str | No
     n = planned.fractions
     new = convert(dose_new, n, ab)
     out.inputs["planned"] = {"dose_gy": dose_new, "fractions": n, key: round(new, 4)}
-    out.steps.append(f"planned course: {structure} {metric} {dose_new:g} Gy in {n} fx → "
-                     f"{name}(α/β {ab:g}) {new:.2f} Gy")
+    out.steps.append(
+        f"planned course: {structure} {metric} {dose_new:g} Gy in {n} fx → {name}(α/β {ab:g}) {new:.2f} Gy"
+    )
     out.value = total + new
     out.steps.append(f"cumulative {name} = {out.value:.2f} Gy")
     return out
@@ -227,8 +271,10 @@ def _interval(case: Case, pack: RulePack, rule: Rule, structure: str, metric: st
     days = (start - recent.end).days  # type: ignore[operator]
     out.value = rb.interval_months(recent.end, start)  # type: ignore[arg-type]
     out.inputs = {"prior_end": str(recent.end), "planned_start": str(start), "days": days}
-    out.steps.append(f"{days} days from the end of the most recent prior course ({recent.end}) to the planned "
-                     f"start ({start}) = {out.value:.2f} months (days / {rb.DAYS_PER_MONTH})")
+    out.steps.append(
+        f"{days} days from the end of the most recent prior course ({recent.end}) to the planned "
+        f"start ({start}) = {out.value:.2f} months (days / {rb.DAYS_PER_MONTH})"
+    )
     return out
 
 
@@ -238,21 +284,26 @@ def _planned_dose(case: Case, pack: RulePack, rule: Rule, structure: str, metric
     if dose is not None:
         out.value = dose
         out.inputs = {"dose_gy": dose, "fractions": case.planned_course.fractions}
-        out.steps.append(f"planned course: {structure} {metric} {dose:g} Gy in {case.planned_course.fractions} fx")
+        out.steps.append(
+            f"planned course: {structure} {metric} {dose:g} Gy in {case.planned_course.fractions} fx"
+        )
     return out
 
 
 def _planned_eqd2(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
     out = Computed()
-    assert rule.quantity is not None and rule.quantity.alpha_beta is not None
+    assert rule.quantity is not None
+    assert rule.quantity.alpha_beta is not None
     ab = rule.quantity.alpha_beta
     dose = _planned(case, structure, metric, out)
     if dose is not None:
         n = case.planned_course.fractions
         out.value = rb.eqd2(dose, n, ab)
         out.inputs = {"dose_gy": dose, "fractions": n, "alpha_beta": ab}
-        out.steps.append(f"planned course: {structure} {metric} {dose:g} Gy in {n} fx ({dose / n:.3g} Gy per "
-                         f"fraction) → EQD2(α/β {ab:g}) {_g(out.value)} Gy")
+        out.steps.append(
+            f"planned course: {structure} {metric} {dose:g} Gy in {n} fx ({dose / n:.3g} Gy per "
+            f"fraction) → EQD2(α/β {ab:g}) {_g(out.value)} Gy"
+        )
     return out
 
 
@@ -266,8 +317,10 @@ def _ratio(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) 
         out.value = None
         out.missing.append("the cumulative dose is 0 Gy, the ratio is undefined")
         return out
-    out.value = rb.eqd2(out.inputs["planned"]["dose_gy"], case.planned_course.fractions,
-                        rule.quantity.alpha_beta) / cumulative  # type: ignore[union-attr,arg-type]
+    out.value = (
+        rb.eqd2(out.inputs["planned"]["dose_gy"], case.planned_course.fractions, rule.quantity.alpha_beta)
+        / cumulative
+    )  # type: ignore[union-attr,arg-type]
     out.steps.append(f"ratio = planned {_g(new)} Gy / cumulative {_g(cumulative)} Gy = {out.value:.3f}")
     return out
 
@@ -301,7 +354,9 @@ def compute_item(case: Case, pack: RulePack, rule: Rule, structure: str, metric:
         return Computed()
     if rule.scope.per == "near_max_dose" and not structure:
         out = Computed()
-        out.missing.append(f"the planned course gives none of {', '.join(rule.scope.structures)} with "
-                           f"{' or '.join(rule.scope.metrics)}")
+        out.missing.append(
+            f"the planned course gives none of {', '.join(rule.scope.structures)} with "
+            f"{' or '.join(rule.scope.metrics)}"
+        )
         return out
     return _CALCULATIONS[rule.quantity.calculation](case, pack, rule, structure, metric)

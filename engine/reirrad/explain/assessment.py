@@ -83,8 +83,9 @@ def _item_entry(case: Case, item: AssessmentItem) -> dict[str, Any]:
         entry["status"] = "present" if any(flat) else "absent"
     else:
         entry["status"] = "recorded"
-    entry["value"] = "; ".join(f"{name} = {_show(values if len(values) > 1 else values[0])}"
-                               for name, values in given)
+    entry["value"] = "; ".join(
+        f"{name} = {_show(values if len(values) > 1 else values[0])}" for name, values in given
+    )
     if item.coverage == "partial" and item.note:
         entry["note"] = item.note
     return entry
@@ -99,57 +100,105 @@ def flags_for(case: Case, ctx: dict[str, Any], histology: Matcher | None) -> lis
     flags: list[_Flag] = []
     lesion, patient = case.lesion, case.patient
     if lesion.bilsky_grade in ("2", "3"):
-        flags.append(_Flag("neurologic", f"high-grade epidural disease (Bilsky {lesion.bilsky_grade})",
-                           "Bilsky ESCC scale: grades 2-3 are high grade"))
+        flags.append(
+            _Flag(
+                "neurologic",
+                f"high-grade epidural disease (Bilsky {lesion.bilsky_grade})",
+                "Bilsky ESCC scale: grades 2-3 are high grade",
+            )
+        )
     if lesion.neurologic_deficit:
         flags.append(_Flag("neurologic", "neurologic deficit", "Kotecha 2020, Table 1 (neurologic)"))
     if lesion.cord_compression_symptoms:
-        flags.append(_Flag("neurologic", "symptoms of cord compression", "Kotecha 2020, Table 1 (neurologic)"))
+        flags.append(
+            _Flag("neurologic", "symptoms of cord compression", "Kotecha 2020, Table 1 (neurologic)")
+        )
     sins = lesion.sins_total
     if sins is not None:
         category = "stable" if sins <= 6 else "potentially unstable" if sins <= 12 else "unstable"
         if sins >= 7:
-            flags.append(_Flag("mechanical", f"SINS {sins}: {category}",
-                               "SINS (Fisher 2010): 0-6 stable, 7-12 potentially unstable, 13-18 unstable"))
+            flags.append(
+                _Flag(
+                    "mechanical",
+                    f"SINS {sins}: {category}",
+                    "SINS (Fisher 2010): 0-6 stable, 7-12 potentially unstable, 13-18 unstable",
+                )
+            )
     if lesion.pathologic_fracture:
-        flags.append(_Flag("mechanical", "pathologic (baseline) fracture",
-                           "Myrehaug 2017, Discussion: a baseline fracture is a VCF risk factor"))
+        flags.append(
+            _Flag(
+                "mechanical",
+                "pathologic (baseline) fracture",
+                "Myrehaug 2017, Discussion: a baseline fracture is a VCF risk factor",
+            )
+        )
     if ctx.get("lytic_lesion"):
-        flags.append(_Flag("mechanical", "lytic lesion (SINS bone-lesion component 2)",
-                           "Myrehaug 2017, Discussion: lytic disease is a VCF risk factor"))
+        flags.append(
+            _Flag(
+                "mechanical",
+                "lytic lesion (SINS bone-lesion component 2)",
+                "Myrehaug 2017, Discussion: lytic disease is a VCF risk factor",
+            )
+        )
     per_fraction = ctx.get("planned_dose_per_fraction")
     if per_fraction is not None and per_fraction > 19:
-        flags.append(_Flag("mechanical", f"planned dose per fraction {per_fraction:g} Gy (above 19 Gy)",
-                           "Myrehaug 2017, Discussion: more than 19 Gy per fraction is a VCF risk factor"))
+        flags.append(
+            _Flag(
+                "mechanical",
+                f"planned dose per fraction {per_fraction:g} Gy (above 19 Gy)",
+                "Myrehaug 2017, Discussion: more than 19 Gy per fraction is a VCF risk factor",
+            )
+        )
     if lesion.hardware is not None and lesion.hardware.failure:
         flags.append(_Flag("prior-therapy", "hardware failure", "Kotecha 2020, Table 1 (prior therapy)"))
     if ctx.get("most_recent_prior_stereotactic"):
-        flags.append(_Flag("prior-therapy", "the most recent earlier course was stereotactic",
-                           "Myrehaug 2017 (ISRS): SBRT after SBRT is a separate recommendation"))
+        flags.append(
+            _Flag(
+                "prior-therapy",
+                "the most recent earlier course was stereotactic",
+                "Myrehaug 2017 (ISRS): SBRT after SBRT is a separate recommendation",
+            )
+        )
     if patient is not None and patient.histology is not None and histology is not None:
         matches = histology(patient.histology)
         if matches:
             names = "; ".join(f"{entry.name} ({list_id} list)" for list_id, entry in matches)
-            flags.append(_Flag("oncologic", f"radioresistant histology: {names}",
-                               "rules/lists/radioresistant-histologies.yaml (a lexical match to confirm)"))
+            flags.append(
+                _Flag(
+                    "oncologic",
+                    f"radioresistant histology: {names}",
+                    "rules/lists/radioresistant-histologies.yaml (a lexical match to confirm)",
+                )
+            )
     if patient is not None:
         survival = patient.expected_survival_months
         if survival is not None and survival < 6:
-            flags.append(_Flag("systemic", f"expected survival {survival:g} months (under about 6)",
-                               "Kotecha 2020: short palliative schedules for short expected survival"))
+            flags.append(
+                _Flag(
+                    "systemic",
+                    f"expected survival {survival:g} months (under about 6)",
+                    "Kotecha 2020: short palliative schedules for short expected survival",
+                )
+            )
         disease = patient.systemic_disease
         if disease is not None and disease.status == "progressing":
-            flags.append(_Flag("systemic", "progressing systemic disease", "Kotecha 2020, Table 1 (systemic)"))
+            flags.append(
+                _Flag("systemic", "progressing systemic disease", "Kotecha 2020, Table 1 (systemic)")
+            )
         if disease is not None and disease.brain_metastases:
             flags.append(_Flag("systemic", "brain metastases", "Kotecha 2020, Table 1 (systemic)"))
         if disease is not None and disease.further_systemic_options is False:
-            flags.append(_Flag("oncologic", "no further systemic therapy available",
-                               "Kotecha 2020, Table 1 (oncologic)"))
+            flags.append(
+                _Flag(
+                    "oncologic", "no further systemic therapy available", "Kotecha 2020, Table 1 (oncologic)"
+                )
+            )
     return flags
 
 
-def build_assessment(assessment: Assessment, case: Case, ctx: dict[str, Any],
-                     histology: Matcher | None) -> tuple[list[dict[str, Any]], list[str]]:
+def build_assessment(
+    assessment: Assessment, case: Case, ctx: dict[str, Any], histology: Matcher | None
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The assessment blocks of a result, and the 'not provided' lines that belong in its missing_data."""
     flags = flags_for(case, ctx, histology)
     blocks: list[dict[str, Any]] = []
@@ -158,12 +207,16 @@ def build_assessment(assessment: Assessment, case: Case, ctx: dict[str, Any],
         items = [_item_entry(case, item) for item in domain.items]
         for entry in items:
             if entry["status"] == "not_provided":
-                missing.append(f"assessment: {domain.title.lower()} — {entry['item'].lower()} "
-                               f"({', '.join(entry['case_fields'])})")
-        blocks.append({
-            "domain": domain.title,
-            "id": domain.id,
-            "items": items,
-            "flags": [{"text": f.text, "source": f.source} for f in flags if f.domain == domain.id],
-        })
+                missing.append(
+                    f"assessment: {domain.title.lower()} — {entry['item'].lower()} "
+                    f"({', '.join(entry['case_fields'])})"
+                )
+        blocks.append(
+            {
+                "domain": domain.title,
+                "id": domain.id,
+                "items": items,
+                "flags": [{"text": f.text, "source": f.source} for f in flags if f.domain == domain.id],
+            }
+        )
     return blocks, missing

@@ -8,8 +8,13 @@ __all__ = ["POLICY_ORDER", "render_markdown", "render_text"]
 
 POLICY_ORDER = ["hytec", "nelson", "conus-bed3", "de-novo", "coverage"]
 _OP = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
-_STATUS = {"pass": "pass", "fail": "FAIL", "indeterminate": "INDETERMINATE", "not_applicable": "n/a",
-           "applied": "APPLIED"}
+_STATUS = {
+    "pass": "pass",
+    "fail": "FAIL",
+    "indeterminate": "INDETERMINATE",
+    "not_applicable": "n/a",
+    "applied": "APPLIED",
+}
 
 
 def _order(entry: dict[str, Any]) -> tuple[int, str, str, str]:
@@ -38,9 +43,17 @@ def _limit(entry: dict[str, Any]) -> str:
 
 
 def _rows(entries: list[dict[str, Any]]) -> list[list[str]]:
-    return [[e.get("policy") or "", e.get("criterion") or "",
-             f"{e['structure']} {e['metric']}" if e.get("structure") else "(case)",
-             _value(e), _limit(e), _STATUS[e["status"]]] for e in sorted(entries, key=_order)]
+    return [
+        [
+            e.get("policy") or "",
+            e.get("criterion") or "",
+            f"{e['structure']} {e['metric']}" if e.get("structure") else "(case)",
+            _value(e),
+            _limit(e),
+            _STATUS[e["status"]],
+        ]
+        for e in sorted(entries, key=_order)
+    ]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -83,8 +96,10 @@ def _dose_lines(result: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tupl
     """The constraint and advisory lines that apply, in report order, and (rule id, explanation) of those that
     do not, once per rule."""
     lines = sorted(result["constraints"] + result["advisories"], key=_order)
-    return ([e for e in lines if e["status"] != "not_applicable"],
-            sorted({(e["rule_id"], e["explanation"]) for e in lines if e["status"] == "not_applicable"}))
+    return (
+        [e for e in lines if e["status"] != "not_applicable"],
+        sorted({(e["rule_id"], e["explanation"]) for e in lines if e["status"] == "not_applicable"}),
+    )
 
 
 def _made_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
@@ -93,9 +108,11 @@ def _made_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
     out = ["Recommendations"]
     for r in made:
         mdt = " Subject to multidisciplinary assessment." if r["multidisciplinary"] else ""
-        out.append(f"{bullet}[{r['rule_id']} v{r['rule_version']}] {r['title']}. Evidence: {r['evidence']['label']}. "
-                   f"{r['statement']}{_options(r)}{mdt} Because: {_because(r, True) or 'its conditions hold'}. "
-                   f"Source: {_cites(r)}.")
+        out.append(
+            f"{bullet}[{r['rule_id']} v{r['rule_version']}] {r['title']}. Evidence: {r['evidence']['label']}. "
+            f"{r['statement']}{_options(r)}{mdt} Because: {_because(r, True) or 'its conditions hold'}. "
+            f"Source: {_cites(r)}."
+        )
     if not made:
         out.append(f"{bullet}none made")
     return out
@@ -108,12 +125,18 @@ def _considered_lines(result: dict[str, Any], bullet: str = "- ") -> list[list[s
     open_ = [r for r in recs if r["status"] == "indeterminate"]
     sections = []
     if not_made:
-        sections.append(["Considered and not recommended"]
-                        + [f"{bullet}[{r['rule_id']}] {r['title']} — not made because: {_because(r, False)}."
-                           for r in not_made])
+        sections.append(
+            ["Considered and not recommended"]
+            + [
+                f"{bullet}[{r['rule_id']}] {r['title']} — not made because: {_because(r, False)}."
+                for r in not_made
+            ]
+        )
     if open_:
-        sections.append(["Undecided: data needed"]
-                        + [f"{bullet}[{r['rule_id']}] {r['title']} — needs: {_because(r, None)}." for r in open_])
+        sections.append(
+            ["Undecided: data needed"]
+            + [f"{bullet}[{r['rule_id']}] {r['title']} — needs: {_because(r, None)}." for r in open_]
+        )
     return sections
 
 
@@ -138,32 +161,39 @@ def render_text(result: dict[str, Any]) -> str:
     """A tumour-board note: recommendations, the dose policies side by side, what was considered and not
     recommended, what is missing; then the assessment and, for the physicist, every explanation."""
     head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Verdict"]
-    out = _header(result) + [""]
+    out = [*_header(result), ""]
     if "recommendations" in result:
-        out += _made_lines(result) + [""]
-    summary = ", ".join(f"{p['policy']}: {p['verdict'].upper() if p['verdict'] == 'fail' else p['verdict']}"
-                        for p in sorted(result["policy_summary"], key=lambda p: _order({"policy": p["policy"],
-                                                                                         "rule_id": ""})))
+        out += [*_made_lines(result), ""]
+    summary = ", ".join(
+        f"{p['policy']}: {p['verdict'].upper() if p['verdict'] == 'fail' else p['verdict']}"
+        for p in sorted(
+            result["policy_summary"], key=lambda p: _order({"policy": p["policy"], "rule_id": ""})
+        )
+    )
     out += [f"Policies: {summary}", "", "Cord dose constraints", _table(head, _rows(result["constraints"]))]
     if result["advisories"]:
         out += ["", "Advisories (not safety limits)", _table(head, _rows(result["advisories"]))]
     applied = [a for a in result["assumptions"] if a["status"] == "applied"]
     if applied:
         out += ["", "Assumptions applied"]
-        out += [f"- {a['rule_id']} v{a['rule_version']}: {a['statement']} Used by: {', '.join(a['used_by']) or 'none'}."
-                for a in applied]
+        out += [
+            f"- {a['rule_id']} v{a['rule_version']}: {a['statement']} Used by: {', '.join(a['used_by']) or 'none'}."
+            for a in applied
+        ]
     for section in _considered_lines(result):
-        out += [""] + section
+        out += ["", *section]
     out += ["", "Missing data"] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])
     assessment = _assessment_lines(result)
     if assessment:
-        out += [""] + assessment
+        out += ["", *assessment]
     out += ["", "Explanations"]
     explained, not_applicable = _dose_lines(result)
     for e in explained:
         where = f" {e['structure']} {e['metric']}" if e.get("structure") else ""
-        out.append(f"- [{e['rule_id']} v{e['rule_version']}{where}] {e['explanation']} "
-                   f"Evidence: {e['evidence']['label']}.")
+        out.append(
+            f"- [{e['rule_id']} v{e['rule_version']}{where}] {e['explanation']} "
+            f"Evidence: {e['evidence']['label']}."
+        )
     if not explained:
         out.append(NO_DOSE_RULE)
     if not_applicable:
@@ -177,28 +207,36 @@ def render_markdown(result: dict[str, Any]) -> str:
     out += [f"- {line}" for line in _header(result)[1:]] + [""]
     if "recommendations" in result:
         recs = _made_lines(result)
-        out += ["## " + recs[0], ""] + recs[1:] + [""]
+        out += ["## " + recs[0], "", *recs[1:], ""]
     out += ["## Cord dose policies", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(r) + " |" for r in _rows(result["constraints"])]
     if result["advisories"]:
-        out += ["", "## Advisories (not safety limits)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += [
+            "",
+            "## Advisories (not safety limits)",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
         out += ["| " + " | ".join(r) + " |" for r in _rows(result["advisories"])]
     for section in _considered_lines(result):
-        out += ["", "## " + section[0], ""] + section[1:]
+        out += ["", "## " + section[0], "", *section[1:]]
     out += ["", "## Missing data", ""] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])
     out += ["", "## Explanations", ""]
     explained, not_applicable = _dose_lines(result)
     for e in explained:
         where = f" — {e['structure']} {e['metric']}" if e.get("structure") else ""
-        out.append(f"- **{e['rule_id']}** v{e['rule_version']}{where}: {e['explanation']} "
-                   f"*Evidence:* {e['evidence']['label']}. *Cited:* {_cites(e)}.")
+        out.append(
+            f"- **{e['rule_id']}** v{e['rule_version']}{where}: {e['explanation']} "
+            f"*Evidence:* {e['evidence']['label']}. *Cited:* {_cites(e)}."
+        )
     if not explained:
         out.append(NO_DOSE_RULE)
     if not_applicable:
         out += ["", "## Not applicable", ""] + [f"- **{rid}**: {text}" for rid, text in not_applicable]
     assessment = _assessment_lines(result)
     if assessment:
-        out += ["", "## " + assessment[0], ""] + assessment[1:]
+        out += ["", "## " + assessment[0], "", *assessment[1:]]
     applied = [a for a in result["assumptions"] if a["status"] == "applied"]
     if applied:
         out += ["", "## Assumptions applied", ""]

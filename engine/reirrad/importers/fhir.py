@@ -17,7 +17,14 @@ from decimal import Decimal
 from typing import Any
 
 from reirrad.errors import InputError, Problem
-from reirrad.importers.common import CourseOptions, ImportResult, assemble_course, listing, read_bytes, require
+from reirrad.importers.common import (
+    CourseOptions,
+    ImportResult,
+    assemble_course,
+    listing,
+    read_bytes,
+    require,
+)
 
 __all__ = ["TECHNIQUE_CODES", "import_fhir"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from reirrad.case import STRUCTURE_NAMES, suggest_structure
 from reirrad.errors import InputError, Problem
-from reirrad.load.yamlio import load_yaml_file
 from reirrad.importers.common import listing
+from reirrad.load.yamlio import load_yaml_file
 
 __all__ = [
     "DEFAULT_MAP",

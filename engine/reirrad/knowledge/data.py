@@ -16,8 +16,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from reirrad.knowledge import rulepack
 from reirrad.errors import InputError, Problem
+from reirrad.knowledge import rulepack
 from reirrad.load.paths import default_pack_dir
 from reirrad.load.validation import line_of, load_schema, schema_problems
 from reirrad.load.yamlio import LineMap, load_yaml_file
@@ -59,14 +59,31 @@ LISTS_FILE = Path("lists") / "radioresistant-histologies.yaml"
 NOT_CAPTURED = "not captured by the case format"
 NOT_GRADED = "not graded"
 
-REQUIRED_STUDY_FIELDS = ("design", "population", "patients", "targets", "prior_rt", "regimen", "local_control",
-                         "survival", "pain", "vcf", "myelopathy")
-OPTIONAL_STUDY_FIELDS = ("follow_up", "neurologic_adverse_events", "other_grade3_4_toxicity", "other_outcomes")
+REQUIRED_STUDY_FIELDS = (
+    "design",
+    "population",
+    "patients",
+    "targets",
+    "prior_rt",
+    "regimen",
+    "local_control",
+    "survival",
+    "pain",
+    "vcf",
+    "myelopathy",
+)
+OPTIONAL_STUDY_FIELDS = (
+    "follow_up",
+    "neurologic_adverse_events",
+    "other_grade3_4_toxicity",
+    "other_outcomes",
+)
 STUDY_FIELDS = REQUIRED_STUDY_FIELDS + OPTIONAL_STUDY_FIELDS
 """Descriptive fields of a study; each maps a reference id of the study's sources to what that source reports."""
 
 
 # --- shared helpers ------------------------------------------------------------------------------------------------
+
 
 class _Checker:
     """Collects semantic problems of one file, each placed at its line."""
@@ -77,15 +94,21 @@ class _Checker:
         self.problems: list[Problem] = []
 
     def add(self, path: tuple[str | int, ...], message: str, accepted: str, code: str) -> None:
-        self.problems.append(Problem(self.file, path, message, accepted, line_of(self.lines, path), code=code))
+        self.problems.append(
+            Problem(self.file, path, message, accepted, line_of(self.lines, path), code=code)
+        )
 
     def unique(self, ids: Iterable[tuple[tuple[str | int, ...], str]], what: str) -> None:
         seen: dict[str, tuple[str | int, ...]] = {}
         for path, value in ids:
             if value in seen:
                 first = line_of(self.lines, seen[value])
-                self.add(path, f"duplicate {what} '{value}'" + (f" (first given on line {first})" if first else ""),
-                         f"each {what} once", "knowledge.duplicate")
+                self.add(
+                    path,
+                    f"duplicate {what} '{value}'" + (f" (first given on line {first})" if first else ""),
+                    f"each {what} once",
+                    "knowledge.duplicate",
+                )
             else:
                 seen[value] = path
 
@@ -131,6 +154,7 @@ class Provenance:
 
 
 # --- evidence registry ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Quality:
@@ -186,7 +210,11 @@ class EvidenceRegistry:
         out: set[str] = set()
         for s in self.studies:
             out |= {p.ref for p in s.sources}
-            out |= {r for r in (s.quality.ref, s.reference, s.reference_list.ref if s.reference_list else None) if r}
+            out |= {
+                r
+                for r in (s.quality.ref, s.reference, s.reference_list.ref if s.reference_list else None)
+                if r
+            }
         return out
 
 
@@ -202,21 +230,30 @@ def load_evidence(root: Path | str | None = None) -> EvidenceRegistry:
         source_refs = [p.ref for p in sources]
         for j, ref in enumerate(source_refs):
             check.ref((*base, "from", j, "ref"), ref, refs)
-        check.unique((((*base, "from", j, "ref"), r) for j, r in enumerate(source_refs)), "source of one study")
+        check.unique(
+            (((*base, "from", j, "ref"), r) for j, r in enumerate(source_refs)), "source of one study"
+        )
         for name in STUDY_FIELDS:
             if name not in raw:
                 continue
             given = list(raw[name])
             for ref in given:
                 if ref not in source_refs:
-                    check.add((*base, name, ref), f"'{ref}' is not among this study's sources (from)",
-                              ", ".join(source_refs), "knowledge.evidence-source")
+                    check.add(
+                        (*base, name, ref),
+                        f"'{ref}' is not among this study's sources (from)",
+                        ", ".join(source_refs),
+                        "knowledge.evidence-source",
+                    )
             if name in REQUIRED_STUDY_FIELDS:
                 for ref in source_refs:
                     if ref not in given:
-                        check.add((*base, name), f"says nothing for the source '{ref}'",
-                                  "a value for every source in 'from' (write \"not reported\" when it gives none)",
-                                  "knowledge.evidence-source")
+                        check.add(
+                            (*base, name),
+                            f"says nothing for the source '{ref}'",
+                            "a value for every source in 'from' (write \"not reported\" when it gives none)",
+                            "knowledge.evidence-source",
+                        )
         for key in ("reference",):
             if key in raw:
                 check.ref((*base, key), raw[key], refs)
@@ -225,30 +262,54 @@ def load_evidence(root: Path | str | None = None) -> EvidenceRegistry:
         q = raw["quality"]
         if q["grade"] == NOT_GRADED:
             if "source_kind" not in q:
-                check.add((*base, "quality", "source_kind"), "an ungraded study needs the kind of source",
-                          "source_kind: e.g. 'retrospective single-institution series'", "knowledge.quality")
+                check.add(
+                    (*base, "quality", "source_kind"),
+                    "an ungraded study needs the kind of source",
+                    "source_kind: e.g. 'retrospective single-institution series'",
+                    "knowledge.quality",
+                )
             for extra in ("scale", "ref", "locator"):
                 if extra in q:
-                    check.add((*base, "quality", extra), f"'{extra}' is given although the study is not graded",
-                              "only grade and source_kind for an ungraded study", "knowledge.quality")
+                    check.add(
+                        (*base, "quality", extra),
+                        f"'{extra}' is given although the study is not graded",
+                        "only grade and source_kind for an ungraded study",
+                        "knowledge.quality",
+                    )
         else:
             for need in ("scale", "ref", "locator"):
                 if need not in q:
-                    check.add((*base, "quality", need), f"a grade needs the {need} it comes from",
-                              "scale, ref and locator of the table that grades the study", "knowledge.quality")
+                    check.add(
+                        (*base, "quality", need),
+                        f"a grade needs the {need} it comes from",
+                        "scale, ref and locator of the table that grades the study",
+                        "knowledge.quality",
+                    )
             if "ref" in q:
                 check.ref((*base, "quality", "ref"), q["ref"], refs)
-        studies.append(Study(
-            id=raw["id"], authors=raw["citation"]["authors"], year=raw["citation"]["year"], sources=sources,
-            fields=MappingProxyType({n: MappingProxyType(dict(raw[n])) for n in STUDY_FIELDS if n in raw}),
-            quality=Quality(q["grade"], q.get("scale"), q.get("ref"), q.get("locator"), q.get("source_kind")),
-            journal=raw["citation"].get("journal"), reference=raw.get("reference"),
-            reference_list=Provenance.of(raw["reference_list"]) if "reference_list" in raw else None))
+        studies.append(
+            Study(
+                id=raw["id"],
+                authors=raw["citation"]["authors"],
+                year=raw["citation"]["year"],
+                sources=sources,
+                fields=MappingProxyType(
+                    {n: MappingProxyType(dict(raw[n])) for n in STUDY_FIELDS if n in raw}
+                ),
+                quality=Quality(
+                    q["grade"], q.get("scale"), q.get("ref"), q.get("locator"), q.get("source_kind")
+                ),
+                journal=raw["citation"].get("journal"),
+                reference=raw.get("reference"),
+                reference_list=Provenance.of(raw["reference_list"]) if "reference_list" in raw else None,
+            )
+        )
     _raise(check)
     return EvidenceRegistry(str(path), tuple(studies), MappingProxyType({s.id: s for s in studies}))
 
 
 # --- published limit table ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -343,8 +404,14 @@ class Table:
         if len(priors) != 1:
             return None
         dose, n = priors[0]
-        return next((r for r in self.rows if r.prior_fractions == n and r.prior_dose is not None
-                     and abs(r.prior_dose - dose) < 1e-9), None)
+        return next(
+            (
+                r
+                for r in self.rows
+                if r.prior_fractions == n and r.prior_dose is not None and abs(r.prior_dose - dose) < 1e-9
+            ),
+            None,
+        )
 
 
 def load_table(root: Path | str | None = None, relative: Path = TABLE_FILE) -> Table:
@@ -355,67 +422,136 @@ def load_table(root: Path | str | None = None, relative: Path = TABLE_FILE) -> T
     for j, note in enumerate(data["footnotes"]):
         check.ref(("footnotes", j, "provenance", "ref"), note["provenance"]["ref"], refs)
     check.unique(((("schedules", i, "id"), s["id"]) for i, s in enumerate(data["schedules"])), "schedule id")
-    check.unique(((("schedules", i, "fractions"), str(s["fractions"])) for i, s in enumerate(data["schedules"])),
-                 "number of fractions among the schedules")
+    check.unique(
+        ((("schedules", i, "fractions"), str(s["fractions"])) for i, s in enumerate(data["schedules"])),
+        "number of fractions among the schedules",
+    )
     schedules = []
     for i, s in enumerate(data["schedules"]):
         dose = s["dose"]
         if not (set(dose) == {"value"} or set(dose) == {"low", "high"}):
-            check.add(("schedules", i, "dose"), "a dose is either one value or a range",
-                      "{value: 24} or {low: 18, high: 24}", "knowledge.table-dose")
+            check.add(
+                ("schedules", i, "dose"),
+                "a dose is either one value or a range",
+                "{value: 24} or {low: 18, high: 24}",
+                "knowledge.table-dose",
+            )
         elif "low" in dose and not dose["low"] < dose["high"]:
-            check.add(("schedules", i, "dose"), f"the range {dose['low']}-{dose['high']} is empty or reversed",
-                      "low below high", "knowledge.table-dose")
-        schedules.append(Schedule(s["id"], s["label"], s["fractions"], dose.get("value"), dose.get("low"),
-                                  dose.get("high")))
+            check.add(
+                ("schedules", i, "dose"),
+                f"the range {dose['low']}-{dose['high']} is empty or reversed",
+                "low below high",
+                "knowledge.table-dose",
+            )
+        schedules.append(
+            Schedule(
+                s["id"], s["label"], s["fractions"], dose.get("value"), dose.get("low"), dose.get("high")
+            )
+        )
     schedule_ids = [s.id for s in schedules]
     check.unique(((("rows", i, "id"), r["id"]) for i, r in enumerate(data["rows"])), "row id")
-    check.unique(((("rows", i, "prior_course"), str(r["prior_course"])) for i, r in enumerate(data["rows"])),
-                 "earlier course")
+    check.unique(
+        ((("rows", i, "prior_course"), str(r["prior_course"])) for i, r in enumerate(data["rows"])),
+        "earlier course",
+    )
     rows = []
     for i, r in enumerate(data["rows"]):
         base: tuple[str | int, ...] = ("rows", i)
         none_row = r["prior_course"] == "none"
         if none_row and "stated_eqd2" in r:
-            check.add((*base, "stated_eqd2"), "the row without an earlier course cannot state its 2 Gy-equivalent",
-                      "stated_eqd2 only on a row with an earlier course", "knowledge.table-row")
+            check.add(
+                (*base, "stated_eqd2"),
+                "the row without an earlier course cannot state its 2 Gy-equivalent",
+                "stated_eqd2 only on a row with an earlier course",
+                "knowledge.table-row",
+            )
         cells = []
         for j, c in enumerate(r["cells"]):
             at = (*base, "cells", j)
             if c["schedule"] not in schedule_ids:
-                check.add((*at, "schedule"), f"unknown schedule '{c['schedule']}'", ", ".join(schedule_ids),
-                          "knowledge.table-cell")
+                check.add(
+                    (*at, "schedule"),
+                    f"unknown schedule '{c['schedule']}'",
+                    ", ".join(schedule_ids),
+                    "knowledge.table-cell",
+                )
             check.ref((*at, "provenance", "ref"), c["provenance"]["ref"], refs)
             figures = [k for k in ("value", "range") if k in c]
             if c["available"] and len(figures) != 1:
-                check.add(at, "an available cell needs exactly one of value or range",
-                          "value: 12.2, or range: {low: 12.4, high: 14}", "knowledge.table-cell")
+                check.add(
+                    at,
+                    "an available cell needs exactly one of value or range",
+                    "value: 12.2, or range: {low: 12.4, high: 14}",
+                    "knowledge.table-cell",
+                )
             if not c["available"] and (figures or "cauda_equina" in c):
-                check.add(at, "a cell that is not available gives no figure",
-                          "available: false with provenance only", "knowledge.table-cell")
+                check.add(
+                    at,
+                    "a cell that is not available gives no figure",
+                    "available: false with provenance only",
+                    "knowledge.table-cell",
+                )
             rng = c.get("range")
             if rng is not None and not rng["low"] < rng["high"]:
-                check.add((*at, "range"), f"the range {rng['low']}-{rng['high']} is empty or reversed",
-                          "low below high", "knowledge.table-cell")
-            cells.append(Cell(c["schedule"], c["available"], Provenance.of(c["provenance"]), c.get("value"),
-                              rng["low"] if rng else None, rng["high"] if rng else None, c.get("cauda_equina")))
-        check.unique((((*base, "cells", j, "schedule"), c.schedule) for j, c in enumerate(cells)),
-                     "schedule within a row")
+                check.add(
+                    (*at, "range"),
+                    f"the range {rng['low']}-{rng['high']} is empty or reversed",
+                    "low below high",
+                    "knowledge.table-cell",
+                )
+            cells.append(
+                Cell(
+                    c["schedule"],
+                    c["available"],
+                    Provenance.of(c["provenance"]),
+                    c.get("value"),
+                    rng["low"] if rng else None,
+                    rng["high"] if rng else None,
+                    c.get("cauda_equina"),
+                )
+            )
+        check.unique(
+            (((*base, "cells", j, "schedule"), c.schedule) for j, c in enumerate(cells)),
+            "schedule within a row",
+        )
         missing = [s for s in schedule_ids if s not in {c.schedule for c in cells}]
         if missing:
-            check.add((*base, "cells"), f"no cell for the schedule(s) {', '.join(missing)}",
-                      "one cell per schedule (available: false where the table gives none)", "knowledge.table-cell")
+            check.add(
+                (*base, "cells"),
+                f"no cell for the schedule(s) {', '.join(missing)}",
+                "one cell per schedule (available: false where the table gives none)",
+                "knowledge.table-cell",
+            )
         prior = None if none_row else r["prior_course"]
-        rows.append(Row(r["id"], r["label"], None if prior is None else float(prior["dose"]),
-                        None if prior is None else int(prior["fractions"]), r.get("stated_eqd2"), tuple(cells)))
+        rows.append(
+            Row(
+                r["id"],
+                r["label"],
+                None if prior is None else float(prior["dose"]),
+                None if prior is None else int(prior["fractions"]),
+                r.get("stated_eqd2"),
+                tuple(cells),
+            )
+        )
     _raise(check)
-    return Table(str(path), data["id"], data["title"], data["ref"], data["locator"], data["quantity"], data["unit"],
-                 tuple(data["structures"]),
-                 tuple((n["text"], Provenance.of(n["provenance"])) for n in data["footnotes"]),
-                 tuple(schedules), tuple(rows), tuple(data.get("decisions", ())))
+    return Table(
+        str(path),
+        data["id"],
+        data["title"],
+        data["ref"],
+        data["locator"],
+        data["quantity"],
+        data["unit"],
+        tuple(data["structures"]),
+        tuple((n["text"], Provenance.of(n["provenance"])) for n in data["footnotes"]),
+        tuple(schedules),
+        tuple(rows),
+        tuple(data.get("decisions", ())),
+    )
 
 
 # --- structured assessment ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AssessmentItem:
@@ -482,8 +618,14 @@ def load_assessment(root: Path | str | None = None) -> Assessment:
     check = _Checker(str(path), lines)
     check.ref(("source", "ref"), data["source"]["ref"], refs)
     check.unique(((("domains", i, "id"), d["id"]) for i, d in enumerate(data["domains"])), "domain id")
-    check.unique(((("domains", i, "items", j, "id"), it["id"]) for i, d in enumerate(data["domains"])
-                  for j, it in enumerate(d["items"])), "item id")
+    check.unique(
+        (
+            (("domains", i, "items", j, "id"), it["id"])
+            for i, d in enumerate(data["domains"])
+            for j, it in enumerate(d["items"])
+        ),
+        "item id",
+    )
     domains = []
     for i, d in enumerate(data["domains"]):
         items = []
@@ -492,29 +634,46 @@ def load_assessment(root: Path | str | None = None) -> Assessment:
             fields = it["case_fields"]
             if fields == NOT_CAPTURED:
                 if "coverage" in it:
-                    check.add((*at, "coverage"), "coverage is given for an item the case format does not capture",
-                              "no coverage when case_fields is 'not captured by the case format'",
-                              "knowledge.assessment")
+                    check.add(
+                        (*at, "coverage"),
+                        "coverage is given for an item the case format does not capture",
+                        "no coverage when case_fields is 'not captured by the case format'",
+                        "knowledge.assessment",
+                    )
                 fields = []
             else:
                 for k, name in enumerate(fields):
                     if not case_field_exists(name):
-                        check.add((*at, "case_fields", k), f"'{name}' is not a field of the case format",
-                                  "a path into schemas/case.schema.json, e.g. lesion.bilsky_grade",
-                                  "knowledge.case-field")
+                        check.add(
+                            (*at, "case_fields", k),
+                            f"'{name}' is not a field of the case format",
+                            "a path into schemas/case.schema.json, e.g. lesion.bilsky_grade",
+                            "knowledge.case-field",
+                        )
                 if "coverage" not in it:
-                    check.add((*at, "coverage"), "required field is missing when case fields are named",
-                              '"full", "partial"', "knowledge.assessment")
+                    check.add(
+                        (*at, "coverage"),
+                        "required field is missing when case fields are named",
+                        '"full", "partial"',
+                        "knowledge.assessment",
+                    )
                 elif it["coverage"] == "partial" and "note" not in it:
-                    check.add((*at, "note"), "a partial coverage needs a note on what the fields leave out",
-                              "note: what the case does not record", "knowledge.assessment")
-            items.append(AssessmentItem(it["id"], it["text"], tuple(fields), it.get("coverage"), it.get("note")))
+                    check.add(
+                        (*at, "note"),
+                        "a partial coverage needs a note on what the fields leave out",
+                        "note: what the case does not record",
+                        "knowledge.assessment",
+                    )
+            items.append(
+                AssessmentItem(it["id"], it["text"], tuple(fields), it.get("coverage"), it.get("note"))
+            )
         domains.append(Domain(d["id"], d["title"], tuple(items)))
     _raise(check)
     return Assessment(str(path), data["id"], data["title"], Provenance.of(data["source"]), tuple(domains))
 
 
 # --- radioresistant histology lists ---------------------------------------------------------------------------------
+
 
 def normalise(text: str) -> str:
     """Lower-case; every run of characters other than a-z and 0-9 becomes one space; no leading or trailing space."""
@@ -565,7 +724,9 @@ class HistologyLists:
     lists: tuple[HistologyList, ...]
 
     def match(self, histology: str) -> list[tuple[str, ListEntry]]:
-        return [(lst.id, e) for lst in self.lists for e in lst.entries if e.matched_term(histology) is not None]
+        return [
+            (lst.id, e) for lst in self.lists for e in lst.entries if e.matched_term(histology) is not None
+        ]
 
 
 def load_histology_lists(root: Path | str | None = None) -> HistologyLists:
@@ -576,24 +737,40 @@ def load_histology_lists(root: Path | str | None = None) -> HistologyLists:
     lists = []
     for i, lst in enumerate(data["lists"]):
         check.ref(("lists", i, "source", "ref"), lst["source"]["ref"], refs)
-        check.unique(((("lists", i, "entries", j, "id"), e["id"]) for j, e in enumerate(lst["entries"])),
-                     "entry id within a list")
+        check.unique(
+            ((("lists", i, "entries", j, "id"), e["id"]) for j, e in enumerate(lst["entries"])),
+            "entry id within a list",
+        )
         entries = []
         for j, e in enumerate(lst["entries"]):
             at: tuple[str | int, ...] = ("lists", i, "entries", j)
             if not e.get("words") and not e.get("parts"):
-                check.add(at, "the entry has no term to match", "words: [...] or parts: [...]", "knowledge.list")
+                check.add(
+                    at, "the entry has no term to match", "words: [...] or parts: [...]", "knowledge.list"
+                )
             for kind in ("words", "parts", "exclude"):
                 for k, term in enumerate(e.get(kind, ())):
                     if not normalise(term):
-                        check.add((*at, kind, k), f"the term {term!r} has no letter or digit and can never match",
-                                  "a term with letters or digits", "knowledge.list")
-            entries.append(ListEntry(e["id"], e["name"], tuple(e.get("words", ())), tuple(e.get("parts", ())),
-                                     tuple(e.get("exclude", ()))))
+                        check.add(
+                            (*at, kind, k),
+                            f"the term {term!r} has no letter or digit and can never match",
+                            "a term with letters or digits",
+                            "knowledge.list",
+                        )
+            entries.append(
+                ListEntry(
+                    e["id"],
+                    e["name"],
+                    tuple(e.get("words", ())),
+                    tuple(e.get("parts", ())),
+                    tuple(e.get("exclude", ())),
+                )
+            )
         lists.append(HistologyList(lst["id"], lst["title"], Provenance.of(lst["source"]), tuple(entries)))
     _raise(check)
-    return HistologyLists(str(path), data["matching"]["rule"], tuple(data["matching"].get("decisions", ())),
-                          tuple(lists))
+    return HistologyLists(
+        str(path), data["matching"]["rule"], tuple(data["matching"].get("decisions", ())), tuple(lists)
+    )
 
 
 @cache

@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reirrad.errors import InputError, Problem
-from reirrad.load.paths import default_pack_dir
 from reirrad.dose.radiobiology import RepairSchedule, RepairStep
+from reirrad.errors import InputError, Problem
+from reirrad.load.paths import default_pack_dir, pack_origin
 from reirrad.load.validation import schema_problems
 from reirrad.load.yamlio import LineMap, load_yaml_file
 
@@ -27,6 +27,7 @@ __all__ = [
     "Rule",
     "RulePack",
     "canonical_json",
+    "describe_default_pack",
     "load_pack",
     "rule_id_for_path",
 ]
@@ -128,7 +129,9 @@ class Limit(_Frozen):
         return next((e for e in self.table if e.key == key), None)
 
     def holds(self, value: float, limit: float) -> bool:
-        return {"<": value < limit, "<=": value <= limit, ">": value > limit, ">=": value >= limit}[self.operator]
+        return {"<": value < limit, "<=": value <= limit, ">": value > limit, ">=": value >= limit}[
+            self.operator
+        ]
 
 
 class AssumptionSpec(_Frozen):
@@ -231,18 +234,47 @@ class RulePack:
                 continue
             if rule.in_force(as_of):
                 if rule.id in chosen:
-                    raise InputError.of([Problem(rule.source, ("valid_from",),
-                                                 f"two versions of {rule.id} are in force on {as_of}",
-                                                 "validity periods that do not overlap", code="pack.overlap")])
+                    raise InputError.of(
+                        [
+                            Problem(
+                                rule.source,
+                                ("valid_from",),
+                                f"two versions of {rule.id} are in force on {as_of}",
+                                "validity periods that do not overlap",
+                                code="pack.overlap",
+                            )
+                        ]
+                    )
                 chosen[rule.id] = rule
         rules = tuple(sorted(chosen.values(), key=lambda r: r.id))
-        return RulePack(self.name, self.version, self.title, self.released, self.root, rules, self.references,
-                        self.repairs, self.content_sha256, as_of, include_drafts)
+        return RulePack(
+            self.name,
+            self.version,
+            self.title,
+            self.released,
+            self.root,
+            rules,
+            self.references,
+            self.repairs,
+            self.content_sha256,
+            as_of,
+            include_drafts,
+        )
 
     def rule(self, rule_id: str) -> Rule:
         if not self._by_id:
             self._by_id.update({r.id: r for r in self.rules})
         return self._by_id[rule_id]
+
+
+def describe_default_pack() -> str:
+    """One line: which pack a command loads without ``--rules`` (name, version, source or bundled, where)."""
+    root = default_pack_dir()
+    manifest, _ = load_yaml_file(root / "pack.yaml")
+    origin = (
+        "the checkout's rules/, read as edited" if pack_origin() == "source" else "bundled with the package"
+    )
+    return f"rule pack {manifest['name']} {manifest['version']} ({origin}: {root})"
 
 
 def rule_id_for_path(relative: Path) -> str:
@@ -259,8 +291,11 @@ def rule_id_for_path(relative: Path) -> str:
 
 
 def _yaml_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.yaml")
-                  if p.relative_to(root).parts[0] in (*RULE_SECTIONS, "repair") and not p.name.endswith(CASES_SUFFIX))
+    return sorted(
+        p
+        for p in root.rglob("*.yaml")
+        if p.relative_to(root).parts[0] in (*RULE_SECTIONS, "repair") and not p.name.endswith(CASES_SUFFIX)
+    )
 
 
 def load_pack(root: Path | str | None = None) -> RulePack:
@@ -268,8 +303,17 @@ def load_pack(root: Path | str | None = None) -> RulePack:
     root = Path(root) if root is not None else default_pack_dir()
     problems: list[Problem] = []
     if not (root / "pack.yaml").is_file():
-        raise InputError.of([Problem(str(root), (), "not a rule pack: pack.yaml is missing",
-                                     "a directory with pack.yaml, references.yaml and rule files", code="pack.missing")])
+        raise InputError.of(
+            [
+                Problem(
+                    str(root),
+                    (),
+                    "not a rule pack: pack.yaml is missing",
+                    "a directory with pack.yaml, references.yaml and rule files",
+                    code="pack.missing",
+                )
+            ]
+        )
     manifest, lines = load_yaml_file(root / "pack.yaml")
     problems += schema_problems(manifest, "pack.schema.json", lines, str(root / "pack.yaml"))
     refs_raw, ref_lines = load_yaml_file(root / "references.yaml")
@@ -287,57 +331,105 @@ def load_pack(root: Path | str | None = None) -> RulePack:
         data, lines = load_yaml_file(path)
         rule_lines[str(path)] = lines
         is_repair = rel.parts[0] == "repair"
-        found = schema_problems(data, "repair.schema.json" if is_repair else "rule.schema.json", lines, str(path))
+        found = schema_problems(
+            data, "repair.schema.json" if is_repair else "rule.schema.json", lines, str(path)
+        )
         if found:
             problems += found
             continue
         expected = rule_id_for_path(rel)
         if data["id"] != expected:
-            problems.append(Problem(str(path), ("id",), f"id '{data['id']}' does not match the file's path",
-                                    f"'{expected}' (the path under rules/ is the rule's identity)",
-                                    lines.get(("id",)), code="pack.id-path"))
+            problems.append(
+                Problem(
+                    str(path),
+                    ("id",),
+                    f"id '{data['id']}' does not match the file's path",
+                    f"'{expected}' (the path under rules/ is the rule's identity)",
+                    lines.get(("id",)),
+                    code="pack.id-path",
+                )
+            )
             continue
         for i, citation in enumerate(data.get("citations", [])):
             if citation["ref"] not in references:
-                problems.append(Problem(str(path), ("citations", i, "ref"),
-                                        f"unknown reference '{citation['ref']}'",
-                                        ", ".join(sorted(references)), lines.get(("citations", i, "ref")),
-                                        code="pack.citation"))
+                problems.append(
+                    Problem(
+                        str(path),
+                        ("citations", i, "ref"),
+                        f"unknown reference '{citation['ref']}'",
+                        ", ".join(sorted(references)),
+                        lines.get(("citations", i, "ref")),
+                        code="pack.citation",
+                    )
+                )
         raw_for_hash.append({"path": rel.as_posix(), "data": data})
         if is_repair:
             repairs[data["id"].removeprefix("repair.")] = RepairDef(
-                source=str(path), **{**data, "steps": tuple(RepairStep(**s) for s in data["steps"])})
+                source=str(path), **{**data, "steps": tuple(RepairStep(**s) for s in data["steps"])}
+            )
         else:
             rules.append(Rule(source=str(path), raw=data, **data))
     for rule in rules:
         repair = rule.quantity.repair if rule.quantity else None
         if repair is not None and repair not in repairs:
-            problems.append(Problem(rule.source, ("quantity", "parameters", "repair"),
-                                    f"unknown repair schedule '{repair}'", ", ".join(sorted(repairs)),
-                                    code="pack.repair"))
+            problems.append(
+                Problem(
+                    rule.source,
+                    ("quantity", "parameters", "repair"),
+                    f"unknown repair schedule '{repair}'",
+                    ", ".join(sorted(repairs)),
+                    code="pack.repair",
+                )
+            )
     # knowledge data: validated by reirrad.knowledge, hashed here so that the lock covers it
-    data_files = {p.relative_to(root).as_posix(): load_yaml_file(p)[0]
-                  for p in sorted(root.rglob("*.yaml")) if p.relative_to(root).parts[0] in DATA_SECTIONS}
+    data_files = {
+        p.relative_to(root).as_posix(): load_yaml_file(p)[0]
+        for p in sorted(root.rglob("*.yaml"))
+        if p.relative_to(root).parts[0] in DATA_SECTIONS
+    }
     problems += _supported_by_problems(rules, rule_lines, data_files)
     if problems:
         raise InputError.of(problems)
     raw_for_hash += [{"path": rel, "data": data} for rel, data in data_files.items()]
-    digest = hashlib.sha256(canonical_json({"pack": manifest, "references": refs_raw,
-                                            "files": raw_for_hash}).encode()).hexdigest()
-    return RulePack(manifest["name"], manifest["version"], manifest["title"],
-                    date.fromisoformat(manifest["released"]), root, tuple(rules), references, repairs, digest)
+    digest = hashlib.sha256(
+        canonical_json({"pack": manifest, "references": refs_raw, "files": raw_for_hash}).encode()
+    ).hexdigest()
+    return RulePack(
+        manifest["name"],
+        manifest["version"],
+        manifest["title"],
+        date.fromisoformat(manifest["released"]),
+        root,
+        tuple(rules),
+        references,
+        repairs,
+        digest,
+    )
 
 
-def _supported_by_problems(rules: list[Rule], rule_lines: dict[str, LineMap],
-                           data_files: dict[str, Any]) -> list[Problem]:
+def _supported_by_problems(
+    rules: list[Rule], rule_lines: dict[str, LineMap], data_files: dict[str, Any]
+) -> list[Problem]:
     """Every id a recommendation's ``supported_by`` names must be a study of the evidence registry."""
     studies = data_files.get(EVIDENCE_FILE)
     studies = studies.get("studies", []) if isinstance(studies, dict) else []
     known = {s["id"] for s in studies if isinstance(s, dict) and isinstance(s.get("id"), str)}
-    accepted = f"an id of {EVIDENCE_FILE}: " + (", ".join(sorted(known)) or "(the file is missing or has no studies)")
-    return [Problem(rule.source, ("supported_by", i), f"unknown study '{study}'", accepted,
-                    rule_lines[rule.source].get(("supported_by", i)), code="pack.supported-by")
-            for rule in rules for i, study in enumerate(rule.supported_by) if study not in known]
+    accepted = f"an id of {EVIDENCE_FILE}: " + (
+        ", ".join(sorted(known)) or "(the file is missing or has no studies)"
+    )
+    return [
+        Problem(
+            rule.source,
+            ("supported_by", i),
+            f"unknown study '{study}'",
+            accepted,
+            rule_lines[rule.source].get(("supported_by", i)),
+            code="pack.supported-by",
+        )
+        for rule in rules
+        for i, study in enumerate(rule.supported_by)
+        if study not in known
+    ]
 
 
 def unique(items: Iterable[str]) -> list[str]:

@@ -42,6 +42,7 @@ def _python_regex(pattern: str) -> str:
     out: list[str] = []
     in_class = escaped = False
     for ch in pattern:
+        end_anchor = False
         if escaped:
             escaped = False
         elif ch == "\\":
@@ -50,9 +51,9 @@ def _python_regex(pattern: str) -> str:
             in_class = True
         elif ch == "]":
             in_class = False
-        elif ch == "$" and not in_class:
-            ch = r"\Z"
-        out.append(ch)
+        else:
+            end_anchor = ch == "$" and not in_class
+        out.append(r"\Z" if end_anchor else ch)
     return "".join(out)
 
 
@@ -97,8 +98,15 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-_TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "text", "number": "a number",
-               "integer": "a whole number", "boolean": "true or false", "null": "null"}
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "text",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "null": "null",
+}
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -170,15 +178,37 @@ def _optional(root: dict[str, Any], path: tuple[str | int, ...]) -> bool:
     if not path or isinstance(path[-1], int):
         return False
     parent = _schema_at(root, path[:-1])
-    return parent is not None and path[-1] in parent.get("properties", {}) \
+    return (
+        parent is not None
+        and path[-1] in parent.get("properties", {})
         and path[-1] not in parent.get("required", [])
+    )
 
 
 _NUMBER_IN_TEXT = re.compile(r"^\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*([A-Za-z%]*)\s*$")
 
-_IDENTIFYING = {"name", "patient_name", "first_name", "last_name", "surname", "given_name", "family_name",
-                "mrn", "record_number", "medical_record_number", "dob", "birth_date", "date_of_birth",
-                "birthdate", "address", "phone", "email", "insurance", "ssn", "nhs_number"}
+_IDENTIFYING = {
+    "name",
+    "patient_name",
+    "first_name",
+    "last_name",
+    "surname",
+    "given_name",
+    "family_name",
+    "mrn",
+    "record_number",
+    "medical_record_number",
+    "dob",
+    "birth_date",
+    "date_of_birth",
+    "birthdate",
+    "address",
+    "phone",
+    "email",
+    "insurance",
+    "ssn",
+    "nhs_number",
+}
 
 
 def _is_number(value: Any) -> bool:
@@ -215,8 +245,9 @@ def _fold(text: str) -> str:
     return re.sub(r"[^0-9a-z.]", "", text.lower())
 
 
-def _describe(error: jsonschema.ValidationError, root: dict[str, Any],
-              suggest: Suggest | None) -> list[tuple[tuple[str | int, ...], str, str]]:
+def _describe(
+    error: jsonschema.ValidationError, root: dict[str, Any], suggest: Suggest | None
+) -> list[tuple[tuple[str | int, ...], str, str]]:
     path = tuple(error.absolute_path)
     v = error.validator
     inst = error.instance
@@ -242,8 +273,9 @@ def _describe(error: jsonschema.ValidationError, root: dict[str, Any],
             if name.lower() in _IDENTIFYING:
                 hint += "; the format holds no identifying data: leave it out"
             if is_metrics:
-                out.append(((*path, name), f"unknown metric '{name}'{hint}",
-                            "the DVH metrics " + ", ".join(allowed)))
+                out.append(
+                    ((*path, name), f"unknown metric '{name}'{hint}", "the DVH metrics " + ", ".join(allowed))
+                )
             else:
                 out.append(((*path, name), f"unknown field '{name}'{hint}", ", ".join(allowed)))
         return out
@@ -256,7 +288,7 @@ def _describe(error: jsonschema.ValidationError, root: dict[str, Any],
             hint = f"; did you mean '{close[0]}'?" if close else ""
         accepted = _accepted_enum(error.validator_value)
         if _is_number(inst) and str(inst) in map(str, error.validator_value):
-            hint += f"; write it as text: \"{inst}\""
+            hint += f'; write it as text: "{inst}"'
         return [(path, f"{_type_name(inst)} is not an accepted value{hint}", accepted)]
     if v == "const":
         return [(path, f"{_type_name(inst)} is not accepted", json.dumps(error.validator_value))]
@@ -266,12 +298,23 @@ def _describe(error: jsonschema.ValidationError, root: dict[str, Any],
         accepted = _summary(error.schema, root)
         if inst is None and _optional(root, path):
             accepted += "; or leave the field out when it is not known"
-        return [(path, f"expected {' or '.join(_TYPE_WORDS.get(w, w) for w in wants)}, got {_type_name(inst)}"
-                       f"{_type_hint(inst, wants)}", accepted)]
+        return [
+            (
+                path,
+                f"expected {' or '.join(_TYPE_WORDS.get(w, w) for w in wants)}, got {_type_name(inst)}"
+                f"{_type_hint(inst, wants)}",
+                accepted,
+            )
+        ]
     if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         sign = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}[v]
-        return [(path, f"{inst} is out of range (must be {sign} {error.validator_value})",
-                 _summary(error.schema, root))]
+        return [
+            (
+                path,
+                f"{inst} is out of range (must be {sign} {error.validator_value})",
+                _summary(error.schema, root),
+            )
+        ]
     if v == "minProperties" and error.schema.get("properties"):
         fields = ", ".join(error.schema["properties"])
         return [(path, "must not be empty", f"at least one of the fields {fields}")]
@@ -280,15 +323,31 @@ def _describe(error: jsonschema.ValidationError, root: dict[str, Any],
     if v == "minItems":
         return [(path, "must not be empty", _summary(error.schema, root))]
     if v == "pattern":
-        return [(path, f"{_type_name(inst)} does not have the required form", error.schema.get(
-            "description", f"text matching {error.validator_value}"))]
+        return [
+            (
+                path,
+                f"{_type_name(inst)} does not have the required form",
+                error.schema.get("description", f"text matching {error.validator_value}"),
+            )
+        ]
     if v == "format":
-        return [(path, f"{_type_name(inst)} is not a valid {error.validator_value}",
-                 "a real calendar date, YYYY-MM-DD" if error.validator_value == "date" else
-                 f"a valid {error.validator_value}")]
+        return [
+            (
+                path,
+                f"{_type_name(inst)} is not a valid {error.validator_value}",
+                "a real calendar date, YYYY-MM-DD"
+                if error.validator_value == "date"
+                else f"a valid {error.validator_value}",
+            )
+        ]
     if v == "not" and isinstance(inst, dict) and "dosimetry" in inst:
-        return [((*path, "structures"), "structures are given although dosimetry is 'unavailable'",
-                 "either dosimetry: unavailable (no structures) or structures with their doses")]
+        return [
+            (
+                (*path, "structures"),
+                "structures are given although dosimetry is 'unavailable'",
+                "either dosimetry: unavailable (no structures) or structures with their doses",
+            )
+        ]
     if v == "minLength":
         return [(path, "must not be empty", "non-empty text")]
     return [(path, error.message, _summary(error.schema, root))]
@@ -299,8 +358,9 @@ def _describe(error: jsonschema.ValidationError, root: dict[str, Any],
 _PRIORITY = ("type", "const", "enum", "pattern", "format")
 
 
-def schema_problems(data: Any, schema_name: str, lines: LineMap, file: str,
-                    suggest: Suggest | None = None) -> list[Problem]:
+def schema_problems(
+    data: Any, schema_name: str, lines: LineMap, file: str, suggest: Suggest | None = None
+) -> list[Problem]:
     """Every schema violation of ``data`` as a Problem (deepest errors of each branch first)."""
     validator = validator_for(schema_name)
     root = load_schema(schema_name)
@@ -309,8 +369,9 @@ def schema_problems(data: Any, schema_name: str, lines: LineMap, file: str,
         for leaf in _leaves(error):
             rank = _PRIORITY.index(leaf.validator) if leaf.validator in _PRIORITY else len(_PRIORITY)
             for path, message, accepted in _describe(leaf, root, suggest):
-                problem = Problem(file, path, message, accepted, line_of(lines, path),
-                                  code=f"schema.{leaf.validator}")
+                problem = Problem(
+                    file, path, message, accepted, line_of(lines, path), code=f"schema.{leaf.validator}"
+                )
                 found.setdefault(path, []).append((rank, problem))
     problems: list[Problem] = []
     for ranked in found.values():

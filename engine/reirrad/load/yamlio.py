@@ -32,17 +32,23 @@ _StrictLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 # YAML 1.2 core numbers: no octal "010" (read as 8 by YAML 1.1), no sexagesimal "1:30", no "1_000".
 # A decimal with a leading zero stays text, so the schema refuses it instead of reading it as octal.
 _StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
+)
 _StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?
                     |[-+]?[0-9]+[eE][-+]?[0-9]+
-                    |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."))
+                    |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
 
 MAX_NODES = 100_000
 """More YAML nodes than this (after expanding aliases) is refused: no case file is that big."""
@@ -65,9 +71,16 @@ class _Builder:
             raise _TooLarge
         self.lines[path] = node.start_mark.line + 1
         if id(node) in self._open:
-            self.problems.append(Problem(self.file, path, "a YAML alias refers to the value that contains it",
-                                         accepted="values without recursive aliases",
-                                         line=node.start_mark.line + 1, code="yaml"))
+            self.problems.append(
+                Problem(
+                    self.file,
+                    path,
+                    "a YAML alias refers to the value that contains it",
+                    accepted="values without recursive aliases",
+                    line=node.start_mark.line + 1,
+                    code="yaml",
+                )
+            )
             return None
         if isinstance(node, MappingNode):
             self._open.add(id(node))
@@ -83,9 +96,16 @@ class _Builder:
                 self._open.discard(id(node))
         value = self.loader.construct_object(node, deep=True)
         if isinstance(value, float) and not math.isfinite(value):
-            self.problems.append(Problem(self.file, path, f"{node.value} is not a finite number",
-                                         accepted="a finite number", line=node.start_mark.line + 1,
-                                         code="yaml"))
+            self.problems.append(
+                Problem(
+                    self.file,
+                    path,
+                    f"{node.value} is not a finite number",
+                    accepted="a finite number",
+                    line=node.start_mark.line + 1,
+                    code="yaml",
+                )
+            )
         return value
 
     def _mapping(self, node: MappingNode, path: tuple[str | int, ...]) -> dict[str, Any]:
@@ -93,16 +113,29 @@ class _Builder:
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
-                self.problems.append(Problem(self.file, path, "a mapping key must be a plain name",
-                                             accepted="a name such as 'start'",
-                                             line=key_node.start_mark.line + 1, code="yaml"))
+                self.problems.append(
+                    Problem(
+                        self.file,
+                        path,
+                        "a mapping key must be a plain name",
+                        accepted="a name such as 'start'",
+                        line=key_node.start_mark.line + 1,
+                        code="yaml",
+                    )
+                )
                 continue
             key = key_node.value
             if key in seen:
-                self.problems.append(Problem(
-                    self.file, (*path, key), f"duplicate key '{key}' (first given on line {seen[key]})",
-                    accepted="each key once per mapping", line=key_node.start_mark.line + 1,
-                    code="duplicate-key"))
+                self.problems.append(
+                    Problem(
+                        self.file,
+                        (*path, key),
+                        f"duplicate key '{key}' (first given on line {seen[key]})",
+                        accepted="each key once per mapping",
+                        line=key_node.start_mark.line + 1,
+                        code="duplicate-key",
+                    )
+                )
                 continue
             seen[key] = key_node.start_mark.line + 1
             out[key] = self.build(value_node, (*path, key))
@@ -122,8 +155,12 @@ def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
     text = f"not valid YAML: {problem}"
     if "\\t" in problem:
         text += " (indent with spaces, not tabs)"
-    if exc.context and exc.context_mark is not None and exc.problem_mark is not None \
-            and exc.context_mark.line != exc.problem_mark.line:
+    if (
+        exc.context
+        and exc.context_mark is not None
+        and exc.problem_mark is not None
+        and exc.context_mark.line != exc.problem_mark.line
+    ):
         text += f" ({exc.context}, line {exc.context_mark.line + 1})"
     return text
 
@@ -135,20 +172,32 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, LineMap]:
     try:
         node = loader.get_single_node()
         if node is None:
-            raise InputError.of([Problem(file, (), "the file is empty", accepted="a YAML mapping",
-                                         code="yaml")])
+            raise InputError.of(
+                [Problem(file, (), "the file is empty", accepted="a YAML mapping", code="yaml")]
+            )
         data = builder.build(node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        raise InputError.of([Problem(file, (), _yaml_message(exc), line=line,
-                                     accepted="a YAML mapping", code="yaml")]) from None
+        raise InputError.of(
+            [Problem(file, (), _yaml_message(exc), line=line, accepted="a YAML mapping", code="yaml")]
+        ) from None
     except yaml.YAMLError as exc:
-        raise InputError.of([Problem(file, (), f"not valid YAML: {exc}", accepted="a YAML mapping",
-                                     code="yaml")]) from None
+        raise InputError.of(
+            [Problem(file, (), f"not valid YAML: {exc}", accepted="a YAML mapping", code="yaml")]
+        ) from None
     except _TooLarge:
-        raise InputError.of([Problem(file, (), f"more than {MAX_NODES} values (after expanding aliases)",
-                                     accepted="a case-sized YAML mapping", code="yaml")]) from None
+        raise InputError.of(
+            [
+                Problem(
+                    file,
+                    (),
+                    f"more than {MAX_NODES} values (after expanding aliases)",
+                    accepted="a case-sized YAML mapping",
+                    code="yaml",
+                )
+            ]
+        ) from None
     finally:
         loader.dispose()
     if builder.problems:
@@ -161,13 +210,25 @@ def load_yaml_file(path: Path) -> tuple[Any, LineMap]:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
     except FileNotFoundError:
-        raise InputError.of([Problem(str(path), (), "file not found",
-                                     accepted="the path of a readable file", code="io")]) from None
+        raise InputError.of(
+            [Problem(str(path), (), "file not found", accepted="the path of a readable file", code="io")]
+        ) from None
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise InputError.of([Problem(str(path), (), f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                                     accepted="a UTF-8 YAML file", line=line, code="io")]) from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError.of(
+            [
+                Problem(
+                    str(path),
+                    (),
+                    f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                    accepted="a UTF-8 YAML file",
+                    line=line,
+                    code="io",
+                )
+            ]
+        ) from None
     except OSError as exc:
-        raise InputError.of([Problem(str(path), (), f"cannot be read: {exc.strerror}",
-                                     accepted="a readable file", code="io")]) from None
+        raise InputError.of(
+            [Problem(str(path), (), f"cannot be read: {exc.strerror}", accepted="a readable file", code="io")]
+        ) from None
     return load_yaml_text(text, str(path))

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any
 
 from reirrad.dose.calculations import CONTEXT_FACTS
+from reirrad.knowledge.rulepack import Rule, RulePack, canonical_json
 from reirrad.logic.conditions import (
     FALSE,
     NEGATE,
@@ -28,10 +29,17 @@ from reirrad.logic.conditions import (
     to_pattern,
     u_of,
 )
-from reirrad.knowledge.rulepack import Rule, RulePack, canonical_json
 
-__all__ = ["RULE_LEVEL", "CompiledPack", "CompiledRule", "compile_pack", "item_key", "marker_field",
-           "rule_marker_field", "value_field"]
+__all__ = [
+    "RULE_LEVEL",
+    "CompiledPack",
+    "CompiledRule",
+    "compile_pack",
+    "item_key",
+    "marker_field",
+    "rule_marker_field",
+    "value_field",
+]
 
 CASE_KIND = {"kind": "case"}
 ALWAYS_PRESENT = frozenset(name for name, spec in CONTEXT_FACTS.items() if spec.always)
@@ -109,7 +117,9 @@ class CompiledPack:
             if len(rule.patterns) == 1:
                 all_ = [{"m": rule.patterns[0]}]
             else:
-                all_ = [{f"m_{i}$not" if rule.is_negated(i) else f"m_{i}": p} for i, p in enumerate(rule.patterns)]
+                all_ = [
+                    {f"m_{i}$not" if rule.is_negated(i) else f"m_{i}": p} for i, p in enumerate(rule.patterns)
+                ]
             out[rule.name] = {"all": all_, "run": "fire"}
         return out
 
@@ -152,22 +162,30 @@ def _item_exprs(rule: Rule, structure: str, metric: str, with_applicability: boo
     if rule.kind == "assumption":
         return {"applied": a_t, "indeterminate": a_u, "not_applicable": a_f}
     c_t, c_f, c_u = _check(rule, value_field(rule.id, structure, metric))
-    exprs: dict[str, Expr] = {"pass": And((a_t, c_t)), "fail": And((a_t, c_f)), "indeterminate": And((a_t, c_u))}
+    exprs: dict[str, Expr] = {
+        "pass": And((a_t, c_t)),
+        "fail": And((a_t, c_f)),
+        "indeterminate": And((a_t, c_u)),
+    }
     if with_applicability:
         exprs["indeterminate"] = Or((a_u, exprs["indeterminate"]))
         exprs["not_applicable"] = a_f
     return exprs
 
 
-def _compile_recommendation(rule: Rule, in_pack: set[str]
-                            ) -> tuple[list[CompiledRule], list[str], set[tuple[str, str]]]:
+def _compile_recommendation(
+    rule: Rule, in_pack: set[str]
+) -> tuple[list[CompiledRule], list[str], set[tuple[str, str]]]:
     """A recommendation on the case alone compiles like a constraint (stage 1, one pattern per status). One that
     reads earlier verdicts compiles to stage-2 rules, one per conjunct of its DNF: the stage fact, the case fact,
     and (negated) outcome facts of the constraints it reads. Also returned: the (rule, status) outcome facts its
     patterns read."""
     applies = _outcomes_known(parse_condition(rule.applies_when), in_pack)
-    exprs = {"made": t_of(applies, ALWAYS_PRESENT), "not_made": f_of(applies, ALWAYS_PRESENT),
-             "indeterminate": u_of(applies, ALWAYS_PRESENT)}
+    exprs = {
+        "made": t_of(applies, ALWAYS_PRESENT),
+        "not_made": f_of(applies, ALWAYS_PRESENT),
+        "indeterminate": u_of(applies, ALWAYS_PRESENT),
+    }
     marker = Cmp(marker_field(rule.id, "", ""), "eq", 1)
     compiled: list[CompiledRule] = []
     unreachable: list[str] = []
@@ -177,13 +195,18 @@ def _compile_recommendation(rule: Rule, in_pack: set[str]
             if full == FALSE:
                 unreachable.append(f"{rule.id}|||{status}")
             else:
-                compiled.append(CompiledRule(f"{rule.id}|||{status}", rule.id, rule.version, "", status,
-                                             (to_pattern(full),)))
+                compiled.append(
+                    CompiledRule(
+                        f"{rule.id}|||{status}", rule.id, rule.version, "", status, (to_pattern(full),)
+                    )
+                )
         return compiled, unreachable, set()
     # Kleene statuses are exclusive and exhaustive, so one of the three is "neither of the other two". The one with
     # the longest DNF (81 conjuncts for "undecided" of a six-leaf AND) is derived that way in stage 3, from the
     # absence of the other two statuses' facts; the other two are compiled conjunct by conjunct in stage 2.
-    forms = {status: (dnf(simplify(expr)) if simplify(expr) != FALSE else []) for status, expr in exprs.items()}
+    forms = {
+        status: (dnf(simplify(expr)) if simplify(expr) != FALSE else []) for status, expr in exprs.items()
+    }
     derived = max(forms, key=lambda st: len(forms[st]))
     case_alone = to_pattern(simplify(And((Cmp("kind", "eq", "case"), marker))))
     reads: set[tuple[str, str]] = set()
@@ -195,17 +218,33 @@ def _compile_recommendation(rule: Rule, in_pack: set[str]
         for k, (case_expr, atoms) in enumerate(conjuncts):
             reads |= {(a.rule, a.status) for a in atoms}
             case_pattern = to_pattern(simplify(And((Cmp("kind", "eq", "case"), marker, case_expr))))
-            compiled.append(CompiledRule(
-                f"{rule.id}|||{status}#{k}", rule.id, rule.version, "", status,
-                (_stage_pattern(2), case_pattern, *(a.pattern() for a in atoms)),
-                asserts={"kind": "recommendation", "rule": rule.id, "status": status},
-                negated=(False, False, *(a.negated for a in atoms)), stage=2))
+            compiled.append(
+                CompiledRule(
+                    f"{rule.id}|||{status}#{k}",
+                    rule.id,
+                    rule.version,
+                    "",
+                    status,
+                    (_stage_pattern(2), case_pattern, *(a.pattern() for a in atoms)),
+                    asserts={"kind": "recommendation", "rule": rule.id, "status": status},
+                    negated=(False, False, *(a.negated for a in atoms)),
+                    stage=2,
+                )
+            )
     if forms[derived]:
         others = [st for st in forms if st != derived]
-        compiled.append(CompiledRule(
-            f"{rule.id}|||{derived}#n", rule.id, rule.version, "", derived,
-            (_stage_pattern(3), case_alone, *(_recommendation_pattern(rule.id, st) for st in others)),
-            negated=(False, False, True, True), stage=3))
+        compiled.append(
+            CompiledRule(
+                f"{rule.id}|||{derived}#n",
+                rule.id,
+                rule.version,
+                "",
+                derived,
+                (_stage_pattern(3), case_alone, *(_recommendation_pattern(rule.id, st) for st in others)),
+                negated=(False, False, True, True),
+                stage=3,
+            )
+        )
     return compiled, unreachable, reads
 
 
@@ -224,8 +263,9 @@ def _outcomes_known(expr: Expr, in_pack: set[str]) -> Expr:
     return expr
 
 
-def compile_rule(rule: Rule, chained: frozenset[tuple[str, str]] = frozenset()
-                 ) -> tuple[list[CompiledRule], list[str]]:
+def compile_rule(
+    rule: Rule, chained: frozenset[tuple[str, str]] = frozenset()
+) -> tuple[list[CompiledRule], list[str]]:
     """Status rules for each item; a per-dose rule also gets rule-level 'not applicable' and 'unknown' rules.
     A status in ``chained`` (rule, status) also asserts the outcome fact a recommendation reads."""
     compiled: list[CompiledRule] = []
@@ -238,8 +278,14 @@ def compile_rule(rule: Rule, chained: frozenset[tuple[str, str]] = frozenset()
             unreachable.append(name)
         else:
             # one derived fact per (rule, status): the recommendations ask whether some item has a status
-            asserts = {"kind": "outcome", "rule": rule.id, "status": status} if (rule.id, status) in chained else None
-            compiled.append(CompiledRule(name, rule.id, rule.version, key, status, (to_pattern(full),), asserts))
+            asserts = (
+                {"kind": "outcome", "rule": rule.id, "status": status}
+                if (rule.id, status) in chained
+                else None
+            )
+            compiled.append(
+                CompiledRule(name, rule.id, rule.version, key, status, (to_pattern(full),), asserts)
+            )
 
     per_dose = rule.scope.per == "near_max_dose"
     items = rule.items() + ([("", "")] if per_dose else [])
@@ -250,7 +296,14 @@ def compile_rule(rule: Rule, chained: frozenset[tuple[str, str]] = frozenset()
         add(marker, RULE_LEVEL, RULE_LEVEL, "indeterminate", a_u, RULE_LEVEL)
     for structure, metric in items:
         for status, expr in _item_exprs(rule, structure, metric, with_applicability=not per_dose).items():
-            add(marker_field(rule.id, structure, metric), structure, metric, status, expr, item_key(structure, metric))
+            add(
+                marker_field(rule.id, structure, metric),
+                structure,
+                metric,
+                status,
+                expr,
+                item_key(structure, metric),
+            )
     return compiled, unreachable
 
 
@@ -259,15 +312,24 @@ def compile_pack(pack: RulePack) -> CompiledPack:
     rules: list[CompiledRule] = []
     unreachable: list[str] = []
     in_pack = {r.id for r in pack.rules}
-    compiled_recs = {r.id: _compile_recommendation(r, in_pack) for r in pack.rules if r.kind == "recommendation"}
+    compiled_recs = {
+        r.id: _compile_recommendation(r, in_pack) for r in pack.rules if r.kind == "recommendation"
+    }
     # only the (rule, status) outcome facts some recommendation reads are asserted
     chained = frozenset(read for _, _, reads in compiled_recs.values() for read in reads)
     for rule in pack.rules:
-        done, dead = compiled_recs[rule.id][:2] if rule.kind == "recommendation" else compile_rule(rule, chained)
+        done, dead = (
+            compiled_recs[rule.id][:2] if rule.kind == "recommendation" else compile_rule(rule, chained)
+        )
         rules += done
         unreachable += dead
-    payload = canonical_json({"pack": pack.content_sha256, "selected": [(r.id, r.version) for r in pack.rules],
-                              "compiled": [(r.name, r.patterns, r.asserts, r.negated, r.stage) for r in rules]})
+    payload = canonical_json(
+        {
+            "pack": pack.content_sha256,
+            "selected": [(r.id, r.version) for r in pack.rules],
+            "compiled": [(r.name, r.patterns, r.asserts, r.negated, r.stage) for r in rules],
+        }
+    )
     digest = hashlib.sha256(payload.encode()).hexdigest()
     stages = max((r.stage for r in rules), default=1)
     return CompiledPack(f"reirrad_{digest[:16]}", tuple(rules), tuple(unreachable), digest, stages)

@@ -15,19 +15,19 @@ from typing import Any, Union
 __all__ = [
     "FALSE",
     "NEGATE",
-    "Derived",
-    "Outcome",
-    "dnf",
-    "has_derived",
-    "outcomes_of",
     "TRUE",
     "And",
     "Cmp",
+    "Derived",
     "Expr",
     "Missing",
     "Or",
+    "Outcome",
+    "dnf",
     "evaluate_pattern",
     "f_of",
+    "has_derived",
+    "outcomes_of",
     "parse_condition",
     "simplify",
     "t_of",
@@ -35,7 +35,7 @@ __all__ = [
     "u_of",
 ]
 
-Scalar = Union[str, int, float]
+Scalar = str | int | float
 NEGATE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
 _DURABLE_OP = {"lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte", "ne": "$neq"}
 
@@ -122,7 +122,7 @@ def parse_condition(node: Any) -> Expr:
     if "outcome" in node:
         return Outcome(node["outcome"], node["status"])
     field = node["fact"]
-    (op, value), = ((k, v) for k, v in node.items() if k != "fact")
+    ((op, value),) = ((k, v) for k, v in node.items() if k != "fact")
     if op == "in":
         return Or(tuple(Cmp(field, "eq", _scalar(v)) for v in value))
     return Cmp(field, op, _scalar(value))
@@ -159,7 +159,9 @@ def dnf(expr: Expr) -> list[tuple[Expr, tuple[Derived, ...]]]:
         out: list[tuple[Expr, tuple[Derived, ...]]] = [(TRUE, ())]
         for item in expr.items:
             out = [(simplify(And((c1, c2))), a1 + a2) for c1, a1 in out for c2, a2 in dnf(item)]
-        return [(c, tuple(dict.fromkeys(atoms))) for c, atoms in out if c != FALSE and not _contradicts(atoms)]
+        return [
+            (c, tuple(dict.fromkeys(atoms))) for c, atoms in out if c != FALSE and not _contradicts(atoms)
+        ]
     raise ValueError(f"unexpected {expr!r} in a derived condition")
 
 
@@ -222,10 +224,14 @@ def u_of(expr: Expr, always: frozenset[str] = frozenset()) -> Expr:
         return u_of(expr.item, always)
     items = expr.items  # type: ignore[union-attr]
     decided = f_of if isinstance(expr, Or) else t_of
-    return simplify(And((
-        *(simplify(Or((decided(i, always), u_of(i, always)))) for i in items),
-        simplify(Or(tuple(u_of(i, always) for i in items))),
-    )))
+    return simplify(
+        And(
+            (
+                *(simplify(Or((decided(i, always), u_of(i, always)))) for i in items),
+                simplify(Or(tuple(u_of(i, always) for i in items))),
+            )
+        )
+    )
 
 
 def simplify(expr: Expr) -> Expr:
@@ -281,18 +287,18 @@ def _compare(op: str, left: Any, right: Any) -> bool:
 
 def evaluate_pattern(pattern: Mapping[str, Any], fact: Mapping[str, Any]) -> bool:
     """The oracle: durable-rules pattern semantics in plain Python (an absent field never matches a comparison)."""
-    (key, body), = pattern.items()
+    ((key, body),) = pattern.items()
     if key == "$and":
         return all(evaluate_pattern(p, fact) for p in body)
     if key == "$or":
         return any(evaluate_pattern(p, fact) for p in body)
     if key == "$nex":
-        (field, _), = body.items()
+        ((field, _),) = body.items()
         return field not in fact
     if key == "$ex":
-        (field, _), = body.items()
+        ((field, _),) = body.items()
         return field in fact
     if key.startswith("$"):
-        (field, value), = body.items()
+        ((field, value),) = body.items()
         return field in fact and _compare(key, fact[field], value)
     return key in fact and fact[key] == body

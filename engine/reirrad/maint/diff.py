@@ -301,15 +301,23 @@ def _leaf_changes(where: str, old: Any, new: Any) -> list[Change]:
                 out += _leaf_changes(f"{where}[{key}]", a.get(key), b.get(key))
             return out
         if len(old) == len(new):
-            return [c for i, (x, y) in enumerate(zip(old, new)) for c in _leaf_changes(f"{where}[{i}]", x, y)]
+            return [
+                c
+                for i, (x, y) in enumerate(zip(old, new, strict=True))
+                for c in _leaf_changes(f"{where}[{i}]", x, y)
+            ]
     return [] if old == new else [Change("data", where, old, new)]
 
 
 def _data_changes(old_root: Path, new_root: Path) -> list[Change]:
     """Every knowledge data file added, removed or changed, with the changed leaves (a table cell, a study field)."""
+
     def files(root: Path) -> dict[str, Path]:
-        return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*.yaml"))
-                if p.relative_to(root).parts[0] in DATA_SECTIONS}
+        return {
+            p.relative_to(root).as_posix(): p
+            for p in sorted(root.rglob("*.yaml"))
+            if p.relative_to(root).parts[0] in DATA_SECTIONS
+        }
 
     a, b = files(old_root), files(new_root)
     out: list[Change] = []
@@ -317,8 +325,14 @@ def _data_changes(old_root: Path, new_root: Path) -> list[Change]:
         before = load_yaml_file(a[rel])[0] if rel in a else None
         after = load_yaml_file(b[rel])[0] if rel in b else None
         if before is None or after is None:
-            out.append(Change("data", rel, "present" if before is not None else None,
-                              "present" if after is not None else None))
+            out.append(
+                Change(
+                    "data",
+                    rel,
+                    "present" if before is not None else None,
+                    "present" if after is not None else None,
+                )
+            )
         else:
             out += _leaf_changes(rel, before, after)
     return out
@@ -419,8 +433,12 @@ def _verdicts(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each constraint line's status, value and limit, and each recommendation's status, by a stable key."""
     out = {}
     for rec in result.get("recommendations", []):
-        out[f"recommendation {rec['rule_id']}"] = {"status": rec["status"], "value": None, "limit": None,
-                                                   "version": rec["rule_version"]}
+        out[f"recommendation {rec['rule_id']}"] = {
+            "status": rec["status"],
+            "value": None,
+            "limit": None,
+            "version": rec["rule_version"],
+        }
     for line in result["constraints"]:
         key = " ".join(
             p for p in (line["rule_id"], line.get("structure") or "", line.get("metric") or "") if p

@@ -11,7 +11,6 @@ from typing import Any
 import yaml
 
 from reirrad.dose.calculations import CONTEXT_FACTS
-from reirrad.testing.casetests import CaseTest, discover, load_bases, load_case_tests
 from reirrad.knowledge.data import (
     ASSESSMENT_FILE,
     EVIDENCE_FILE,
@@ -26,6 +25,7 @@ from reirrad.knowledge.data import (
 from reirrad.knowledge.rulepack import RULE_SECTIONS, Reference, Rule, RulePack, load_pack
 from reirrad.load.yamlio import load_yaml_file
 from reirrad.maint.versions import versions_by_id
+from reirrad.testing.casetests import CaseTest, discover, load_bases, load_case_tests
 
 __all__ = ["BANNER", "generate_pages", "nav_entries", "page_of_policy", "page_of_rule"]
 
@@ -398,15 +398,31 @@ def _prov(p: Any) -> str:
 
 def _evidence_page(root: Path) -> str:
     registry = load_evidence(root)
-    out = ["# Evidence registry", "", BANNER.rstrip("\n"), "",
-           f"The studies behind the recommendations ({len(registry.studies)}), from `rules/evidence/studies.yaml`. "
-           "Each field gives what each source reports, keyed by the source's reference id; where two sources "
-           "report a study differently both are kept.", ""]
+    out = [
+        "# Evidence registry",
+        "",
+        BANNER.rstrip("\n"),
+        "",
+        f"The studies behind the recommendations ({len(registry.studies)}), from `rules/evidence/studies.yaml`. "
+        "Each field gives what each source reports, keyed by the source's reference id; where two sources "
+        "report a study differently both are kept.",
+        "",
+    ]
     for study in registry.studies:
-        out += [f"## {study.id}", "", f"**{study.citation_text}**" + (f", {study.journal}" if study.journal else "")
-                + (f" — reference `{study.reference}`" if study.reference else ""), "",
-                "Described in: " + "; ".join(_prov(p) for p in study.sources) + ".", "",
-                f"Quality: {study.quality.label()}.", "", "| field | source | reported |", "|---|---|---|"]
+        out += [
+            f"## {study.id}",
+            "",
+            f"**{study.citation_text}**"
+            + (f", {study.journal}" if study.journal else "")
+            + (f" — reference `{study.reference}`" if study.reference else ""),
+            "",
+            "Described in: " + "; ".join(_prov(p) for p in study.sources) + ".",
+            "",
+            f"Quality: {study.quality.label()}.",
+            "",
+            "| field | source | reported |",
+            "|---|---|---|",
+        ]
         for name in STUDY_FIELDS:
             for ref, value in study.reported(name).items():
                 out.append(f"| {name.replace('_', ' ')} | {ref} | {_cell(value)} |")
@@ -416,18 +432,30 @@ def _evidence_page(root: Path) -> str:
 
 def _table_page(root: Path) -> str:
     table = load_table(root)
-    out = [f"# {table.title}", "", BANNER.rstrip("\n"), "",
-           f"Source: {table.ref}, {table.locator}. Quantity: {table.quantity} ({table.unit}); structures: "
-           f"{', '.join(table.structures)}. Each cell keeps its provenance; a cell the source leaves empty is "
-           "\"not available\", never filled in. `reirrad limits` shows the matching row beside the limits it derives.",
-           "", "| earlier course | " + " | ".join(s.label for s in table.schedules) + " |",
-           "|---|" + "---|" * len(table.schedules)]
+    out = [
+        f"# {table.title}",
+        "",
+        BANNER.rstrip("\n"),
+        "",
+        f"Source: {table.ref}, {table.locator}. Quantity: {table.quantity} ({table.unit}); structures: "
+        f"{', '.join(table.structures)}. Each cell keeps its provenance; a cell the source leaves empty is "
+        '"not available", never filled in. `reirrad limits` shows the matching row beside the limits it derives.',
+        "",
+        "| earlier course | " + " | ".join(s.label for s in table.schedules) + " |",
+        "|---|" + "---|" * len(table.schedules),
+    ]
     for row in table.rows:
-        out.append(f"| {_cell(row.label)} | " + " | ".join(_cell(row.cell(s.id).text()) for s in table.schedules) + " |")
+        out.append(
+            f"| {_cell(row.label)} | "
+            + " | ".join(_cell(row.cell(s.id).text()) for s in table.schedules)
+            + " |"
+        )
     out += ["", "## Provenance of each cell", ""]
     for row in table.rows:
-        out.append(f"- **{row.label}**: " + "; ".join(f"{s.label}: {_prov(row.cell(s.id).provenance)}"
-                                                    for s in table.schedules))
+        out.append(
+            f"- **{row.label}**: "
+            + "; ".join(f"{s.label}: {_prov(row.cell(s.id).provenance)}" for s in table.schedules)
+        )
     if table.footnotes:
         out += ["", "## Footnotes", "", *(f"- {text} ({_prov(p)})" for text, p in table.footnotes)]
     if table.decisions:
@@ -437,8 +465,15 @@ def _table_page(root: Path) -> str:
 
 def _assessment_page(root: Path) -> str:
     a = load_assessment(root)
-    out = [f"# {a.title}", "", BANNER.rstrip("\n"), "", f"Source: {_prov(a.source)}. For each item, the case "
-           "fields that answer it (or that the case format does not capture it) and how fully.", ""]
+    out = [
+        f"# {a.title}",
+        "",
+        BANNER.rstrip("\n"),
+        "",
+        f"Source: {_prov(a.source)}. For each item, the case "
+        "fields that answer it (or that the case format does not capture it) and how fully.",
+        "",
+    ]
     for domain in a.domains:
         out += [f"## {domain.title}", "", "| item | case fields | coverage | note |", "|---|---|---|---|"]
         for item in domain.items:
@@ -450,14 +485,31 @@ def _assessment_page(root: Path) -> str:
 
 def _lists_page(root: Path) -> str:
     lists = load_histology_lists(root)
-    out = ["# Radioresistant histology lists", "", BANNER.rstrip("\n"), "", "## Matching", "", _cell(lists.rule), ""]
+    out = [
+        "# Radioresistant histology lists",
+        "",
+        BANNER.rstrip("\n"),
+        "",
+        "## Matching",
+        "",
+        _cell(lists.rule),
+        "",
+    ]
     if lists.decisions:
         out += ["Decisions:", "", *(f"- {_cell(d)}" for d in lists.decisions), ""]
     for lst in lists.lists:
-        out += [f"## {lst.title}", "", f"Source: {_prov(lst.source)}.", "", "| category | words | parts | excluded |",
-                "|---|---|---|---|"]
-        out += [f"| {e.name} | {', '.join(e.words)} | {', '.join(e.parts)} | {', '.join(e.exclude)} |"
-                for e in lst.entries]
+        out += [
+            f"## {lst.title}",
+            "",
+            f"Source: {_prov(lst.source)}.",
+            "",
+            "| category | words | parts | excluded |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| {e.name} | {', '.join(e.words)} | {', '.join(e.parts)} | {', '.join(e.exclude)} |"
+            for e in lst.entries
+        ]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -500,8 +552,13 @@ def _knowledge_page(root: Path) -> str | None:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _index(site: _Site, history: dict[str, list[Rule]], policies: list[str], knowledge: bool,
-           rendered: list[tuple[str, str]]) -> str:
+def _index(
+    site: _Site,
+    history: dict[str, list[Rule]],
+    policies: list[str],
+    knowledge: bool,
+    rendered: list[tuple[str, str]],
+) -> str:
     pack = site.pack
     out = [
         f"# Rule pack: {pack.title}",
@@ -592,8 +649,10 @@ def nav_entries(pages: dict[str, str]) -> list[Any]:
     policies = [
         {title(p).removeprefix("Policy "): p} for p in sorted(pages) if p.startswith(f"{OUT_DIR}/policy-")
     ]
-    special = {f"{OUT_DIR}/{n}.md" for n in ("index", "repair", "changelog", "knowledge",
-                                              *(name for _, name, *_ in KNOWLEDGE_PAGES))}
+    special = {
+        f"{OUT_DIR}/{n}.md"
+        for n in ("index", "repair", "changelog", "knowledge", *(name for _, name, *_ in KNOWLEDGE_PAGES))
+    }
     rules = [
         {p.removeprefix(f"{OUT_DIR}/").removesuffix(".md"): p}
         for p in sorted(pages)
@@ -607,8 +666,11 @@ def nav_entries(pages: dict[str, str]) -> list[Any]:
         {"Repair schedules": f"{OUT_DIR}/repair.md"},
         {"Rule pack changelog": f"{OUT_DIR}/changelog.md"},
     ]
-    out += [{title: f"{OUT_DIR}/{name}.md"} for _, name, title, _ in KNOWLEDGE_PAGES
-            if f"{OUT_DIR}/{name}.md" in pages]
+    out += [
+        {title: f"{OUT_DIR}/{name}.md"}
+        for _, name, title, _ in KNOWLEDGE_PAGES
+        if f"{OUT_DIR}/{name}.md" in pages
+    ]
     if f"{OUT_DIR}/knowledge.md" in pages:
         out.append({"Other knowledge files": f"{OUT_DIR}/knowledge.md"})
     return out

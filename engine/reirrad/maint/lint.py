@@ -14,15 +14,23 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from reirrad.testing.casetests import BASES_FILE, discover, load_bases, load_case_tests
-from reirrad.logic.compiler import ALWAYS_PRESENT, compile_pack
-from reirrad.logic.conditions import fields_of, parse_condition
 from reirrad.errors import InputError, Problem
-from reirrad.knowledge.rulepack import CASES_SUFFIX, RULE_SECTIONS, Reference, Rule, RulePack, load_pack, rule_id_for_path
+from reirrad.knowledge.rulepack import (
+    CASES_SUFFIX,
+    RULE_SECTIONS,
+    Reference,
+    Rule,
+    RulePack,
+    load_pack,
+    rule_id_for_path,
+)
 from reirrad.load.validation import schema_problems
 from reirrad.load.yamlio import LineMap, load_yaml_file
+from reirrad.logic.compiler import ALWAYS_PRESENT, compile_pack
+from reirrad.logic.conditions import fields_of, parse_condition
 from reirrad.maint.lock import LOCK_FILE, read_lock
 from reirrad.maint.versions import versions_by_id
+from reirrad.testing.casetests import BASES_FILE, discover, load_bases, load_case_tests
 
 __all__ = ["CODES", "KINDS", "Diagnostic", "KindSpec", "check_pack", "render_json", "render_text"]
 

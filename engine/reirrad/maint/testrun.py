@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reirrad.testing.casetests import CaseTest, EvaluatorCache, check, discover, load_bases, load_case_tests
 from reirrad.knowledge.rulepack import RulePack, load_pack
 from reirrad.maint.lint import spec_for
 from reirrad.maint.versions import versions_by_id
+from reirrad.testing.casetests import CaseTest, EvaluatorCache, check, discover, load_bases, load_case_tests
 
 __all__ = ["Coverage", "TestReport", "render_json", "render_text", "run_tests"]
 

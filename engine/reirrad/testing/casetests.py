@@ -84,17 +84,39 @@ def load_case_tests(path: Path, bases: dict[str, Any]) -> list[CaseTest]:
     out = []
     for i, raw in enumerate(data["cases"]):
         if raw["base"] not in bases:
-            raise InputError.of([Problem(str(path), ("cases", i, "base"), f"unknown base '{raw['base']}'",
-                                         ", ".join(sorted(bases)), lines.get(("cases", i, "base")))])
+            raise InputError.of(
+                [
+                    Problem(
+                        str(path),
+                        ("cases", i, "base"),
+                        f"unknown base '{raw['base']}'",
+                        ", ".join(sorted(bases)),
+                        lines.get(("cases", i, "base")),
+                    )
+                ]
+            )
         doc = copy.deepcopy(bases[raw["base"]])
         doc["case_id"] = f"test-{path.stem.split('.')[0]}-{i + 1}"
         for key, value in raw.get("set", {}).items():
             _set_path(doc, key, copy.deepcopy(value))
-        expect = [Expectation(**{"rule": data["rule"], **{k: tuple(v) if isinstance(v, list) else v
-                                                           for k, v in e.items()}}) for e in raw["expect"]]
-        out.append(CaseTest(path, lines.get(("cases", i)), data["rule"], raw["name"],
-                            date.fromisoformat(raw.get("as_of", default_as_of.isoformat())), doc, expect,
-                            raw["source"]))
+        expect = [
+            Expectation(
+                **{"rule": data["rule"], **{k: tuple(v) if isinstance(v, list) else v for k, v in e.items()}}
+            )
+            for e in raw["expect"]
+        ]
+        out.append(
+            CaseTest(
+                path,
+                lines.get(("cases", i)),
+                data["rule"],
+                raw["name"],
+                date.fromisoformat(raw.get("as_of", default_as_of.isoformat())),
+                doc,
+                expect,
+                raw["source"],
+            )
+        )
     return out
 
 
@@ -102,12 +124,27 @@ def _lines(result: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from result["constraints"]
     yield from result["advisories"]
     for r in result.get("recommendations", []):
-        yield {**r, "structure": None, "metric": None, "value": None, "limit": None,
-               "explanation": " ".join([r["statement"], *(b["text"] for b in r["because"])]),
-               "missing": [b["text"] for b in r["because"] if b["holds"] is None], "assumptions": None}
+        yield {
+            **r,
+            "structure": None,
+            "metric": None,
+            "value": None,
+            "limit": None,
+            "explanation": " ".join([r["statement"], *(b["text"] for b in r["because"])]),
+            "missing": [b["text"] for b in r["because"] if b["holds"] is None],
+            "assumptions": None,
+        }
     for a in result["assumptions"]:
-        yield {**a, "structure": None, "metric": None, "value": None, "limit": None, "explanation": a["statement"],
-               "missing": [], "assumptions": None}
+        yield {
+            **a,
+            "structure": None,
+            "metric": None,
+            "value": None,
+            "limit": None,
+            "explanation": a["statement"],
+            "missing": [],
+            "assumptions": None,
+        }
 
 
 def check(test: CaseTest, evaluator: Evaluator) -> list[str]:
@@ -118,8 +155,11 @@ def check(test: CaseTest, evaluator: Evaluator) -> list[str]:
     result = evaluator.evaluate(case)
     failures = []
     for e in test.expect:
-        found = [line for line in _lines(result) if line["rule_id"] == e.rule and line["structure"] == e.structure
-                 and line["metric"] == e.metric]
+        found = [
+            line
+            for line in _lines(result)
+            if line["rule_id"] == e.rule and line["structure"] == e.structure and line["metric"] == e.metric
+        ]
         where = f"{e.rule} {e.structure or ''} {e.metric or ''}".strip()
         if len(found) != 1:
             failures.append(f"{where}: expected one result line, found {len(found)}")
@@ -140,9 +180,13 @@ def check(test: CaseTest, evaluator: Evaluator) -> list[str]:
                 failures.append(f"{where}: missing-data reasons lack {text!r}: {line['missing']}")
         for text in e.because_contains:
             if not any(text in b["text"] for b in line.get("because", [])):
-                failures.append(f"{where}: 'because' lacks {text!r}: {[b['text'] for b in line.get('because', [])]}")
+                failures.append(
+                    f"{where}: 'because' lacks {text!r}: {[b['text'] for b in line.get('because', [])]}"
+                )
         if e.evidence is not None and line["evidence"]["quality_of_evidence"] != e.evidence:
-            failures.append(f"{where}: evidence {line['evidence']['quality_of_evidence']}, expected {e.evidence}")
+            failures.append(
+                f"{where}: evidence {line['evidence']['quality_of_evidence']}, expected {e.evidence}"
+            )
         if e.assumptions is not None and tuple(line["assumptions"]) != e.assumptions:
             failures.append(f"{where}: assumptions {line['assumptions']}, expected {list(e.assumptions)}")
     return failures

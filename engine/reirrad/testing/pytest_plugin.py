@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from reirrad.testing.casetests import BASES_FILE, CaseTest, EvaluatorCache, check, load_bases, load_case_tests
 from reirrad.knowledge.rulepack import CASES_SUFFIX, load_pack
+from reirrad.testing.casetests import BASES_FILE, CaseTest, EvaluatorCache, check, load_bases, load_case_tests
 
 _caches: dict[Path, tuple[EvaluatorCache, dict[str, Any]]] = {}
 
@@ -42,8 +42,9 @@ class RuleCasesFile(pytest.File):
         cache, bases = _cache_for(root)
         for test in load_case_tests(self.path, bases):
             for engine in test.engines:
-                yield RuleCaseItem.from_parent(self, name=f"{test.name} [{engine}]", test=test, engine=engine,
-                                               cache=cache)
+                yield RuleCaseItem.from_parent(
+                    self, name=f"{test.name} [{engine}]", test=test, engine=engine, cache=cache
+                )
 
 
 class RuleCaseFailure(Exception):
