@@ -97,13 +97,11 @@ class Replay:
 def record(cohort: Path) -> dict[str, list[str]]:
     ev = evaluator()
     table: dict[str, list[str]] = {}
-    from reirrad.evaluate import build_fact
-
     with open(cohort, "rb") as f:
         for line in f:
             case, _ = case_problems(json.loads(line), {}, "x")
             assert case is not None
-            table[case.case_id] = ev.engine.fire(build_fact(case, ev.pack, ev.plans)[0])
+            table[case.case_id] = ev.engine.fire(ev.prepare(case).fact)
     return table
 
 
@@ -112,9 +110,9 @@ def replay_hook(table: dict[str, list[str]]) -> Any:
         replay = Replay(table)
         real = ev.evaluate
 
-        def evaluate(case: Any) -> Any:
+        def evaluate(case: Any, **kwargs: Any) -> Any:
             replay.current = case.case_id
-            return real(case)
+            return real(case, **kwargs)
 
         ev.engine = replay
         ev.evaluate = evaluate

@@ -40,7 +40,7 @@ from typing import Any
 # imports durable directly to measure the stock Host as a reference point ("the obvious durable usage").
 from durable import engine as durable_engine
 from reirrad.backends.durable import DurableEngine
-from reirrad.backends.patterns import OracleEngine
+from reirrad.backends.reference import ReferenceEngine
 from reirrad.case import Case, case_problems
 from reirrad.evaluate import Evaluator, build_fact
 from reirrad.explain.results import build_result
@@ -175,19 +175,21 @@ def main(argv: list[str] | None = None) -> int:
     ev = Evaluator(as_of=AS_OF)
     durable = ev.engine
     assert isinstance(durable, DurableEngine)
-    oracle = OracleEngine(ev.compiled)
-    built = [build_fact(c, ev.pack, ev.plans, ev.radioresistant) for c in cases]
-    facts = [b[0] for b in built]
+    oracle = ReferenceEngine()
+    built = [ev.prepare(c) for c in cases]
+    facts = [b.fact for b in built]
+    pending = [[(i.rule, i.key, i.computed.value) for i in b.items] for b in built]
     fired = [durable.fire(f) for f in facts]
     replay = ReplayEngine(durable, fired)
-    statuses = [ev.statuses(c) for c in cases]
+    evaluations = [ev.evaluation(c) for c in cases]
     host, stock_name, stock_fired = obvious_durable(ev)
     # The reference paths must fire what the pipeline fires, or the comparison means nothing.
     disagreed = []
     for i, fact in enumerate(facts[:500]):
         if sorted(stock_fire(host, stock_name, stock_fired, fact, ev.compiled)) != sorted(fired[i]):
             disagreed.append(i)
-        assert sorted(oracle.fire(fact)) == sorted(fired[i]), f"oracle and durable disagree on case {i}"
+        reference = oracle.statuses(built[i].facts, pending[i])
+        assert reference == evaluations[i].statuses(), f"the reference and durable disagree on case {i}"
     if disagreed:
         print(
             f"note: the stock host disagreed on {len(disagreed)} of the first 500 cases (first: {disagreed[0]}); "
@@ -216,16 +218,16 @@ def main(argv: list[str] | None = None) -> int:
             stock_fire(host, stock_name, stock_fired, f, ev.compiled)
 
     def run_oracle() -> None:
-        for f in facts:
-            oracle.fire(f)
+        for b, p in zip(built, pending, strict=True):
+            oracle.statuses(b.facts, p)
 
     def stage_fact() -> None:
         for c in cases:
-            build_fact(c, ev.pack, ev.plans)
+            build_fact(c, ev.pack, ev.plans, ev.knowledge.radioresistant)
 
     def stage_result() -> None:
-        for c, (_, ctx, items, status) in zip(cases, statuses, strict=True):
-            build_result(ev, c, ctx, items, status)
+        for evaluation in evaluations:
+            build_result(evaluation, ev.explainer)
 
     figures: dict[str, float] = {}
     for label, run in (

@@ -1,123 +1,160 @@
-"""durable-rules and the plain-Python oracle must fire exactly the same compiled rules, case after case."""
+"""durable-rules against the reference interpreter of the parsed rules: every status of every item, case after case.
+
+The reference reads the rule pack as loaded, never the compiled patterns, so the last tests break the compiler on
+purpose and show that the check then fails: a check with teeth.
+"""
 
 import random
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
-from reirrad.case import case_problems
-from reirrad.evaluate import Evaluator, build_fact
-from reirrad.knowledge.rulepack import load_pack
-from reirrad.logic.conditions import (
-    FALSE,
-    And,
-    Cmp,
-    Not,
-    Or,
-    evaluate_pattern,
-    f_of,
-    simplify,
-    t_of,
-    to_pattern,
-    u_of,
-)
-from reirrad.testing.casetests import discover, load_bases, load_case_tests
-from reirrad.testing.synth import synth_cases
+from reirrad.backends.patterns import evaluate_pattern
+from reirrad.knowledge.conditions import And, Cmp, Condition, Const, Not, Or, Outcome
+from reirrad.knowledge.rulepack import RulePack, load_pack
+from reirrad.logic import compiler
+from reirrad.logic.conditions import Pattern, f_of, simplify, t_of, to_pattern, truth, u_of
+from reirrad.logic.facts import ALWAYS_PRESENT
+from reirrad.testing.differential import compare, generated_cases, rule_test_cases
+from reirrad.vocabulary import Op, Status
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
+AS_OF = date(2026, 11, 23)
 
 
 @pytest.fixture(scope="module")
-def engines() -> tuple[Evaluator, Evaluator]:
-    pack = load_pack(RULES)
-    return Evaluator(pack, engine="durable"), Evaluator(pack, engine="oracle")
+def pack() -> RulePack:
+    return load_pack(RULES)
 
 
-def test_same_rules_fire_on_every_rule_test_case(engines: tuple[Evaluator, Evaluator]) -> None:
-    durable, oracle = engines
-    bases = load_bases(RULES)
-    checked = 0
-    for path in discover(RULES):
-        for test in load_case_tests(path, bases):
-            case, problems = case_problems(test.document, {}, test.name)
-            assert case is not None, problems
-            fact, _, _ = build_fact(case, durable.pack, durable.plans)
-            assert sorted(durable.engine.fire(fact)) == sorted(oracle.engine.fire(fact)), test.name
-            checked += 1
-    assert checked >= 60
+def test_durable_equals_the_reference_on_every_rule_test_case(pack: RulePack) -> None:
+    result = compare(pack, rule_test_cases(RULES))
+    assert result.differences == []
+    assert result.cases >= 60
 
 
-def test_same_rules_fire_on_a_thousand_generated_cases(engines: tuple[Evaluator, Evaluator]) -> None:
-    durable, oracle = engines
-    statuses: set[str] = set()
-    for doc in synth_cases(1000, seed=20261123, de_novo_rate=0.15, lost_dosimetry_rate=0.15):
-        case, problems = case_problems(doc, {}, doc["case_id"])
-        assert case is not None, problems
-        fact, _, _ = build_fact(case, durable.pack, durable.plans)
-        fired = durable.engine.fire(fact)
-        assert sorted(fired) == sorted(oracle.engine.fire(fact)), doc["case_id"]
-        statuses.update(name.rsplit("|", 1)[1].split("#")[0] for name in fired)
-    # every outcome exercised, the chained recommendations included
-    assert statuses == {"pass", "fail", "indeterminate", "not_applicable", "applied", "made", "not_made"}
+def test_durable_equals_the_reference_on_5000_generated_cases(pack: RulePack) -> None:
+    result = compare(pack, generated_cases(5000, seed=20261123, as_of=AS_OF))
+    assert result.differences == []
+    assert result.cases == 5000
+    # every status of every kind of rule was reached, the chained recommendations' included
+    assert result.statuses == set(Status)
 
 
-def test_every_item_gets_exactly_one_status(engines: tuple[Evaluator, Evaluator]) -> None:
-    durable, _ = engines
-    for doc in synth_cases(500, seed=7):
-        case, _ = case_problems(doc, {}, doc["case_id"])
-        assert case is not None
-        _, _, items, status = durable.statuses(case)  # raises EngineError on none or two
-        assert len(status) == len(items)
+# --- the check has teeth: break the compiler, and the differential test fails --------------------------------------
 
+
+class _LeAsLt:
+    """``Op`` as the compiler sees it, with ``<=`` compiled as ``<``."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(Op, name)
+
+    @staticmethod
+    def from_symbol(symbol: str) -> Op:
+        return Op.LT if symbol == "<=" else Op.from_symbol(symbol)
+
+
+def _drop_last_conjunct(expr: Condition) -> Condition:
+    return And(expr.items[:-1]) if isinstance(expr, And) and len(expr.items) > 1 else expr
+
+
+def _lose_negations(expr: Condition) -> Condition:
+    if isinstance(expr, Not):
+        return _lose_negations(expr.item)
+    if isinstance(expr, And):
+        return And(tuple(_lose_negations(i) for i in expr.items))
+    if isinstance(expr, Or):
+        return Or(tuple(_lose_negations(i) for i in expr.items))
+    return expr
+
+
+def _compile_condition_as(change: Any) -> Any:
+    """The compiler's three patterns of a condition, computed on a changed condition."""
+
+    def patterns(expr: Condition, always: frozenset[str] = frozenset()) -> tuple[Pattern, ...]:
+        changed = change(expr)
+        return t_of(changed, always), f_of(changed, always), u_of(changed, always)
+
+    return patterns
+
+
+def _break_le(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compiler, "Op", _LeAsLt())
+
+
+def _break_conjunct(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, index in (("t_of", 0), ("f_of", 1), ("u_of", 2)):
+        monkeypatch.setattr(
+            compiler,
+            name,
+            lambda e, a=frozenset(), i=index: _compile_condition_as(_drop_last_conjunct)(e, a)[i],
+        )
+
+
+def _break_negation(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, index in (("t_of", 0), ("f_of", 1), ("u_of", 2)):
+        monkeypatch.setattr(
+            compiler, name, lambda e, a=frozenset(), i=index: _compile_condition_as(_lose_negations)(e, a)[i]
+        )
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [_break_le, _break_conjunct, _break_negation],
+    ids=["<= compiled as <", "a conjunct dropped", "a negation lost"],
+)
+def test_a_broken_compiler_makes_the_differential_test_fail(
+    pack: RulePack, monkeypatch: pytest.MonkeyPatch, breakage: Any
+) -> None:
+    healthy = compare(pack, rule_test_cases(RULES))
+    assert healthy.agree
+    breakage(monkeypatch)
+    broken = compare(pack, rule_test_cases(RULES))
+    assert not broken.agree, "the differential test did not notice a broken compiler"
+    assert "durable-rules" in broken.differences[0]
+
+
+# --- the compiler's three patterns are Kleene logic ------------------------------------------------------------------
 
 FIELDS = ["a", "b", "c"]
 
 
-def _random_expr(rng: random.Random, depth: int = 0) -> object:
+def _random_condition(rng: random.Random, depth: int = 0) -> Condition:
     if depth > 2 or rng.random() < 0.35:
-        return Cmp(rng.choice(FIELDS), rng.choice(["eq", "ne", "lt", "le", "gt", "ge"]), rng.randint(0, 3))
+        return Cmp(rng.choice(FIELDS), rng.choice(list(Op)), rng.randint(0, 3))
     kind = rng.choice(["and", "or", "not"])
     if kind == "not":
-        return Not(_random_expr(rng, depth + 1))  # type: ignore[arg-type]
-    items = tuple(_random_expr(rng, depth + 1) for _ in range(rng.randint(1, 3)))
-    return And(items) if kind == "and" else Or(items)  # type: ignore[arg-type]
+        return Not(_random_condition(rng, depth + 1))
+    items = tuple(_random_condition(rng, depth + 1) for _ in range(rng.randint(1, 3)))
+    return And(items) if kind == "and" else Or(items)
 
 
-def _kleene(expr: object, fact: dict[str, int]) -> bool | None:
-    if isinstance(expr, Cmp):
-        if expr.field not in fact:
-            return None
-        v = fact[expr.field]
-        return {
-            "eq": v == expr.value,
-            "ne": v != expr.value,
-            "lt": v < expr.value,
-            "le": v <= expr.value,
-            "gt": v > expr.value,
-            "ge": v >= expr.value,
-        }[expr.op]
-    if isinstance(expr, Not):
-        inner = _kleene(expr.item, fact)
-        return None if inner is None else not inner
-    values = [_kleene(i, fact) for i in expr.items]  # type: ignore[attr-defined]
-    if isinstance(expr, And):
-        return False if False in values else (None if None in values else True)
-    return True if True in values else (None if None in values else False)
-
-
-def _matches(expr: object, fact: dict[str, int]) -> bool:
-    expr = simplify(expr)  # type: ignore[arg-type]
-    if expr == FALSE:
-        return False
-    return evaluate_pattern(to_pattern(expr), fact)
+def _matches(pattern: Pattern, fact: dict[str, int]) -> bool:
+    pattern = simplify(pattern)
+    if isinstance(pattern, Const):
+        return pattern.value
+    return evaluate_pattern(to_pattern(pattern), fact)
 
 
 def test_true_false_unknown_patterns_are_exclusive_exhaustive_and_kleene() -> None:
-    """For random conditions and facts with absent fields, exactly one of T/F/U matches, as Kleene logic says."""
+    """For random conditions and facts with absent fields, exactly one of T/F/U matches, as the interpreter says."""
     rng = random.Random(1)
     for _ in range(3000):
-        expr = _random_expr(rng)
+        expr = _random_condition(rng)
         fact = {f: rng.randint(0, 3) for f in FIELDS if rng.random() < 0.75}
-        t, f, u = (_matches(x(expr), fact) for x in (t_of, f_of, u_of))  # type: ignore[arg-type]
+        t, f, u = (_matches(x(expr), fact) for x in (t_of, f_of, u_of))
         assert [t, f, u].count(True) == 1, (expr, fact, t, f, u)
-        expected = _kleene(expr, fact)
+        expected = truth(expr, fact)
         assert (t, f, u) == (expected is True, expected is False, expected is None), (expr, fact)
+
+
+def test_an_outcome_leaf_is_unknown_when_its_rule_could_not_be_decided() -> None:
+    leaf = Outcome("r", Status.FAIL)
+    assert truth(leaf, {}, {"r": [Status.FAIL, Status.PASS]}) is True
+    assert truth(leaf, {}, {"r": [Status.PASS, Status.INDETERMINATE]}) is None
+    assert truth(leaf, {}, {"r": [Status.PASS, Status.NOT_APPLICABLE]}) is False
+    assert truth(leaf, {}, {}) is None  # the rule is not in force
+    assert truth(Not(leaf), {}, {"r": [Status.PASS]}) is True
+    assert {"planned_fractions", "conus_position"} <= ALWAYS_PRESENT

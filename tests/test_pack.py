@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from reirrad.dose.calculations import CONTEXT_FACTS
+from reirrad.logic.facts import CONTEXT_FACTS
 from reirrad.knowledge.data import load_assessment, load_evidence, load_histology_lists, load_table
 from reirrad.knowledge.rulepack import load_pack, rule_id_for_path
 from reirrad.testing.casetests import discover, load_bases, load_case_tests

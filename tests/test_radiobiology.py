@@ -4,6 +4,7 @@ from datetime import date
 
 import pytest
 from reirrad.dose import radiobiology as rb
+from reirrad.knowledge.rulepack import RepairSchedule, RepairStep
 
 
 @pytest.mark.parametrize(
@@ -66,9 +67,7 @@ def test_interval_is_counted_in_months_of_30_4375_days() -> None:
 
 
 def test_repair_schedule_is_a_step_function_inclusive_at_each_step() -> None:
-    schedule = rb.RepairSchedule(
-        "nelson", [rb.RepairStep(6, 0.25), rb.RepairStep(12, 1 / 3), rb.RepairStep(24, 0.5)]
-    )
+    schedule = RepairSchedule("nelson", [RepairStep(6, 0.25), RepairStep(12, 1 / 3), RepairStep(24, 0.5)])
     assert schedule.fraction_at(5.999) == 0.0
     assert schedule.fraction_at(6.0) == 0.25
     assert schedule.fraction_at(11.99) == 0.25

@@ -26,6 +26,7 @@ from pydantic import (
 from reirrad.errors import InputError, Problem
 from reirrad.load.validation import schema_problems
 from reirrad.load.yamlio import LineMap, load_yaml_file, load_yaml_text
+from reirrad.vocabulary import METRICS, STEREOTACTIC_TECHNIQUES, STRUCTURE_NAMES
 
 __all__ = [
     "CASE_SCHEMA",
@@ -46,26 +47,6 @@ CASE_SCHEMA = "case.schema.json"
 
 MAX_GY_PER_FRACTION = 30.0
 """A dose per fraction above this, in a course marked Gy, is taken for cGy typed as Gy and refused (DOMAIN.md)."""
-
-STRUCTURE_NAMES = (
-    "SpinalCord",
-    "SpinalCord_PRV03",
-    "SpinalCord_PRV05",
-    "ThecalSac",
-    "SpinalCanal",
-    "CaudaEquina",
-    "BrachialPlex_L",
-    "BrachialPlex_R",
-    "SacralPlex",
-    "Esophagus",
-)
-METRICS = ("Dmax", "D0.03cc", "D0.1cc", "D1cc")
-LEVELS = tuple(
-    [f"C{i}" for i in range(1, 8)]
-    + [f"T{i}" for i in range(1, 13)]
-    + [f"L{i}" for i in range(1, 6)]
-    + [f"S{i}" for i in range(1, 6)]
-)
 
 _SYNONYMS = {
     "cord": "SpinalCord",
@@ -324,7 +305,7 @@ class Course(_Model):
 
     @property
     def is_stereotactic(self) -> bool:
-        return self.technique in ("SBRT", "SRS")
+        return self.technique in STEREOTACTIC_TECHNIQUES
 
 
 class PriorCourse(Course):

@@ -179,10 +179,10 @@ def test_a_case_that_breaks_the_engine_is_a_row_in_errors_not_a_stopped_audit(
     def hook(ev: Any) -> None:
         real = ev.evaluate
 
-        def evaluate(case: Any) -> Any:
+        def evaluate(case: Any, **kwargs: Any) -> Any:
             if case.case_id.endswith("7"):
                 raise EngineError("two statuses fired")
-            return real(case)
+            return real(case, **kwargs)
 
         ev.evaluate = evaluate
 

@@ -38,12 +38,11 @@ def _api() -> dict[str, Any]:
 
 
 def _documents(api: dict[str, Any], n: int, seed: int) -> list[tuple[str, date, dict[str, Any]]]:
-    import yaml
-    from reirrad.case import case_problems
+    from reirrad.load.yamlio import load_yaml_file
 
     docs: list[tuple[str, date, dict[str, Any]]] = []
     for path in sorted((ROOT / "docs" / "examples").glob("*.yaml")):
-        docs.append((f"example-{path.stem}", AS_OF, yaml.safe_load(path.read_text())))
+        docs.append((f"example-{path.stem}", AS_OF, load_yaml_file(path)[0]))
     rules = ROOT / "rules"
     bases = api["load_bases"](rules)
     for path in api["discover"](rules):
@@ -51,7 +50,6 @@ def _documents(api: dict[str, Any], n: int, seed: int) -> list[tuple[str, date, 
             docs.append((f"rule-{path.stem.split('.')[0]}-{path.parent.name}-{i}", test.as_of, test.document))
     for doc in api["synth_cases"](n, seed):
         docs.append((doc["case_id"], AS_OF, doc))
-    del case_problems
     return docs
 
 

@@ -113,7 +113,7 @@ class EvaluatorCache:
         self._by_key: dict[tuple[tuple[str, str], ...], tuple[Any, str]] = {}
 
     def for_date(self, on: date) -> tuple[Any, str]:
-        """The evaluator for the rules in force on ``on`` (its ``as_of`` set to that date) and the set's label."""
+        """The evaluator for the rules in force on ``on`` and the set's label (evaluate with ``as_of=on``)."""
         from reirrad.evaluate import Evaluator
 
         key = self._key_of_date.get(on)
@@ -129,22 +129,15 @@ class EvaluatorCache:
                     self.hook(ev)
                 label = ", ".join(f"{i}@{v}" for i, v in key)
                 self._by_key[key] = (ev, label)
-        ev, label = self._by_key[key]
-        ev.as_of = on  # the result records the date asked for; the rules are those in force on it
-        return ev, label
+        return self._by_key[key]
 
 
 def _verdicts_of(ev: Any, case: Case) -> dict[str, str]:
     """Policy verdicts without building the full result (for --compare-now)."""
-    from reirrad.logic.compiler import item_key
-
-    _, _, items, status = ev.statuses(case)
     counts: dict[str, set[str]] = {}
-    for item in items:
+    for item in ev.evaluation(case).items:
         if item.rule.kind == "constraint":
-            counts.setdefault(item.rule.policy, set()).add(
-                status[(item.rule.id, item_key(item.structure, item.metric))]
-            )
+            counts.setdefault(item.rule.policy, set()).add(item.status)
     out = {}
     for policy, seen in counts.items():
         out[policy] = next((s for s in ("fail", "indeterminate", "pass") if s in seen), "not_applicable")
@@ -207,7 +200,7 @@ def process_chunk(chunk: Chunk, ctx: _Context) -> dict[str, Any]:
                 try:
                     on = ctx.fixed or case.planned_course.start
                     ev, label = ctx.cache.for_date(on)  # type: ignore[arg-type]
-                    result = ev.evaluate(case)
+                    result = ev.evaluate(case, as_of=on)
                     line = dumps_line(result)
                     if ctx.compare:
                         now_ev, _ = ctx.cache.for_date(ctx.now)

@@ -1,22 +1,25 @@
-"""The test oracle: the compiled patterns evaluated in plain Python, with the same forward chaining."""
+"""The compiled patterns evaluated in plain Python, with durable's forward chaining: a check of the durable adapter.
+
+It reads what the compiler produced, so it cannot catch a compiler mistake (``reirrad.backends.reference`` does);
+it shows that durable-rules and the adapter fire exactly what the compiled patterns say."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from reirrad.logic.compiler import CompiledPack, CompiledRule, stage_fact
-from reirrad.logic.conditions import evaluate_pattern
 
-__all__ = ["OracleEngine"]
+__all__ = ["PatternEngine", "evaluate_pattern"]
 
 
-class OracleEngine:
+class PatternEngine:
     """Fires each compiled rule at most once per case, when its patterns match distinct facts, to a fixed point.
 
     Slow, obvious and independent of durable-rules; the engine's adapter follows the same at-most-once semantics.
     """
 
-    name = "python-oracle"
+    name = "python-patterns"
     version = "1"
 
     def __init__(self, compiled: CompiledPack) -> None:
@@ -68,3 +71,36 @@ def _distinct_choice(candidates: list[list[int]], at: int, used: set[int]) -> bo
             if found:
                 return True
     return False
+
+
+def _compare(op: str, left: Any, right: Any) -> bool:
+    if op == "$lt":
+        return bool(left < right)
+    if op == "$lte":
+        return bool(left <= right)
+    if op == "$gt":
+        return bool(left > right)
+    if op == "$gte":
+        return bool(left >= right)
+    if op == "$neq":
+        return bool(left != right)
+    raise ValueError(f"unknown operator {op}")
+
+
+def evaluate_pattern(pattern: Mapping[str, Any], fact: Mapping[str, Any]) -> bool:
+    """durable-rules pattern semantics in plain Python (an absent field never matches a comparison)."""
+    ((key, body),) = pattern.items()
+    if key == "$and":
+        return all(evaluate_pattern(p, fact) for p in body)
+    if key == "$or":
+        return any(evaluate_pattern(p, fact) for p in body)
+    if key == "$nex":
+        ((field, _),) = body.items()
+        return field not in fact
+    if key == "$ex":
+        ((field, _),) = body.items()
+        return field in fact
+    if key.startswith("$"):
+        ((field, value),) = body.items()
+        return field in fact and _compare(key, fact[field], value)
+    return key in fact and bool(fact[key] == body)

@@ -9,63 +9,9 @@ from typing import Any
 from reirrad.case import Case, PriorCourse
 from reirrad.dose import radiobiology as rb
 from reirrad.knowledge.rulepack import Rule, RulePack
+from reirrad.vocabulary import conus_position
 
-__all__ = [
-    "CONTEXT_FACTS",
-    "LEVEL_ORDER",
-    "Computed",
-    "FactSpec",
-    "compute_item",
-    "context_facts",
-    "conus_position",
-]
-
-LEVEL_ORDER = (
-    [f"C{i}" for i in range(1, 8)]
-    + [f"T{i}" for i in range(1, 13)]
-    + [f"L{i}" for i in range(1, 6)]
-    + [f"S{i}" for i in range(1, 6)]
-)
-CONUS_LOWEST_LEVEL_AT_RISK = "L1"
-"""The conus medullaris ends at the L1/L2 junction (Lucido 2025, Methods): L1 and above put the cord at risk."""
-
-
-@dataclass(frozen=True)
-class FactSpec:
-    type: str
-    always: bool
-    description: str
-
-
-CONTEXT_FACTS: dict[str, FactSpec] = {
-    "prior_course_count": FactSpec("integer", True, "number of earlier courses over the lesion"),
-    "planned_stereotactic": FactSpec("boolean", True, "the planned course is SBRT or SRS"),
-    "planned_fractions": FactSpec("integer", True, "fractions of the planned course"),
-    "conus_position": FactSpec("text", True, "'above' if any treated level is L1 or higher, else 'below'"),
-    "interval_months": FactSpec(
-        "number", False, "months from the end of the most recent prior course to the planned start"
-    ),
-    "prior_dosimetry_unavailable_count": FactSpec("integer", True, "prior courses whose plan data is lost"),
-    "most_recent_prior_stereotactic": FactSpec("boolean", False, "most recent prior course is SBRT or SRS"),
-    "planned_dose_per_fraction": FactSpec("number", True, "planned dose per fraction (Gy)"),
-    "expected_survival_months": FactSpec("number", False, "expected survival (months)"),
-    "ecog": FactSpec("integer", False, "ECOG performance status"),
-    "epidural_high_grade": FactSpec("boolean", False, "high-grade epidural disease (Bilsky 2 or 3)"),
-    "cord_compression_symptoms": FactSpec(
-        "boolean", False, "symptoms of cord, root or cauda equina compression"
-    ),
-    "sins_total": FactSpec("integer", False, "SINS total"),
-    "pathologic_fracture": FactSpec("boolean", False, "vertebral compression fracture at baseline"),
-    "lytic_lesion": FactSpec("boolean", False, "lytic lesion (SINS bone-lesion component 2)"),
-    "radioresistant_histology": FactSpec("boolean", False, "radioresistant histology"),
-}
-"""Facts a rule's condition may read. Those not 'always' present are absent when the case does not provide them,
-which makes a condition on them UNKNOWN (Kleene logic), never false."""
-
-
-def conus_position(levels: list[str]) -> str:
-    limit = LEVEL_ORDER.index(CONUS_LOWEST_LEVEL_AT_RISK)
-    return "above" if any(LEVEL_ORDER.index(level) <= limit for level in levels) else "below"
+__all__ = ["Computed", "compute_item", "context_facts"]
 
 
 def context_facts(case: Case, radioresistant: Callable[[str], list[Any]] | None = None) -> dict[str, Any]:

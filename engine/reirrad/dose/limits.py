@@ -24,22 +24,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from reirrad.case import METRICS, Case
+from reirrad.case import Case
 from reirrad.dose import radiobiology as rb
 from reirrad.dose.calculations import Computed, _prior_point_dose, compute_item, context_facts
+from reirrad.knowledge.conditions import And, Condition, Const, Not, Or, Outcome, outcomes_of
 from reirrad.knowledge.data import Row, Table
 from reirrad.knowledge.rulepack import Rule, RulePack
-from reirrad.logic.conditions import (
-    TRUE,
-    Const,
-    evaluate_pattern,
-    f_of,
-    has_derived,
-    parse_condition,
-    simplify,
-    t_of,
-    to_pattern,
-)
+from reirrad.logic.conditions import truth
+from reirrad.logic.facts import CONTEXT_FACTS
+from reirrad.vocabulary import METRICS, NEURAL_STRUCTURES
 
 __all__ = [
     "INVERTIBLE",
@@ -54,16 +47,6 @@ __all__ = [
 ]
 
 INVERTIBLE = ("planned_dose", "planned_eqd2", "cumulative_eqd2", "cumulative_bed", "eqd2_ratio")
-NEURAL_STRUCTURES = (
-    "SpinalCord",
-    "SpinalCord_PRV03",
-    "SpinalCord_PRV05",
-    "ThecalSac",
-    "SpinalCanal",
-    "CaudaEquina",
-)
-"""Structures whose limits `reirrad limits` derives: the cord, its planning risk volumes, the thecal sac, the canal
-and the cauda equina (structure names, not limits)."""
 TIE = 1e-9
 
 
@@ -200,38 +183,32 @@ class LimitsReport:
         return out
 
 
+_BOOLEAN_FACTS = frozenset(name for name, spec in CONTEXT_FACTS.items() if spec.type == "boolean")
+
+
 # --- applicability -------------------------------------------------------------------------------------------------
-
-
-def _holds(expr: Any, ctx: dict[str, Any]) -> bool:
-    expr = simplify(expr)
-    if isinstance(expr, Const):
-        return expr == TRUE
-    return evaluate_pattern(to_pattern(expr), ctx)
 
 
 def applies(rule: Rule, ctx: dict[str, Any]) -> bool | None:
     """True, False, or None (unknown: a fact it reads is absent) for the rule's applies_when on these facts."""
-    expr = parse_condition(rule.applies_when)
-    if _holds(t_of(expr), ctx):
-        return True
-    if _holds(f_of(expr), ctx):
-        return False
-    return None
+    return truth(rule.condition, ctx)
 
 
-def _condition_text(node: Any) -> str:
-    if node == "always":
-        return "always"
-    if "all" in node:
-        return " and ".join(_condition_text(n) for n in node["all"])
-    if "any" in node:
-        return "(" + " or ".join(_condition_text(n) for n in node["any"]) + ")"
-    if "not" in node:
-        return f"not ({_condition_text(node['not'])})"
-    ((op, value),) = ((k, v) for k, v in node.items() if k != "fact")
-    sign = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "in": "in"}.get(op, op)
-    return f"{node['fact']} {sign} {str(value).lower() if isinstance(value, bool) else value}"
+def _condition_text(expr: Condition, boolean: frozenset[str]) -> str:
+    """A condition in one line, facts by name: ``prior_course_count > 0 and planned_stereotactic = true``."""
+    if isinstance(expr, Const):
+        return "always" if expr.value else "never"
+    if isinstance(expr, And):
+        return " and ".join(_condition_text(n, boolean) for n in expr.items)
+    if isinstance(expr, Or):
+        return "(" + " or ".join(_condition_text(n, boolean) for n in expr.items) + ")"
+    if isinstance(expr, Not):
+        return f"not ({_condition_text(expr.item, boolean)})"
+    if isinstance(expr, Outcome):
+        return f"{expr.rule} has {expr.status}"
+    value = expr.value
+    shown = str(bool(value)).lower() if expr.field in boolean and value in (0, 1) else value
+    return f"{expr.field} {expr.op.sign} {shown}"
 
 
 # --- earlier doses -------------------------------------------------------------------------------------------------
@@ -399,7 +376,7 @@ def _dose_rules(pack: RulePack) -> dict[str, list[Rule]]:
     for rule in pack.rules:
         if rule.kind != "constraint" or rule.policy is None or rule.quantity is None or rule.limit is None:
             continue
-        if has_derived(parse_condition(rule.applies_when)):
+        if outcomes_of(rule.condition):
             continue
         if (
             rule.scope.per == "near_max_dose"
@@ -419,7 +396,7 @@ def _gate_rules(pack: RulePack, policy: str) -> list[Rule]:
         and r.scope.per == "case"
         and r.quantity is not None
         and r.limit is not None
-        and not has_derived(parse_condition(r.applies_when))
+        and not outcomes_of(r.condition)
     ]
 
 
@@ -619,7 +596,7 @@ def derive_limits(
                 {
                     "policy": policy,
                     "rule_ids": [r.id for r in rules],
-                    "applies_when": {r.id: _condition_text(r.applies_when) for r in rules},
+                    "applies_when": {r.id: _condition_text(r.condition, _BOOLEAN_FACTS) for r in rules},
                 }
             )
     limits.sort(

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 
 __all__ = [
     "DAYS_PER_MONTH",
-    "RepairSchedule",
-    "RepairStep",
     "bed",
     "bed_to_eqd2",
     "eqd2",
@@ -73,36 +69,3 @@ def max_dose_for_eqd2(eqd2_budget: float, fractions: int, alpha_beta: float) -> 
 def interval_months(prior_end: date, planned_start: date) -> float:
     """Months from the end of a prior course to the start of the new one: days / 30.4375."""
     return (planned_start - prior_end).days / DAYS_PER_MONTH
-
-
-@dataclass(frozen=True)
-class RepairStep:
-    """From ``after_months`` on (inclusive), ``fraction`` of the earlier course's dose is taken as repaired."""
-
-    after_months: float
-    fraction: float
-
-
-@dataclass(frozen=True)
-class RepairSchedule:
-    """A step function of the interval: the largest step whose ``after_months`` is ≤ the interval applies.
-
-    Steps are not interpolated. Below the first step nothing is repaired.
-    """
-
-    name: str
-    steps: Sequence[RepairStep]
-
-    def fraction_at(self, months: float) -> float:
-        repaired = 0.0
-        for step in sorted(self.steps, key=lambda s: s.after_months):
-            if months >= step.after_months:
-                repaired = step.fraction
-        return repaired
-
-    def step_at(self, months: float) -> RepairStep | None:
-        chosen = None
-        for step in sorted(self.steps, key=lambda s: s.after_months):
-            if months >= step.after_months:
-                chosen = step
-        return chosen

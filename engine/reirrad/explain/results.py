@@ -2,53 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from reirrad.case import Case
 from reirrad.explain.assessment import build_assessment
-from reirrad.knowledge.rulepack import Rule, RulePack
-from reirrad.logic.compiler import item_key
+from reirrad.explain.why import Explainer
+from reirrad.knowledge.rulepack import Rule
+from reirrad.plan import Evaluation, Item, evidence_of
+from reirrad.vocabulary import Kind, Op, Status
 
-if TYPE_CHECKING:
-    from reirrad.evaluate import Evaluator, _Item
-
-__all__ = ["RESULT_SCHEMA_ID", "build_result", "citations_of", "evidence_of"]
+__all__ = ["RESULT_SCHEMA_ID", "build_result"]
 
 RESULT_SCHEMA_ID = "reirrad/result/v1"
-_OP_TEXT = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
 _STATUS_WORD = {
-    "pass": "PASS",
-    "fail": "FAIL",
-    "indeterminate": "INDETERMINATE",
-    "not_applicable": "NOT APPLICABLE",
-    "applied": "APPLIED",
+    Status.PASS: "PASS",
+    Status.FAIL: "FAIL",
+    Status.INDETERMINATE: "INDETERMINATE",
+    Status.NOT_APPLICABLE: "NOT APPLICABLE",
+    Status.APPLIED: "APPLIED",
 }
-
-
-def evidence_of(rule: Rule) -> dict[str, Any]:
-    ev = rule.evidence
-    out: dict[str, Any] = {"quality_of_evidence": ev.quality_of_evidence, "source_kind": ev.source_kind}
-    if ev.scale:
-        out["scale"] = ev.scale
-    out["label"] = ev.label()
-    return out
-
-
-def citations_of(rule: Rule, pack: RulePack) -> list[dict[str, Any]]:
-    out = []
-    for c in rule.citations:
-        ref = pack.references[c.ref]
-        entry: dict[str, Any] = {
-            "ref": c.ref,
-            "locator": c.locator,
-            "citation": ref.short(),
-            "title": ref.title,
-            "source_file": ref.source_file,
-        }
-        if ref.doi:
-            entry["doi"] = ref.doi
-        out.append(entry)
-    return out
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -59,15 +31,15 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:.2f} {unit}"
 
 
-def _explanation(item: _Item, status: str, limit_value: float | None, why_not: list[str], cite: str) -> str:
-    rule = item.rule
+def _explanation(item: Item, limit_value: float | None, why_not: list[str], cite: str) -> str:
+    rule, status = item.rule, item.status
     q = rule.quantity
     c = item.computed
     head = _STATUS_WORD[status]
     if status in ("pass", "fail") and q is not None and rule.limit is not None and c.value is not None:
         body = (
             f"{_fmt(c.value, q.unit)} {'meets' if status == 'pass' else 'does not meet'} "
-            f"{_OP_TEXT[rule.limit.operator]} {_fmt(limit_value, q.unit) if limit_value is not None else '?'}"
+            f"{Op.from_symbol(rule.limit.operator).sign} {_fmt(limit_value, q.unit) if limit_value is not None else '?'}"
         )
     elif status == "indeterminate":
         reasons = c.missing or why_not or ["the limit is not defined for this case"]
@@ -86,15 +58,19 @@ def _explanation(item: _Item, status: str, limit_value: float | None, why_not: l
 
 
 def _why_not(
-    ev: Evaluator, rule: Rule, status: str, ctx: dict[str, Any], memo: dict[tuple[str, bool], list[str]]
+    why: Explainer,
+    rule: Rule,
+    status: Status,
+    ctx: Mapping[str, Any],
+    memo: dict[tuple[str, bool], list[str]],
 ) -> list[str]:
     """The applicability leaves behind a status: the false ones when not applicable, else the unknown ones.
 
     ``memo`` holds them for one case, where every item of a rule shares them."""
-    key = (rule.id, status == "not_applicable")
+    key = (rule.id, status == Status.NOT_APPLICABLE)
     found = memo.get(key)
     if found is None:
-        applies = ev.applies_explanation(rule, ctx)
+        applies = why.applies(rule.id, ctx)
         found = memo[key] = (
             [text for text, truth in applies if truth is False]
             if key[1]
@@ -104,21 +80,17 @@ def _why_not(
 
 
 def _constraint_entry(
-    ev: Evaluator,
-    item: _Item,
-    status: str,
-    ctx: dict[str, Any],
-    memo: dict[tuple[str, bool], list[str]] | None = None,
+    evaluation: Evaluation, why: Explainer, item: Item, memo: dict[tuple[str, bool], list[str]]
 ) -> dict[str, Any]:
-    rule = item.rule
+    rule, status, ctx = item.rule, item.status, evaluation.facts
     q = rule.quantity
     limit = rule.limit
     assert q is not None
     assert limit is not None
     computed = item.computed
-    plan = ev.plan_of[rule.id]
+    plan = evaluation.run.plans[rule.id]
     limit_value, limit_note = plan.limit_for(ctx)
-    why_not = _why_not(ev, rule, status, ctx, {} if memo is None else memo)
+    why_not = _why_not(why, rule, status, ctx, memo)
     entry: dict[str, Any] = {
         "policy": rule.policy,
         "criterion": rule.criterion,
@@ -130,14 +102,14 @@ def _constraint_entry(
         "limit": limit_value,
         "operator": limit.operator,
         "unit": q.unit,
-        "status": status,
+        "status": status.value,
         "evidence": plan.evidence,
         "citations": plan.citations,
-        "explanation": _explanation(item, status, limit_value, why_not, plan.cite_text),
+        "explanation": _explanation(item, limit_value, why_not, plan.cite_text),
         "calculation": {"name": q.calculation, **q.parameters},
         "inputs": computed.inputs,
         "steps": computed.steps,
-        "missing": computed.missing if status == "indeterminate" else [],
+        "missing": computed.missing if status == Status.INDETERMINATE else [],
         "assumptions": computed.assumptions,
     }
     if limit_note:
@@ -145,30 +117,28 @@ def _constraint_entry(
     return entry
 
 
-_REC_ORDER = {"made": 0, "indeterminate": 1, "not_made": 2}
+_REC_ORDER = {Status.MADE: 0, Status.INDETERMINATE: 1, Status.NOT_MADE: 2}
+_REC_WORD = {Status.MADE: "MADE", Status.NOT_MADE: "NOT MADE", Status.INDETERMINATE: "UNDECIDED"}
+_REC_HOLDS = {Status.MADE: True, Status.NOT_MADE: False, Status.INDETERMINATE: None}
 
 
-def _recommendation_entry(
-    ev: Evaluator, rule: Rule, status: str, ctx: dict[str, Any], outcomes: dict[str, list[tuple[str, str]]]
-) -> dict[str, Any]:
+def _recommendation_entry(evaluation: Evaluation, why: Explainer, item: Item) -> dict[str, Any]:
     """A recommendation with the facts that made or blocked it: positives, negatives and unknowns."""
-    plan = ev.plan_of[rule.id]
+    rule, status = item.rule, item.status
+    plan = evaluation.run.plans[rule.id]
     because = [
-        {"text": text, "holds": holds} for text, holds in ev.condition_explanation(rule, ctx, outcomes)
+        {"text": text, "holds": holds}
+        for text, holds in why.condition(rule.id, evaluation.facts, evaluation.outcomes)
     ]
     assert rule.action is not None
-    word = {"made": "MADE", "not_made": "NOT MADE", "indeterminate": "UNDECIDED"}[status]
-    relevant = [
-        b["text"]
-        for b in because
-        if b["holds"] is {"made": True, "not_made": False, "indeterminate": None}[status]
-    ]
+    word = _REC_WORD[status]
+    relevant = [b["text"] for b in because if b["holds"] is _REC_HOLDS[status]]
     return {
         "rule_id": rule.id,
         "rule_version": rule.version,
         "guideline": rule.guideline,
         "title": rule.title,
-        "status": status,
+        "status": status.value,
         "statement": " ".join(rule.statement.split()),
         "direction": rule.direction,
         "strength": rule.strength,
@@ -182,81 +152,57 @@ def _recommendation_entry(
     }
 
 
-def build_result(
-    ev: Evaluator, case: Case, ctx: dict[str, Any], items: list[_Item], status: dict[tuple[str, str], str]
-) -> dict[str, Any]:
+def build_result(evaluation: Evaluation, why: Explainer) -> dict[str, Any]:
+    """The result document (schemas/result.schema.json) of one evaluation: the one place it is built."""
+    run, case, ctx = evaluation.run, evaluation.case, evaluation.facts
     constraints: list[dict[str, Any]] = []
     advisories: list[dict[str, Any]] = []
     assumptions: list[dict[str, Any]] = []
     recommendations: list[dict[str, Any]] = []
     memo: dict[tuple[str, bool], list[str]] = {}
-    outcomes: dict[str, list[tuple[str, str]]] = {}
-    for item in items:
-        if item.rule.kind in ("constraint", "advisory"):
-            key = item_key(item.structure, item.metric)
-            outcomes.setdefault(item.rule.id, []).append((key, status[(item.rule.id, key)]))
-    for item in items:
-        st = status[(item.rule.id, item_key(item.structure, item.metric))]
-        if item.rule.kind == "recommendation":
-            recommendations.append(_recommendation_entry(ev, item.rule, st, ctx, outcomes))
-            continue
-        if item.rule.kind == "assumption":
-            used_by = sorted(
-                {
-                    f"{i.rule.id} {i.structure}/{i.metric}"
-                    for i in items
-                    if item.rule.id in i.computed.assumptions
-                }
-            )
-            assumptions.append(
-                {
-                    "rule_id": item.rule.id,
-                    "rule_version": item.rule.version,
-                    "status": st,
-                    "statement": " ".join(item.rule.statement.split()),
-                    "used_by": used_by,
-                    "evidence": evidence_of(item.rule),
-                    "citations": citations_of(item.rule, ev.pack),
-                }
-            )
-            continue
-        entry = _constraint_entry(ev, item, st, ctx, memo)
-        (advisories if item.rule.kind == "advisory" else constraints).append(entry)
+    for item in evaluation.items:
+        rule = item.rule
+        if rule.kind == Kind.RECOMMENDATION:
+            recommendations.append(_recommendation_entry(evaluation, why, item))
+        elif rule.kind == Kind.ASSUMPTION:
+            assumptions.append(_assumption_entry(evaluation, item))
+        else:
+            entry = _constraint_entry(evaluation, why, item, memo)
+            (advisories if rule.kind == Kind.ADVISORY else constraints).append(entry)
     missing = sorted(
         {reason for entry in constraints + advisories for reason in entry["missing"]}
         | {
             b["text"]
             for r in recommendations
-            if r["status"] == "indeterminate"
+            if r["status"] == Status.INDETERMINATE
             for b in r["because"]
             if b["holds"] is None
         }
     )
     assessment: list[dict[str, Any]] = []
-    if ev.assessment is not None:
-        assessment, not_provided = build_assessment(ev.assessment, case, ctx, ev.radioresistant)
+    knowledge = run.knowledge
+    if knowledge.assessment is not None:
+        assessment, not_provided = build_assessment(knowledge.assessment, case, ctx, knowledge.radioresistant)
         missing = missing + sorted(not_provided)
     policies: dict[str, dict[str, int]] = {}
     for entry in constraints:
-        counts = policies.setdefault(
-            entry["policy"], {"pass": 0, "fail": 0, "indeterminate": 0, "not_applicable": 0}
-        )
+        counts = policies.setdefault(entry["policy"], {str(s): 0 for s in Kind.CONSTRAINT.statuses})
         counts[entry["status"]] += 1
     interval = ctx.get("interval_months")
     return {
         "schema": RESULT_SCHEMA_ID,
         "case_id": case.case_id,
-        "tool": {"name": "reirrad", "version": ev.tool_version},
+        "tool": {"name": "reirrad", "version": run.tool_version},
         "rule_pack": {
-            "name": ev.pack.name,
-            "version": ev.pack.version,
-            "sha256": ev.compiled.sha256,
-            "content_sha256": ev.pack.content_sha256,
-            "as_of": ev.as_of.isoformat(),
+            "name": run.pack.name,
+            "version": run.pack.version,
+            "sha256": run.compiled_sha256,
+            "content_sha256": run.pack.content_sha256,
+            "as_of": evaluation.as_of.isoformat(),
         },
-        "engine": {"name": ev.engine.name, "version": ev.engine.version},
+        "engine": {"name": run.engine_name, "version": run.engine_version},
         "interval_months": None if interval is None else round(interval, 4),
-        "context": ctx,
+        "context": dict(ctx),
         "constraints": constraints,
         "advisories": advisories,
         "assumptions": assumptions,
@@ -264,6 +210,27 @@ def build_result(
         "policy_summary": [{"policy": p, **c, "verdict": _policy_verdict(c)} for p, c in policies.items()],
         "assessment": assessment,
         "missing_data": missing,
+    }
+
+
+def _assumption_entry(evaluation: Evaluation, item: Item) -> dict[str, Any]:
+    rule = item.rule
+    plan = evaluation.run.plans[rule.id]
+    used_by = sorted(
+        {
+            f"{i.rule.id} {i.structure}/{i.metric}"
+            for i in evaluation.items
+            if rule.id in i.computed.assumptions
+        }
+    )
+    return {
+        "rule_id": rule.id,
+        "rule_version": rule.version,
+        "status": item.status.value,
+        "statement": " ".join(rule.statement.split()),
+        "used_by": used_by,
+        "evidence": evidence_of(rule),
+        "citations": plan.citations,
     }
 
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from reirrad.dose.radiobiology import RepairSchedule, RepairStep
 from reirrad.errors import InputError, Problem
+from reirrad.knowledge.conditions import Condition, parse_condition
 from reirrad.load.paths import default_pack_dir, pack_origin
 from reirrad.load.validation import schema_problems
 from reirrad.load.yamlio import LineMap, load_yaml_file
+from reirrad.vocabulary import Kind
 
 __all__ = [
     "Citation",
@@ -24,6 +25,8 @@ __all__ = [
     "Limit",
     "Reference",
     "RepairDef",
+    "RepairSchedule",
+    "RepairStep",
     "Rule",
     "RulePack",
     "canonical_json",
@@ -155,7 +158,7 @@ class Action(_Frozen):
 
 class Rule(_Frozen):
     id: str
-    kind: Literal["constraint", "assumption", "advisory", "recommendation"]
+    kind: Kind
     version: str
     status: Literal["draft", "active", "retired"]
     valid_from: date
@@ -184,6 +187,15 @@ class Rule(_Frozen):
     citations: tuple[Citation, ...]
     source: str = ""
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+    _condition: Condition = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._condition = parse_condition(self.applies_when)
+
+    @property
+    def condition(self) -> Condition:
+        """``applies_when`` as a typed tree, parsed once when the rule is loaded."""
+        return self._condition
 
     def in_force(self, on: date) -> bool:
         return self.valid_from <= on and (self.valid_until is None or on < self.valid_until)
@@ -193,6 +205,32 @@ class Rule(_Frozen):
         if self.scope.per == "case":
             return [("", "")]
         return [(s, m) for s in self.scope.structures for m in self.scope.metrics]
+
+
+@dataclass(frozen=True)
+class RepairStep:
+    """From ``after_months`` on (inclusive), ``fraction`` of the earlier course's dose is taken as repaired."""
+
+    after_months: float
+    fraction: float
+
+
+@dataclass(frozen=True)
+class RepairSchedule:
+    """A step function of the interval: the largest step whose ``after_months`` is ≤ the interval applies.
+
+    Steps are not interpolated. Below the first step nothing is repaired.
+    """
+
+    name: str
+    steps: Sequence[RepairStep]
+
+    def fraction_at(self, months: float) -> float:
+        repaired = 0.0
+        for step in sorted(self.steps, key=lambda s: s.after_months):
+            if months >= step.after_months:
+                repaired = step.fraction
+        return repaired
 
 
 class RepairDef(_Frozen):
@@ -430,7 +468,3 @@ def _supported_by_problems(
         for i, study in enumerate(rule.supported_by)
         if study not in known
     ]
-
-
-def unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))

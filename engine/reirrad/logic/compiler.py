@@ -5,30 +5,25 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
-from reirrad.dose.calculations import CONTEXT_FACTS
+from reirrad.knowledge.conditions import FALSE, And, Cmp, Condition, Not, Or, Outcome, outcomes_of
 from reirrad.knowledge.rulepack import Rule, RulePack, canonical_json
 from reirrad.logic.conditions import (
-    FALSE,
-    NEGATE,
-    And,
-    Cmp,
-    Expr,
+    Both,
+    Either,
     Missing,
-    Not,
-    Or,
-    Outcome,
+    Pattern,
     dnf,
     f_of,
-    outcomes_of,
-    parse_condition,
     simplify,
     t_of,
     to_pattern,
     u_of,
 )
+from reirrad.logic.facts import ALWAYS_PRESENT
+from reirrad.vocabulary import Kind, Op, Status
 
 __all__ = [
     "RULE_LEVEL",
@@ -41,35 +36,30 @@ __all__ = [
     "value_field",
 ]
 
-CASE_KIND = {"kind": "case"}
-ALWAYS_PRESENT = frozenset(name for name, spec in CONTEXT_FACTS.items() if spec.always)
-_OP = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
-STATUSES = {
-    "constraint": ("pass", "fail", "indeterminate", "not_applicable"),
-    "advisory": ("pass", "fail", "indeterminate", "not_applicable"),
-    "assumption": ("applied", "indeterminate", "not_applicable"),
-    "recommendation": ("made", "not_made", "indeterminate"),
-}
 
-
+@cache
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
 
 
-def item_key(structure: str, metric: str) -> str:
-    return f"{structure}|{metric}" if structure or metric else ""
-
-
+@cache
 def value_field(rule_id: str, structure: str, metric: str) -> str:
     return "__".join(p for p in ("v", _slug(rule_id), _slug(structure), _slug(metric)) if p)
 
 
+@cache
 def marker_field(rule_id: str, structure: str, metric: str) -> str:
     return "__".join(p for p in ("i", _slug(rule_id), _slug(structure), _slug(metric)) if p)
 
 
+@cache
 def rule_marker_field(rule_id: str) -> str:
     return f"r__{_slug(rule_id)}"
+
+
+def item_key(structure: str, metric: str) -> str:
+    """How an item is named in compiled rule names and outcomes: ``SpinalCord|Dmax``, or "" for a case-level rule."""
+    return f"{structure}|{metric}" if structure or metric else ""
 
 
 RULE_LEVEL = "*"
@@ -86,7 +76,7 @@ class CompiledRule:
     rule_id: str
     rule_version: str
     item: str
-    status: str
+    status: Status
     patterns: tuple[dict[str, Any], ...]
     asserts: dict[str, Any] | None = None
     negated: tuple[bool, ...] = ()
@@ -133,12 +123,12 @@ def _stage_pattern(stage: int) -> dict[str, Any]:
     return {"$and": [{"kind": "stage"}, {"stage": stage}]}
 
 
-def _check(rule: Rule, value: str) -> tuple[Expr, Expr, Expr]:
+def _check(rule: Rule, value: str) -> tuple[Pattern, Pattern, Pattern]:
     """TRUE, FALSE and UNKNOWN patterns of 'value <op> limit'. With a limit table, no matching row is UNKNOWN."""
     limit = rule.limit
     assert limit is not None
-    op = _OP[limit.operator]
-    neg = NEGATE[op]
+    op = Op.from_symbol(limit.operator)
+    neg = op.negated
     if limit.value is not None:
         return Cmp(value, op, limit.value), Cmp(value, neg, limit.value), Missing(value)
     by = limit.by
@@ -146,52 +136,53 @@ def _check(rule: Rule, value: str) -> tuple[Expr, Expr, Expr]:
     if by not in ALWAYS_PRESENT:
         raise ValueError(f"{rule.id}: a limit table must be keyed by a fact every case has, not '{by}'")
     rows = [(e.key, e.value) for e in limit.table]
-    true = Or(tuple(And((Cmp(by, "eq", k), Cmp(value, op, v))) for k, v in rows))
-    false = Or(tuple(And((Cmp(by, "eq", k), Cmp(value, neg, v))) for k, v in rows))
-    unknown = Or((Missing(value), And(tuple(Cmp(by, "ne", k) for k, _ in rows))))
+    true = Either(tuple(Both((Cmp(by, Op.EQ, k), Cmp(value, op, v))) for k, v in rows))
+    false = Either(tuple(Both((Cmp(by, Op.EQ, k), Cmp(value, neg, v))) for k, v in rows))
+    unknown = Either((Missing(value), Both(tuple(Cmp(by, Op.NE, k) for k, _ in rows))))
     return simplify(true), simplify(false), simplify(unknown)
 
 
-def _applicability(rule: Rule) -> tuple[Expr, Expr, Expr]:
-    applies = parse_condition(rule.applies_when)
+def _applicability(rule: Rule) -> tuple[Pattern, Pattern, Pattern]:
+    applies = rule.condition
     return t_of(applies, ALWAYS_PRESENT), f_of(applies, ALWAYS_PRESENT), u_of(applies, ALWAYS_PRESENT)
 
 
-def _item_exprs(rule: Rule, structure: str, metric: str, with_applicability: bool) -> dict[str, Expr]:
+def _item_exprs(rule: Rule, structure: str, metric: str, with_applicability: bool) -> dict[Status, Pattern]:
     a_t, a_f, a_u = _applicability(rule)
-    if rule.kind == "assumption":
-        return {"applied": a_t, "indeterminate": a_u, "not_applicable": a_f}
+    if rule.kind == Kind.ASSUMPTION:
+        return {Status.APPLIED: a_t, Status.INDETERMINATE: a_u, Status.NOT_APPLICABLE: a_f}
     c_t, c_f, c_u = _check(rule, value_field(rule.id, structure, metric))
-    exprs: dict[str, Expr] = {
-        "pass": And((a_t, c_t)),
-        "fail": And((a_t, c_f)),
-        "indeterminate": And((a_t, c_u)),
+    exprs: dict[Status, Pattern] = {
+        Status.PASS: Both((a_t, c_t)),
+        Status.FAIL: Both((a_t, c_f)),
+        Status.INDETERMINATE: Both((a_t, c_u)),
     }
     if with_applicability:
-        exprs["indeterminate"] = Or((a_u, exprs["indeterminate"]))
-        exprs["not_applicable"] = a_f
+        exprs[Status.INDETERMINATE] = Either((a_u, exprs[Status.INDETERMINATE]))
+        exprs[Status.NOT_APPLICABLE] = a_f
     return exprs
 
 
 def _compile_recommendation(
     rule: Rule, in_pack: set[str]
-) -> tuple[list[CompiledRule], list[str], set[tuple[str, str]]]:
+) -> tuple[list[CompiledRule], list[str], set[tuple[str, Status]]]:
     """A recommendation on the case alone compiles like a constraint (stage 1, one pattern per status). One that
     reads earlier verdicts compiles to stage-2 rules, one per conjunct of its DNF: the stage fact, the case fact,
     and (negated) outcome facts of the constraints it reads. Also returned: the (rule, status) outcome facts its
     patterns read."""
-    applies = _outcomes_known(parse_condition(rule.applies_when), in_pack)
+    applies = _outcomes_known(rule.condition, in_pack)
     exprs = {
-        "made": t_of(applies, ALWAYS_PRESENT),
-        "not_made": f_of(applies, ALWAYS_PRESENT),
-        "indeterminate": u_of(applies, ALWAYS_PRESENT),
+        Status.MADE: t_of(applies, ALWAYS_PRESENT),
+        Status.NOT_MADE: f_of(applies, ALWAYS_PRESENT),
+        Status.INDETERMINATE: u_of(applies, ALWAYS_PRESENT),
     }
-    marker = Cmp(marker_field(rule.id, "", ""), "eq", 1)
+    marker = Cmp(marker_field(rule.id, "", ""), Op.EQ, 1)
+    is_case = Cmp("kind", Op.EQ, "case")
     compiled: list[CompiledRule] = []
     unreachable: list[str] = []
     if not outcomes_of(applies):  # reads the case alone: one stage-1 rule per status, no join
         for status, expr in exprs.items():
-            full = simplify(And((Cmp("kind", "eq", "case"), marker, expr)))
+            full = simplify(Both((is_case, marker, expr)))
             if full == FALSE:
                 unreachable.append(f"{rule.id}|||{status}")
             else:
@@ -208,8 +199,8 @@ def _compile_recommendation(
         status: (dnf(simplify(expr)) if simplify(expr) != FALSE else []) for status, expr in exprs.items()
     }
     derived = max(forms, key=lambda st: len(forms[st]))
-    case_alone = to_pattern(simplify(And((Cmp("kind", "eq", "case"), marker))))
-    reads: set[tuple[str, str]] = set()
+    case_alone = to_pattern(simplify(Both((is_case, marker))))
+    reads: set[tuple[str, Status]] = set()
     for status, conjuncts in forms.items():
         if not conjuncts:
             unreachable.append(f"{rule.id}|||{status}")
@@ -217,7 +208,7 @@ def _compile_recommendation(
             continue
         for k, (case_expr, atoms) in enumerate(conjuncts):
             reads |= {(a.rule, a.status) for a in atoms}
-            case_pattern = to_pattern(simplify(And((Cmp("kind", "eq", "case"), marker, case_expr))))
+            case_pattern = to_pattern(simplify(Both((is_case, marker, case_expr))))
             compiled.append(
                 CompiledRule(
                     f"{rule.id}|||{status}#{k}",
@@ -248,32 +239,34 @@ def _compile_recommendation(
     return compiled, unreachable, reads
 
 
-def _recommendation_pattern(rule_id: str, status: str) -> dict[str, Any]:
+def _recommendation_pattern(rule_id: str, status: Status) -> dict[str, Any]:
     return {"$and": [{"kind": "recommendation"}, {"rule": rule_id}, {"status": status}]}
 
 
-def _outcomes_known(expr: Expr, in_pack: set[str]) -> Expr:
+def _outcomes_known(expr: Condition, in_pack: set[str]) -> Condition:
     """An outcome of a rule not in force is unknown: it becomes a test on a fact no case carries."""
     if isinstance(expr, Outcome):
-        return expr if expr.rule in in_pack else Cmp(f"absent__{_slug(expr.rule)}", "eq", 1)
-    if isinstance(expr, And | Or):
-        return type(expr)(tuple(_outcomes_known(i, in_pack) for i in expr.items))
+        return expr if expr.rule in in_pack else Cmp(f"absent__{_slug(expr.rule)}", Op.EQ, 1)
+    if isinstance(expr, And):
+        return And(tuple(_outcomes_known(i, in_pack) for i in expr.items))
+    if isinstance(expr, Or):
+        return Or(tuple(_outcomes_known(i, in_pack) for i in expr.items))
     if isinstance(expr, Not):
         return Not(_outcomes_known(expr.item, in_pack))
     return expr
 
 
 def compile_rule(
-    rule: Rule, chained: frozenset[tuple[str, str]] = frozenset()
+    rule: Rule, chained: frozenset[tuple[str, Status]] = frozenset()
 ) -> tuple[list[CompiledRule], list[str]]:
     """Status rules for each item; a per-dose rule also gets rule-level 'not applicable' and 'unknown' rules.
     A status in ``chained`` (rule, status) also asserts the outcome fact a recommendation reads."""
     compiled: list[CompiledRule] = []
     unreachable: list[str] = []
 
-    def add(marker: str, structure: str, metric: str, status: str, expr: Expr, key: str) -> None:
+    def add(marker: str, structure: str, metric: str, status: Status, expr: Pattern, key: str) -> None:
         name = "|".join((rule.id, structure, metric, status))
-        full = simplify(And((Cmp(marker, "eq", 1), expr)))
+        full = simplify(Both((Cmp(marker, Op.EQ, 1), expr)))
         if full == FALSE:
             unreachable.append(name)
         else:
@@ -292,8 +285,8 @@ def compile_rule(
     if per_dose:
         _, a_f, a_u = _applicability(rule)
         marker = rule_marker_field(rule.id)
-        add(marker, RULE_LEVEL, RULE_LEVEL, "not_applicable", a_f, RULE_LEVEL)
-        add(marker, RULE_LEVEL, RULE_LEVEL, "indeterminate", a_u, RULE_LEVEL)
+        add(marker, RULE_LEVEL, RULE_LEVEL, Status.NOT_APPLICABLE, a_f, RULE_LEVEL)
+        add(marker, RULE_LEVEL, RULE_LEVEL, Status.INDETERMINATE, a_u, RULE_LEVEL)
     for structure, metric in items:
         for status, expr in _item_exprs(rule, structure, metric, with_applicability=not per_dose).items():
             add(
@@ -313,13 +306,13 @@ def compile_pack(pack: RulePack) -> CompiledPack:
     unreachable: list[str] = []
     in_pack = {r.id for r in pack.rules}
     compiled_recs = {
-        r.id: _compile_recommendation(r, in_pack) for r in pack.rules if r.kind == "recommendation"
+        r.id: _compile_recommendation(r, in_pack) for r in pack.rules if r.kind == Kind.RECOMMENDATION
     }
     # only the (rule, status) outcome facts some recommendation reads are asserted
     chained = frozenset(read for _, _, reads in compiled_recs.values() for read in reads)
     for rule in pack.rules:
         done, dead = (
-            compiled_recs[rule.id][:2] if rule.kind == "recommendation" else compile_rule(rule, chained)
+            compiled_recs[rule.id][:2] if rule.kind == Kind.RECOMMENDATION else compile_rule(rule, chained)
         )
         rules += done
         unreachable += dead

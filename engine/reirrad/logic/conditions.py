@@ -1,87 +1,86 @@
-"""Condition trees in three-valued logic, compiled to durable-rules patterns, and the oracle that evaluates them.
+"""Conditions in three-valued (Kleene) logic: the one interpreter of a parsed condition, and the pattern algebra the
+compiler turns a condition into.
 
-A rule's YAML condition (``all``/``any``/``not`` over ``{fact: name, op: value}`` leaves) is read with Kleene logic:
-a leaf whose fact is absent is *unknown*. For every condition the compiler derives three patterns, TRUE, FALSE and
-UNKNOWN, which are mutually exclusive and together exhaustive, so that "data not provided" is matched by a rule of
-its own instead of being read as a non-match.
+``truth`` is the reference meaning of a condition: a leaf on an absent fact is *unknown* (None), never false, and
+``and`` / ``or`` / ``not`` follow Kleene's strong logic. Explanations, limits, lint and the reference backend read
+conditions through it. The compiler derives from each condition three patterns, TRUE, FALSE and UNKNOWN
+(``t_of`` / ``f_of`` / ``u_of``), mutually exclusive and together exhaustive, so that "data not provided" is matched
+by a rule of its own instead of being read as a non-match.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
+
+from reirrad.knowledge.conditions import FALSE, TRUE, And, Cmp, Condition, Const, Not, Or, Outcome
+from reirrad.vocabulary import Status
 
 __all__ = [
-    "FALSE",
-    "NEGATE",
-    "TRUE",
-    "And",
-    "Cmp",
+    "Both",
     "Derived",
-    "Expr",
+    "Either",
     "Missing",
-    "Or",
-    "Outcome",
+    "Pattern",
     "dnf",
-    "evaluate_pattern",
     "f_of",
-    "has_derived",
-    "outcomes_of",
-    "parse_condition",
+    "leaf_truth",
+    "outcome_truth",
     "simplify",
     "t_of",
     "to_pattern",
+    "truth",
     "u_of",
 ]
 
-Scalar = str | int | float
-NEGATE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
-_DURABLE_OP = {"lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte", "ne": "$neq"}
+Truth = bool | None
+"""True, False, or None for unknown."""
 
 
-@dataclass(frozen=True)
-class Const:
-    value: bool
+def leaf_truth(leaf: Cmp, facts: Mapping[str, Any]) -> Truth:
+    """A comparison on this case's facts; unknown when the fact is absent. Booleans compare as 1 and 0."""
+    if leaf.field not in facts:
+        return None
+    actual = facts[leaf.field]
+    return leaf.op.holds(int(actual) if isinstance(actual, bool) else actual, leaf.value)
 
 
-TRUE = Const(True)
-FALSE = Const(False)
+def outcome_truth(leaf: Outcome, outcomes: Mapping[str, Sequence[Status]] | None) -> Truth:
+    """``some item of leaf.rule has leaf.status``: true if one has it; unknown if none has it but some item could
+    not be decided (or the rule is not in force); false otherwise."""
+    statuses = (outcomes or {}).get(leaf.rule)
+    if statuses is None:
+        return None
+    if leaf.status in statuses:
+        return True
+    return None if Status.INDETERMINATE in statuses else False
 
 
-@dataclass(frozen=True)
-class Cmp:
-    field: str
-    op: str
-    value: Scalar
+def truth(
+    expr: Condition, facts: Mapping[str, Any], outcomes: Mapping[str, Sequence[Status]] | None = None
+) -> Truth:
+    """The Kleene value of a parsed condition on a case's facts and, for outcome leaves, earlier verdicts."""
+    if isinstance(expr, Const):
+        return expr.value
+    if isinstance(expr, Cmp):
+        return leaf_truth(expr, facts)
+    if isinstance(expr, Outcome):
+        return outcome_truth(expr, outcomes)
+    if isinstance(expr, Not):
+        inner = truth(expr.item, facts, outcomes)
+        return None if inner is None else not inner
+    values = [truth(item, facts, outcomes) for item in expr.items]
+    if isinstance(expr, And):
+        return False if False in values else (None if None in values else True)
+    return True if True in values else (None if None in values else False)
 
 
 @dataclass(frozen=True)
 class Missing:
+    """The fact is absent (durable ``$nex``)."""
+
     field: str
-
-
-@dataclass(frozen=True)
-class And:
-    items: tuple[Expr, ...]
-
-
-@dataclass(frozen=True)
-class Or:
-    items: tuple[Expr, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    item: Expr
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A leaf on an earlier constraint's result: some item of ``rule`` has ``status``."""
-
-    rule: str
-    status: str
 
 
 @dataclass(frozen=True)
@@ -89,76 +88,53 @@ class Derived:
     """An atom on the derived facts of the same case: an outcome fact (rule, status) exists, or (negated) none does."""
 
     rule: str
-    status: str
+    status: Status
     negated: bool = False
 
     def pattern(self) -> dict[str, Any]:
-        return {"$and": [{"kind": "outcome"}, {"rule": self.rule}, {"status": self.status}]}
+        return {"$and": [{"kind": "outcome"}, {"rule": self.rule}, {"status": str(self.status)}]}
 
 
-Expr = Union[Const, Cmp, Missing, And, Or, Not, Outcome, Derived]
+@dataclass(frozen=True)
+class Both:
+    """Every part matches (durable ``$and``)."""
+
+    items: tuple[Pattern, ...]
 
 
-def _scalar(value: Any) -> Scalar:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str | int | float):
-        return value
-    raise TypeError(f"condition values must be text, numbers or booleans, got {value!r}")
+@dataclass(frozen=True)
+class Either:
+    """Some part matches (durable ``$or``)."""
+
+    items: tuple[Pattern, ...]
 
 
-def parse_condition(node: Any) -> Expr:
-    """YAML condition → expression (``Not`` kept; the three-valued transforms remove it)."""
-    if node == "always":
-        return TRUE
-    if not isinstance(node, Mapping):
-        raise TypeError(f"a condition is a mapping or 'always', got {node!r}")
-    if "all" in node:
-        return And(tuple(parse_condition(n) for n in node["all"]))
-    if "any" in node:
-        return Or(tuple(parse_condition(n) for n in node["any"]))
-    if "not" in node:
-        return Not(parse_condition(node["not"]))
-    if "outcome" in node:
-        return Outcome(node["outcome"], node["status"])
-    field = node["fact"]
-    ((op, value),) = ((k, v) for k, v in node.items() if k != "fact")
-    if op == "in":
-        return Or(tuple(Cmp(field, "eq", _scalar(v)) for v in value))
-    return Cmp(field, op, _scalar(value))
+Pattern = Const | Cmp | Missing | Derived | Both | Either
 
 
-def outcomes_of(expr: Expr) -> set[str]:
-    """Ids of the constraint rules whose outcomes a condition reads."""
-    if isinstance(expr, Outcome | Derived):
-        return {expr.rule}
-    if isinstance(expr, And | Or):
-        return set().union(*(outcomes_of(i) for i in expr.items)) if expr.items else set()
-    if isinstance(expr, Not):
-        return outcomes_of(expr.item)
-    return set()
+def _derived_in(expr: Pattern) -> bool:
+    if isinstance(expr, Derived):
+        return True
+    if isinstance(expr, Both | Either):
+        return any(_derived_in(i) for i in expr.items)
+    return False
 
 
-def has_derived(expr: Expr) -> bool:
-    """Whether a condition reads an earlier rule's outcome."""
-    return bool(outcomes_of(expr))
-
-
-def dnf(expr: Expr) -> list[tuple[Expr, tuple[Derived, ...]]]:
-    """Split a T/F/U expression into conjuncts of (a pattern on the case fact, atoms on derived facts).
+def dnf(expr: Pattern) -> list[tuple[Pattern, tuple[Derived, ...]]]:
+    """Split a pattern into conjuncts of (a pattern on the case fact, atoms on derived facts).
 
     Parts without derived atoms stay whole (their own $and/$or); only the derived atoms are distributed.
     """
-    if not has_derived(expr):
+    if not _derived_in(expr):
         return [(expr, ())]
     if isinstance(expr, Derived):
         return [(TRUE, (expr,))]
-    if isinstance(expr, Or):
+    if isinstance(expr, Either):
         return [c for item in expr.items for c in dnf(item)]
-    if isinstance(expr, And):
-        out: list[tuple[Expr, tuple[Derived, ...]]] = [(TRUE, ())]
+    if isinstance(expr, Both):
+        out: list[tuple[Pattern, tuple[Derived, ...]]] = [(TRUE, ())]
         for item in expr.items:
-            out = [(simplify(And((c1, c2))), a1 + a2) for c1, a1 in out for c2, a2 in dnf(item)]
+            out = [(simplify(Both((c1, c2))), a1 + a2) for c1, a1 in out for c2, a2 in dnf(item)]
         return [
             (c, tuple(dict.fromkeys(atoms))) for c, atoms in out if c != FALSE and not _contradicts(atoms)
         ]
@@ -170,80 +146,65 @@ def _contradicts(atoms: tuple[Derived, ...]) -> bool:
     return any((a.rule, a.status) in positive for a in atoms if a.negated)
 
 
-def fields_of(expr: Expr) -> set[str]:
-    if isinstance(expr, Cmp | Missing):
-        return {expr.field}
-    if isinstance(expr, And | Or):
-        return set().union(*(fields_of(i) for i in expr.items)) if expr.items else set()
-    if isinstance(expr, Not):
-        return fields_of(expr.item)
-    return set()
-
-
-def t_of(expr: Expr, always: frozenset[str] = frozenset()) -> Expr:
+def t_of(expr: Condition, always: frozenset[str] = frozenset()) -> Pattern:
     """The pattern that matches exactly when ``expr`` is TRUE."""
-    if isinstance(expr, Const | Cmp | Missing):
+    if isinstance(expr, Const | Cmp):
         return expr
     if isinstance(expr, Outcome):
         return Derived(expr.rule, expr.status)
     if isinstance(expr, Not):
         return f_of(expr.item, always)
     if isinstance(expr, And):
-        return simplify(And(tuple(t_of(i, always) for i in expr.items)))
-    return simplify(Or(tuple(t_of(i, always) for i in expr.items)))  # type: ignore[union-attr]
+        return simplify(Both(tuple(t_of(i, always) for i in expr.items)))
+    return simplify(Either(tuple(t_of(i, always) for i in expr.items)))
 
 
-def f_of(expr: Expr, always: frozenset[str] = frozenset()) -> Expr:
+def f_of(expr: Condition, always: frozenset[str] = frozenset()) -> Pattern:
     """The pattern that matches exactly when ``expr`` is FALSE (absent facts make it UNKNOWN, not FALSE)."""
     if isinstance(expr, Const):
         return FALSE if expr.value else TRUE
     if isinstance(expr, Cmp):
-        return Cmp(expr.field, NEGATE[expr.op], expr.value)
-    if isinstance(expr, Missing):
-        raise ValueError("Missing() is only produced by u_of")
+        return Cmp(expr.field, expr.op.negated, expr.value)
     if isinstance(expr, Outcome):
-        return And((Derived(expr.rule, expr.status, True), Derived(expr.rule, "indeterminate", True)))
+        return Both((Derived(expr.rule, expr.status, True), Derived(expr.rule, Status.INDETERMINATE, True)))
     if isinstance(expr, Not):
         return t_of(expr.item, always)
     if isinstance(expr, And):
-        return simplify(Or(tuple(f_of(i, always) for i in expr.items)))
-    return simplify(And(tuple(f_of(i, always) for i in expr.items)))  # type: ignore[union-attr]
+        return simplify(Either(tuple(f_of(i, always) for i in expr.items)))
+    return simplify(Both(tuple(f_of(i, always) for i in expr.items)))
 
 
-def u_of(expr: Expr, always: frozenset[str] = frozenset()) -> Expr:
+def u_of(expr: Condition, always: frozenset[str] = frozenset()) -> Pattern:
     """The pattern that matches exactly when ``expr`` is UNKNOWN; facts in ``always`` are never absent."""
     if isinstance(expr, Const):
         return FALSE
     if isinstance(expr, Cmp):
         return FALSE if expr.field in always else Missing(expr.field)
-    if isinstance(expr, Missing):
-        raise ValueError("Missing() is only produced by u_of")
     if isinstance(expr, Outcome):
-        return And((Derived(expr.rule, expr.status, True), Derived(expr.rule, "indeterminate")))
+        return Both((Derived(expr.rule, expr.status, True), Derived(expr.rule, Status.INDETERMINATE)))
     if isinstance(expr, Not):
         return u_of(expr.item, always)
-    items = expr.items  # type: ignore[union-attr]
     decided = f_of if isinstance(expr, Or) else t_of
     return simplify(
-        And(
+        Both(
             (
-                *(simplify(Or((decided(i, always), u_of(i, always)))) for i in items),
-                simplify(Or(tuple(u_of(i, always) for i in items))),
+                *(simplify(Either((decided(i, always), u_of(i, always)))) for i in expr.items),
+                simplify(Either(tuple(u_of(i, always) for i in expr.items))),
             )
         )
     )
 
 
-def simplify(expr: Expr) -> Expr:
+def simplify(expr: Pattern) -> Pattern:
     """Flatten, drop neutral constants, absorb dominant ones, remove duplicates (order kept)."""
-    if not isinstance(expr, And | Or):
+    if not isinstance(expr, Both | Either):
         return expr
     kind = type(expr)
-    neutral, dominant = (TRUE, FALSE) if kind is And else (FALSE, TRUE)
-    out: list[Expr] = []
+    neutral, dominant = (TRUE, FALSE) if kind is Both else (FALSE, TRUE)
+    out: list[Pattern] = []
     for item in expr.items:
-        item = simplify(item)
-        parts: Iterable[Expr] = item.items if isinstance(item, kind) else (item,)
+        simpler = simplify(item)
+        parts: Iterable[Pattern] = simpler.items if isinstance(simpler, kind) else (simpler,)
         for part in parts:
             if part == dominant:
                 return dominant
@@ -256,49 +217,16 @@ def simplify(expr: Expr) -> Expr:
     return kind(tuple(out))
 
 
-def to_pattern(expr: Expr) -> dict[str, Any]:
-    """Expression → durable-rules pattern JSON. Constants must have been simplified away by the caller."""
+def to_pattern(expr: Pattern) -> dict[str, Any]:
+    """Pattern → durable-rules pattern JSON. Constants must have been simplified away by the caller."""
     if isinstance(expr, Cmp):
-        if expr.op == "eq":
+        if not expr.op.durable:
             return {expr.field: expr.value}
-        return {_DURABLE_OP[expr.op]: {expr.field: expr.value}}
+        return {expr.op.durable: {expr.field: expr.value}}
     if isinstance(expr, Missing):
         return {"$nex": {expr.field: 1}}
-    if isinstance(expr, And):
+    if isinstance(expr, Both):
         return {"$and": [to_pattern(i) for i in expr.items]}
-    if isinstance(expr, Or):
+    if isinstance(expr, Either):
         return {"$or": [to_pattern(i) for i in expr.items]}
     raise ValueError(f"cannot compile {expr!r} to a durable pattern")
-
-
-def _compare(op: str, left: Any, right: Any) -> bool:
-    if op == "$lt":
-        return bool(left < right)
-    if op == "$lte":
-        return bool(left <= right)
-    if op == "$gt":
-        return bool(left > right)
-    if op == "$gte":
-        return bool(left >= right)
-    if op == "$neq":
-        return bool(left != right)
-    raise ValueError(f"unknown operator {op}")
-
-
-def evaluate_pattern(pattern: Mapping[str, Any], fact: Mapping[str, Any]) -> bool:
-    """The oracle: durable-rules pattern semantics in plain Python (an absent field never matches a comparison)."""
-    ((key, body),) = pattern.items()
-    if key == "$and":
-        return all(evaluate_pattern(p, fact) for p in body)
-    if key == "$or":
-        return any(evaluate_pattern(p, fact) for p in body)
-    if key == "$nex":
-        ((field, _),) = body.items()
-        return field not in fact
-    if key == "$ex":
-        ((field, _),) = body.items()
-        return field in fact
-    if key.startswith("$"):
-        ((field, value),) = body.items()
-        return field in fact and _compare(key, fact[field], value)
-    return key in fact and fact[key] == body

@@ -10,7 +10,6 @@ from typing import Any
 
 import yaml
 
-from reirrad.dose.calculations import CONTEXT_FACTS
 from reirrad.knowledge.data import (
     ASSESSMENT_FILE,
     EVIDENCE_FILE,
@@ -24,6 +23,7 @@ from reirrad.knowledge.data import (
 )
 from reirrad.knowledge.rulepack import RULE_SECTIONS, Reference, Rule, RulePack, load_pack
 from reirrad.load.yamlio import load_yaml_file
+from reirrad.logic.facts import CONTEXT_FACTS
 from reirrad.maint.versions import versions_by_id
 from reirrad.testing.casetests import CaseTest, discover, load_bases, load_case_tests
 

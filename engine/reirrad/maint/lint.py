@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import operator
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -15,6 +14,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from reirrad.errors import InputError, Problem
+from reirrad.knowledge.conditions import fields_of
 from reirrad.knowledge.rulepack import (
     CASES_SUFFIX,
     RULE_SECTIONS,
@@ -26,8 +26,9 @@ from reirrad.knowledge.rulepack import (
 )
 from reirrad.load.validation import schema_problems
 from reirrad.load.yamlio import LineMap, load_yaml_file
-from reirrad.logic.compiler import ALWAYS_PRESENT, compile_pack
-from reirrad.logic.conditions import fields_of, parse_condition
+from reirrad.logic.compiler import compile_pack
+from reirrad.logic.conditions import truth
+from reirrad.logic.facts import ALWAYS_PRESENT
 from reirrad.maint.lock import LOCK_FILE, read_lock
 from reirrad.maint.versions import versions_by_id
 from reirrad.testing.casetests import BASES_FILE, discover, load_bases, load_case_tests
@@ -467,41 +468,6 @@ def _check_alpha_beta(ctx: _Context, rule: Rule) -> None:
         )
 
 
-def _kleene(node: Any, facts: dict[str, Any]) -> bool | None:
-    """A condition's truth with only ``facts`` known (three-valued; anything else is unknown)."""
-    if node == "always":
-        return True
-    if not isinstance(node, dict):
-        return None
-    if "all" in node:
-        values = [_kleene(n, facts) for n in node["all"]]
-        return False if False in values else (None if None in values else True)
-    if "any" in node:
-        values = [_kleene(n, facts) for n in node["any"]]
-        return True if True in values else (None if None in values else False)
-    if "not" in node:
-        value = _kleene(node["not"], facts)
-        return None if value is None else not value
-    name = node.get("fact")
-    if name not in facts:
-        return None
-    actual = facts[name]
-    ((op, want),) = ((k, v) for k, v in node.items() if k != "fact")
-    compare: dict[str, Callable[[Any, Any], bool]] = {
-        "eq": operator.eq,
-        "ne": operator.ne,
-        "lt": operator.lt,
-        "le": operator.le,
-        "gt": operator.gt,
-        "ge": operator.ge,
-        "in": lambda a, b: a in b,
-    }
-    try:
-        return bool(compare[op](actual, want))
-    except TypeError:
-        return False
-
-
 def _check_table(ctx: _Context, rule: Rule) -> None:
     limit = rule.limit
     if limit is None or not limit.table or limit.by is None:
@@ -540,7 +506,7 @@ def _check_table(ctx: _Context, rule: Rule) -> None:
             [
                 k
                 for k in range(keys[0], keys[-1] + 1)
-                if k not in seen and _kleene(rule.applies_when, {"planned_fractions": k}) is not False
+                if k not in seen and truth(rule.condition, {"planned_fractions": k}) is not False
             ]
             if keys
             else []
@@ -584,7 +550,7 @@ def _check_reachable(ctx: _Context, rule: Rule) -> None:
     except (ValueError, TypeError, KeyError) as exc:
         ctx.add("R306", f.path, f.line("applies_when"), f"the rule cannot be compiled: {exc}", rule.id)
         return
-    reads_optional = any(not _always(name) for name in fields_of(parse_condition(rule.applies_when)))
+    reads_optional = any(not _always(name) for name in fields_of(rule.condition))
     dead: dict[str, list[str]] = defaultdict(list)
     for name in unreachable:
         rule_id, structure, metric, status = name.split("|")

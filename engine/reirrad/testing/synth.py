@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-from reirrad.dose.calculations import LEVEL_ORDER
+from reirrad.vocabulary import LEVELS
 
 __all__ = ["SYNTHETIC_LABEL", "SYNTHETIC_PREFIX", "iter_synth_cases", "synth_case", "synth_cases"]
 
@@ -70,8 +70,8 @@ def synth_case(
     rng: random.Random, index: int, *, de_novo_rate: float = 0.1, lost_dosimetry_rate: float = 0.08
 ) -> dict[str, Any]:
     """One plausible case document (format reirrad/case/v1) with a pseudonymous synthetic id."""
-    top = rng.choices(range(len(LEVEL_ORDER) - 5), k=1)[0]
-    levels = LEVEL_ORDER[top : top + rng.choice([1, 1, 1, 2, 3])]
+    top = rng.choices(range(len(LEVELS) - 5), k=1)[0]
+    levels = list(LEVELS[top : top + rng.choice([1, 1, 1, 2, 3])])
     planned_start = date(2012, 1, 1) + timedelta(days=rng.randrange(0, 13 * 365))
     n_prior = 0 if rng.random() < de_novo_rate else rng.choices([1, 2], [90, 10])[0]
     priors = []
