@@ -26,7 +26,6 @@ import yaml
 from reirrad.case import Case, case_problems
 from reirrad.cli.main import main as reirrad_main
 from reirrad.dose.limits import derive_limits, floor_cgy
-from reirrad.errors import InputError
 from reirrad.evaluate import Evaluator
 from reirrad.knowledge.rulepack import RulePack, load_pack
 from reirrad.testing.casetests import CaseTest, discover, load_bases, load_case_tests
@@ -257,17 +256,9 @@ def test_retired_rule_is_never_in_force(engine: str) -> None:
             assert lines(evaluate(engine=engine, as_of=day, include_drafts=drafts), "toy-dated.retired") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InputError,
-    reason=(
-        "include_drafts with a draft version whose validity overlaps the active version: the lint accepts the "
-        "overlap (R104 exempts drafts) but RulePack.select refuses it ('two versions of toy-dated.limit are in "
-        "force'). Read here as: the draft previews in place of the active version; the other reading (refuse, "
-        "and lint with R104) would need the lint changed instead."
-    ),
-)
 def test_an_overlapping_draft_previews_in_place_of_the_active_version(tmp_path: Path) -> None:
+    """Decision: with include_drafts a draft previews in place of the active version it overlaps (the other
+    reading, refusing the overlap, would contradict the lint, which exempts drafts from R104)."""
     root = shutil.copytree(TOY, tmp_path / "toy_pack")
     active = root / "policies" / "toy-dated" / "limit@2.0.0.yaml"
     active.write_text(
@@ -313,13 +304,6 @@ def test_assumption_not_applying_and_not_in_force(engine: str) -> None:
     assert any("no missing-dosimetry assumption is in force" in m for m in entry["missing"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a second assumption rule is never consulted: dose.calculations takes the first assumption in the pack "
-        "(by id) and stops, although the schema allows several and dose.limits._structure_sources reads them all"
-    ),
-)
 def test_a_second_assumption_rule_covers_what_the_first_does_not(tmp_path: Path) -> None:
     root = shutil.copytree(TOY, tmp_path / "toy_pack")
     first = yaml.safe_load((root / "assumptions" / "toy-lost-plan.yaml").read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ from typing import Any
 from reirrad.case import Case, PriorCourse
 from reirrad.dose import radiobiology as rb
 from reirrad.knowledge.rulepack import Rule, RulePack
-from reirrad.vocabulary import conus_position
+from reirrad.vocabulary import Kind, conus_position
 
 __all__ = ["Computed", "compute_item", "context_facts"]
 
@@ -83,25 +83,29 @@ def _prior_point_dose(
     """The prior course's dose for this structure and metric (Gy), following the pack's conventions."""
     if course.dosimetry_lost:
         label = _course_label(i, course)
-        rule = next((r for r in pack.rules if r.kind == "assumption" and r.assumption is not None), None)
-        spec = rule.assumption if rule is not None else None
-        if rule is None or spec is None:
+        specs = [(r, a) for r in pack.rules if r.kind == Kind.ASSUMPTION and (a := r.assumption) is not None]
+        if not specs:
             out.missing.append(
                 f"{label}: plan data unavailable and no missing-dosimetry assumption is in force"
             )
             return None
-        if course.technique not in spec.course_techniques:
+        by_technique = [(r, a) for r, a in specs if course.technique in a.course_techniques]
+        covering = [r for r, a in by_technique if structure in a.structures]
+        if not by_technique:
+            techniques = dict.fromkeys(t for _, a in specs for t in a.course_techniques)
             out.missing.append(
-                f"{label}: plan data unavailable; the assumption ({rule.id}) covers only "
-                f"{', '.join(spec.course_techniques)} courses"
+                f"{label}: plan data unavailable; the assumption ({', '.join(r.id for r, _ in specs)}) covers only "
+                f"{', '.join(techniques)} courses"
             )
             return None
-        if structure not in spec.structures:
+        if not covering:
+            structures = dict.fromkeys(s for _, a in by_technique for s in a.structures)
             out.missing.append(
-                f"{label}: plan data unavailable; the assumption ({rule.id}) gives a dose only to "
-                f"{', '.join(spec.structures)}, not {structure}"
+                f"{label}: plan data unavailable; the assumption ({', '.join(r.id for r, _ in by_technique)}) gives "
+                f"a dose only to {', '.join(structures)}, not {structure}"
             )
             return None
+        rule = covering[0]
         if rule.id not in out.assumptions:
             out.assumptions.append(rule.id)
         out.steps.append(

@@ -265,25 +265,35 @@ class RulePack:
     _by_id: dict[str, Rule] = field(default_factory=dict, repr=False, compare=False)
 
     def select(self, as_of: date, include_drafts: bool = False) -> RulePack:
-        """The rules in force on ``as_of``: active (or draft, when asked), valid on that date, one version per id."""
+        """The rules in force on ``as_of``: active (or draft, when asked), valid on that date, one version per id.
+
+        With ``include_drafts``, a draft in force takes the place of the active version it overlaps (a preview of
+        the change); two active or two draft versions in force on one date are refused."""
         chosen: dict[str, Rule] = {}
         for rule in self.rules:
             if rule.status == "retired" or (rule.status == "draft" and not include_drafts):
                 continue
-            if rule.in_force(as_of):
-                if rule.id in chosen:
-                    raise InputError.of(
-                        [
-                            Problem(
-                                rule.source,
-                                ("valid_from",),
-                                f"two versions of {rule.id} are in force on {as_of}",
-                                "validity periods that do not overlap",
-                                code="pack.overlap",
-                            )
-                        ]
-                    )
-                chosen[rule.id] = rule
+            if not rule.in_force(as_of):
+                continue
+            other = chosen.get(rule.id)
+            if other is not None and other.status != rule.status:
+                # a draft previews in place of the active version it overlaps (include_drafts)
+                if rule.status == "draft":
+                    chosen[rule.id] = rule
+                continue
+            if other is not None:
+                raise InputError.of(
+                    [
+                        Problem(
+                            rule.source,
+                            ("valid_from",),
+                            f"two versions of {rule.id} are in force on {as_of}",
+                            "validity periods that do not overlap",
+                            code="pack.overlap",
+                        )
+                    ]
+                )
+            chosen[rule.id] = rule
         rules = tuple(sorted(chosen.values(), key=lambda r: r.id))
         return RulePack(
             self.name,
