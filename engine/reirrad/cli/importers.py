@@ -52,6 +52,17 @@ def _structure_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _course_options_of(args: argparse.Namespace) -> CourseOptions:
+    return CourseOptions(
+        technique=getattr(args, "technique", None),
+        start=getattr(args, "start", None),
+        end=getattr(args, "end", None),
+        planned=bool(getattr(args, "planned", False)),
+        prescription=getattr(args, "prescription", None),
+        fractions=getattr(args, "fractions", None),
+    )
+
+
 def _emit(result: ImportResult) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -69,7 +80,7 @@ def _run_dicom(args: argparse.Namespace) -> int:
             args.rtstruct,
             args.rtplan,
             args.record or (),
-            CourseOptions.from_args(args),
+            _course_options_of(args),
             load_structure_map(args.map),
             parse_roi_options(args.roi),
             args.resolution,
@@ -84,7 +95,7 @@ def _run_dvh(args: argparse.Namespace) -> int:
     return _emit(
         import_eclipse_dvh(
             args.file,
-            CourseOptions.from_args(args),
+            _course_options_of(args),
             load_structure_map(args.map),
             parse_roi_options(args.roi),
             plan=args.plan,
@@ -96,7 +107,7 @@ def _run_fhir(args: argparse.Namespace) -> int:
     from reirrad.importers.fhir import import_fhir
 
     return _emit(
-        import_fhir(args.bundle, CourseOptions.from_args(args), course_id=args.course_id, volume=args.volume)
+        import_fhir(args.bundle, _course_options_of(args), course_id=args.course_id, volume=args.volume)
     )
 
 

@@ -11,7 +11,7 @@ from reirrad.dose import radiobiology as rb
 from reirrad.knowledge.rulepack import Rule, RulePack
 from reirrad.vocabulary import Kind, conus_position
 
-__all__ = ["Computed", "compute_item", "context_facts"]
+__all__ = ["Computed", "compute_item", "context_facts", "prior_point_dose"]
 
 
 def context_facts(case: Case, radioresistant: Callable[[str], list[Any]] | None = None) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def _course_label(i: int, course: PriorCourse) -> str:
     )
 
 
-def _prior_point_dose(
+def prior_point_dose(
     pack: RulePack, i: int, course: PriorCourse, structure: str, metric: str, out: Computed
 ) -> float | None:
     """The prior course's dose for this structure and metric (Gy), following the pack's conventions."""
@@ -170,7 +170,7 @@ def _cumulative_uncached(
     total = 0.0
     complete = True
     for i, course in enumerate(case.prior_courses):
-        dose = _prior_point_dose(pack, i, course, structure, metric, out)
+        dose = prior_point_dose(pack, i, course, structure, metric, out)
         if dose is None:
             complete = False
             continue

@@ -26,7 +26,7 @@ from typing import Any
 
 from reirrad.case import Case
 from reirrad.dose import radiobiology as rb
-from reirrad.dose.calculations import Computed, _prior_point_dose, compute_item, context_facts
+from reirrad.dose.calculations import Computed, prior_point_dose, compute_item, context_facts
 from reirrad.knowledge.conditions import And, Condition, Const, Not, Or, Outcome, outcomes_of
 from reirrad.knowledge.data import Row, Table
 from reirrad.knowledge.rulepack import Rule, RulePack
@@ -231,7 +231,7 @@ def _earlier_sum(
     schedule = pack.repairs[repair].schedule if repair else None
     total, complete = 0.0, True
     for i, course in enumerate(case.prior_courses):
-        dose = _prior_point_dose(pack, i, course, structure, metric, out)
+        dose = prior_point_dose(pack, i, course, structure, metric, out)
         if dose is None:
             complete = False
             continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,17 +53,6 @@ class CourseOptions:
     planned: bool = False
     prescription: float | None = None
     fractions: int | None = None
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> CourseOptions:
-        return cls(
-            technique=getattr(args, "technique", None),
-            start=getattr(args, "start", None),
-            end=getattr(args, "end", None),
-            planned=bool(getattr(args, "planned", False)),
-            prescription=getattr(args, "prescription", None),
-            fractions=getattr(args, "fractions", None),
-        )
 
 
 def require(module: str, command: str) -> Any:
