@@ -78,7 +78,7 @@ class _SyncRuleset(_durable.Ruleset):
     def retract_message(self, message: str) -> bool:
         """Retract a fact asserted with ``assert_message``; False if durable did not take the retraction."""
         code, _ = _native.retract_fact(self._handle, message)
-        return code == 0
+        return bool(code == 0)
 
     def assert_derived(self, message: str) -> None:
         code, _ = _native.assert_fact(self._handle, message)

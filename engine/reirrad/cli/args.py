@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import date
 
 __all__ = ["iso_date", "whole_number"]
@@ -17,7 +18,7 @@ def iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date; write YYYY-MM-DD") from None
 
 
-def whole_number(minimum: int) -> argparse._ActionType:  # type: ignore[name-defined]
+def whole_number(minimum: int) -> Callable[[str], int]:
     """A whole number of at least ``minimum``."""
 
     def parse(text: str) -> int:

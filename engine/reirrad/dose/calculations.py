@@ -267,10 +267,12 @@ def _ratio(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) 
         out.value = None
         out.missing.append("the cumulative dose is 0 Gy, the ratio is undefined")
         return out
+    assert rule.quantity is not None
+    assert rule.quantity.alpha_beta is not None
     out.value = (
         rb.eqd2(out.inputs["planned"]["dose_gy"], case.planned_course.fractions, rule.quantity.alpha_beta)
         / cumulative
-    )  # type: ignore[union-attr,arg-type]
+    )
     out.steps.append(f"ratio = planned {_g(new)} Gy / cumulative {_g(cumulative)} Gy = {out.value:.3f}")
     return out
 

@@ -403,7 +403,7 @@ def _gate_rules(pack: RulePack, policy: str) -> list[Rule]:
 def _structure_sources(case: Case, pack: RulePack) -> set[str]:
     """Structures the case gives a dose for: named by the planned or an earlier course, or supplied for a lost plan
     by the missing-dosimetry assumption in force."""
-    named = set(case.planned_course.structures)
+    named: set[str] = set(case.planned_course.structures)
     for course in case.prior_courses:
         named |= set(course.structures or {})
         if course.dosimetry_lost:
@@ -550,19 +550,20 @@ def derive_limits(
                     assumptions += [a for a in computed.assumptions if a not in assumptions]
                 best: float | None = None
                 binding: str | None = None
-                if all(c.max_dose is not None for c in criteria):
-                    best = min(c.max_dose for c in criteria)  # type: ignore[type-var]
+                doses = [c.max_dose for c in criteria if c.max_dose is not None]
+                if len(doses) == len(criteria):
+                    best = lowest = min(doses)
                     tied = [
-                        c.rule_id for c in criteria if c.max_dose is not None and c.max_dose - best <= TIE
+                        c.rule_id for c in criteria if c.max_dose is not None and c.max_dose - lowest <= TIE
                     ]
                     binding = tied[0]
-                    if not math.isfinite(best):
+                    if not math.isfinite(lowest):
                         best, binding = None, None
                         missing.append("no criterion of the policy bounds the dose")
                     else:
                         steps.append(
-                            f"binding: {' and '.join(tied)} → at most {best:.2f} Gy "
-                            f"(shown rounded down: {floor_cgy(best):.2f} Gy)"
+                            f"binding: {' and '.join(tied)} → at most {lowest:.2f} Gy "
+                            f"(shown rounded down: {floor_cgy(lowest):.2f} Gy)"
                         )
                 else:
                     missing.insert(

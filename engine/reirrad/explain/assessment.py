@@ -14,7 +14,7 @@ radioresistant histology, expected survival under six months, ...). Each flag ca
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -60,7 +60,7 @@ def _show(value: Any) -> str:
     if isinstance(value, (int, float, str)):
         return f"{value:g}" if isinstance(value, float) else str(value)
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return str(value.isoformat())
     if isinstance(value, list):
         return ", ".join(_show(v) for v in value)
     if hasattr(value, "total"):  # SINS components
@@ -95,7 +95,7 @@ Matcher = Callable[[str], list[Any]]
 """A histology text → the (list id, entry) pairs of the radioresistant lists it matches."""
 
 
-def flags_for(case: Case, ctx: dict[str, Any], histology: Matcher | None) -> list[_Flag]:
+def flags_for(case: Case, ctx: Mapping[str, Any], histology: Matcher | None) -> list[_Flag]:
     """The findings the sources act on, each with the source that defines it."""
     flags: list[_Flag] = []
     lesion, patient = case.lesion, case.patient
@@ -197,7 +197,7 @@ def flags_for(case: Case, ctx: dict[str, Any], histology: Matcher | None) -> lis
 
 
 def build_assessment(
-    assessment: Assessment, case: Case, ctx: dict[str, Any], histology: Matcher | None
+    assessment: Assessment, case: Case, ctx: Mapping[str, Any], histology: Matcher | None
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The assessment blocks of a result, and the 'not provided' lines that belong in its missing_data."""
     flags = flags_for(case, ctx, histology)

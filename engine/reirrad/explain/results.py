@@ -126,13 +126,11 @@ def _recommendation_entry(evaluation: Evaluation, why: Explainer, item: Item) ->
     """A recommendation with the facts that made or blocked it: positives, negatives and unknowns."""
     rule, status = item.rule, item.status
     plan = evaluation.run.plans[rule.id]
-    because = [
-        {"text": text, "holds": holds}
-        for text, holds in why.condition(rule.id, evaluation.facts, evaluation.outcomes)
-    ]
+    leaves = why.condition(rule.id, evaluation.facts, evaluation.outcomes)
+    because = [{"text": text, "holds": holds} for text, holds in leaves]
     assert rule.action is not None
     word = _REC_WORD[status]
-    relevant = [b["text"] for b in because if b["holds"] is _REC_HOLDS[status]]
+    relevant = [text for text, holds in leaves if holds is _REC_HOLDS[status]]
     return {
         "rule_id": rule.id,
         "rule_version": rule.version,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -124,7 +124,7 @@ class Limit(_Frozen):
     by: str | None = None
     table: tuple[LimitEntry, ...] = ()
 
-    def resolve(self, context: dict[str, Any]) -> LimitEntry | None:
+    def resolve(self, context: Mapping[str, Any]) -> LimitEntry | None:
         """The limit that applies to this case, or None where the source gives none."""
         if self.value is not None:
             return LimitEntry(key="", value=self.value)
