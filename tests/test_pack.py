@@ -6,9 +6,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from reirrad.logic.facts import CONTEXT_FACTS
 from reirrad.knowledge.data import load_assessment, load_evidence, load_histology_lists, load_table
 from reirrad.knowledge.rulepack import load_pack, rule_id_for_path
+from reirrad.logic.facts import CONTEXT_FACTS
 from reirrad.testing.casetests import discover, load_bases, load_case_tests
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from reirrad.vocabulary import (
     LEVELS,
     METRICS,

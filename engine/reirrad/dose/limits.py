@@ -26,7 +26,7 @@ from typing import Any
 
 from reirrad.case import Case
 from reirrad.dose import radiobiology as rb
-from reirrad.dose.calculations import Computed, prior_point_dose, compute_item, context_facts
+from reirrad.dose.calculations import Computed, compute_item, context_facts, prior_point_dose
 from reirrad.knowledge.conditions import And, Condition, Const, Not, Or, Outcome, outcomes_of
 from reirrad.knowledge.data import Row, Table
 from reirrad.knowledge.rulepack import Rule, RulePack
