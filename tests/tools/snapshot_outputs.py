@@ -21,19 +21,17 @@ AS_OF = date(2026, 11, 23)
 
 
 def _api() -> dict[str, Any]:
-    """The library entry points, wherever the package keeps them (the layout changed in issue 9)."""
-    try:
-        from reirrad.case import case_problems
-        from reirrad.dose.limits import derive_limits
-        from reirrad.dose.limits import render_text as limits_text
-        from reirrad.evaluate import Evaluator
-        from reirrad.explain.report import render_markdown, render_text
-        from reirrad.knowledge.data import load_table
-        from reirrad.knowledge.rulepack import load_pack
-        from reirrad.testing.casetests import discover, load_bases, load_case_tests
-        from reirrad.testing.synth import synth_cases
-    except ImportError:
-        pass  # type: ignore[no-redef]
+    """The library entry points the snapshot uses (one place, so that a layout change edits only this)."""
+    from reirrad.case import case_problems
+    from reirrad.dose.limits import derive_limits
+    from reirrad.dose.limits import render_text as limits_text
+    from reirrad.evaluate import Evaluator
+    from reirrad.explain.report import render_markdown, render_text
+    from reirrad.knowledge.data import load_table
+    from reirrad.knowledge.rulepack import load_pack
+    from reirrad.testing.casetests import discover, load_bases, load_case_tests
+    from reirrad.testing.synth import synth_cases
+
     return dict(locals())
 
 
