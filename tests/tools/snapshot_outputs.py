@@ -32,7 +32,20 @@ def _api() -> dict[str, Any]:
     from reirrad.testing.casetests import discover, load_bases, load_case_tests
     from reirrad.testing.synth import synth_cases
 
-    return dict(locals())
+    return {
+        "case_problems": case_problems,
+        "derive_limits": derive_limits,
+        "limits_text": limits_text,
+        "Evaluator": Evaluator,
+        "render_markdown": render_markdown,
+        "render_text": render_text,
+        "load_table": load_table,
+        "load_pack": load_pack,
+        "discover": discover,
+        "load_bases": load_bases,
+        "load_case_tests": load_case_tests,
+        "synth_cases": synth_cases,
+    }
 
 
 def _documents(api: dict[str, Any], n: int, seed: int) -> list[tuple[str, date, dict[str, Any]]]:
