@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from functools import cache
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from reirrad.case import Case
@@ -12,7 +13,9 @@ from reirrad.dose.calculations import Computed, compute_item, context_facts
 from reirrad.errors import EngineError
 from reirrad.explain.results import build_result
 from reirrad.explain.why import Explainer
+from reirrad.knowledge.data import Assessment, HistologyLists
 from reirrad.knowledge.rulepack import Rule, RulePack, load_pack
+from reirrad.load.cache import cached
 from reirrad.load.paths import tool_version
 from reirrad.logic.compiler import CompiledPack, compile_pack, marker_field, rule_marker_field, value_field
 from reirrad.plan import RULE_LEVEL, Evaluation, Item, Knowledge, RulePlan, Run, item_key, plan_rules
@@ -135,9 +138,20 @@ def _knowledge_of(pack: RulePack) -> Knowledge:
     """The histology lists and the structured assessment of a pack (None where the pack has no such file)."""
     from reirrad.knowledge.data import ASSESSMENT_FILE, LISTS_FILE, load_assessment, load_histology_lists
 
-    lists = load_histology_lists(pack.root) if (pack.root / LISTS_FILE).is_file() else None
-    assessment = load_assessment(pack.root) if (pack.root / ASSESSMENT_FILE).is_file() else None
+    files = [pack.root / name for name in (LISTS_FILE, ASSESSMENT_FILE, Path("references.yaml"))]
+
+    def build() -> tuple[HistologyLists | None, Assessment | None]:
+        lists = load_histology_lists(pack.root) if files[0].is_file() else None
+        return lists, load_assessment(pack.root) if files[1].is_file() else None
+
+    lists, assessment = cached("knowledge", [f for f in files if f.is_file()], build, str(pack.root))
     return Knowledge(lists, assessment, cache(lists.match) if lists is not None else None)
+
+
+def _compiled(pack: RulePack) -> CompiledPack:
+    """The selected rules compiled (from the cache when this selection of this pack was compiled before)."""
+    selection = ",".join(f"{r.id}@{r.version}:{r.status}" for r in pack.rules)
+    return cached("compiled", (), lambda: compile_pack(pack), pack.content_sha256, selection, str(pack.root))
 
 
 class Evaluator:
@@ -156,7 +170,7 @@ class Evaluator:
         self.as_of = as_of or date.today()
         full = pack if pack is not None else load_pack()
         self.pack = full.select(self.as_of, include_drafts) if full.as_of != self.as_of else full
-        self.compiled: CompiledPack = compile_pack(self.pack)
+        self.compiled: CompiledPack = _compiled(self.pack)
         self.plans = plan_rules(self.pack)
         self.knowledge = _knowledge_of(self.pack)
         self.explainer = Explainer(self.plans)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from reirrad.errors import InputError, Problem
 from reirrad.knowledge.conditions import Condition, parse_condition
+from reirrad.load.cache import cached
 from reirrad.load.paths import default_pack_dir, pack_origin
 from reirrad.load.validation import schema_problems
 from reirrad.load.yamlio import LineMap, load_yaml_file
@@ -347,9 +348,9 @@ def _yaml_files(root: Path) -> list[Path]:
 
 
 def load_pack(root: Path | str | None = None) -> RulePack:
-    """Load every file of a pack, collecting all problems before refusing it."""
+    """Load every file of a pack, collecting all problems before refusing it (a pack loaded before with the same
+    files, schemas and code comes from the cache)."""
     root = Path(root) if root is not None else default_pack_dir()
-    problems: list[Problem] = []
     if not (root / "pack.yaml").is_file():
         raise InputError.of(
             [
@@ -362,6 +363,11 @@ def load_pack(root: Path | str | None = None) -> RulePack:
                 )
             ]
         )
+    return cached("pack", root.rglob("*.yaml"), lambda: _load_pack(root), str(root))
+
+
+def _load_pack(root: Path) -> RulePack:
+    problems: list[Problem] = []
     manifest, lines = load_yaml_file(root / "pack.yaml")
     problems += schema_problems(manifest, "pack.schema.json", lines, str(root / "pack.yaml"))
     refs_raw, ref_lines = load_yaml_file(root / "references.yaml")
