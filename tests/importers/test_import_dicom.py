@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -257,6 +258,9 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
             str(tmp_path / "rs.dcm"),
             *course,
         ]
+    if case == "record-is-a-pipe":
+        os.mkfifo(tmp_path / "rec.dcm")
+        return [*phantom(tmp_path, uniform), "--record", str(tmp_path / "rec.dcm"), *course]
     if case == "swapped-files":
         argv = phantom(tmp_path, uniform)
         return ["dicom", "--rtdose", argv[4], "--rtstruct", argv[2], *course]
@@ -326,6 +330,7 @@ GALLERY = {
     "frame-of-reference": "FrameOfReferenceUID mismatch",
     "not-covered": "the dose grid does not cover ROI 'Cord' (SpinalCord)",
     "missing-file": "nope.dcm: (document): file not found",
+    "record-is-a-pipe": "rec.dcm: (document): is not a regular file (a device, pipe or socket)",
     "swapped-files": "given as --rtdose but is RT Structure Set",
     "not-dicom": "notes.txt: (document): given as --rtdose but is not a DICOM object",
     "named-roi-absent": "there is no ROI named 'Cord 2'",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,11 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
         return ["dvh", str(DIFFERENTIAL), *PRIOR]
     if case == "missing-file":
         return ["dvh", str(tmp_path / "absent.txt"), *PRIOR]
+    if case == "directory":
+        return ["dvh", str(tmp_path), *PRIOR]
+    if case == "fifo":
+        os.mkfifo(tmp_path / "pipe.txt")
+        return ["dvh", str(tmp_path / "pipe.txt"), *PRIOR]
     if case == "unknown-plan":
         return ["dvh", str(CUMULATIVE), *PRIOR, "--plan", "Other"]
     if case == "end-before-nothing-planned":
@@ -167,6 +173,8 @@ GALLERY = {
     "prescription-conflict": "--prescription 20.0 contradicts the export's 'Prescribed dose' of plan 'T8_3D'",
     "plan-sum-without-prescription": "the input does not give the course's prescription",
     "missing-file": "absent.txt: (document): file not found",
+    "directory": ": (document): is a directory",
+    "fifo": "pipe.txt: (document): is not a regular file (a device, pipe or socket)",
     "unknown-plan": "no structure block for plan 'Other'",
     "end-before-nothing-planned": "a planned course has no end date",
 }

@@ -173,3 +173,18 @@ def test_bad_input_is_refused_with_a_message(tmp_path: Path, case: str) -> None:
     assert code == 2
     assert out == ""
     assert GALLERY[case] in err
+
+
+def test_a_refusal_keeps_the_warnings_gathered_before_it(tmp_path: Path) -> None:
+    """An un-encoded technique warns; the refusal for the missing technique must not swallow the warning."""
+    b = bundle()
+    summary(b)["extension"][1]["extension"][1]["valueCodeableConcept"]["coding"][0].update(
+        code="1156529004", display="un-encoded technique"
+    )
+    code, out, err = run_import("fhir", write(tmp_path, b))
+    assert code == 2
+    assert out == ""
+    assert "warning: " in err
+    assert "technique code http://snomed.info/sct#1156529004 (un-encoded technique) has no counterpart" in err
+    assert "error: " in err
+    assert err.index("warning: ") < err.index("error: ")

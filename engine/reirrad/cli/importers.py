@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from reirrad.cli.args import whole_number
 from reirrad.cli.exits import Exit
-from reirrad.importers.common import TECHNIQUES, CourseOptions, ImportResult, render
+from reirrad.importers.common import TECHNIQUES, CourseOptions, ImportRefused, ImportResult, render
 
 __all__ = ["add_import_parser"]
 
@@ -50,6 +52,21 @@ def _structure_options(p: argparse.ArgumentParser) -> None:
         metavar="TG263=ROI",
         help='take a structure from this ROI, overriding the map (repeatable): --roi SpinalCord="Cord 2"',
     )
+
+
+def _keeping_warnings(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A refusal still prints the warnings gathered before it (then the errors, printed by main)."""
+
+    @functools.wraps(run)
+    def go(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except ImportRefused as exc:
+            for warning in exc.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            raise
+
+    return go
 
 
 def _emit(result: ImportResult) -> int:
@@ -136,7 +153,7 @@ def add_import_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     _structure_options(d)
     _course_options(d)
-    d.set_defaults(func=_run_dicom)
+    d.set_defaults(func=_keeping_warnings(_run_dicom))
 
     v = sub.add_parser(
         "dvh",
@@ -148,7 +165,7 @@ def add_import_parser(subparsers: Any) -> argparse.ArgumentParser:
     v.add_argument("--plan", metavar="NAME", help="which plan or plan sum, when the export holds several")
     _structure_options(v)
     _course_options(v)
-    v.set_defaults(func=_run_dvh)
+    v.set_defaults(func=_keeping_warnings(_run_dvh))
 
     f = sub.add_parser(
         "fhir",
@@ -165,5 +182,5 @@ def add_import_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--volume", metavar="NAME", help="which treated volume gives the prescription, when several differ"
     )
     _course_options(f, dose_options=False)
-    f.set_defaults(func=_run_fhir)
+    f.set_defaults(func=_keeping_warnings(_run_fhir))
     return parser

@@ -16,11 +16,14 @@ from reirrad.case import METRICS
 from reirrad.errors import InputError, Problem
 
 __all__ = [
+    "MAX_INPUT_BYTES",
     "METRIC_VOLUMES_CC",
     "TECHNIQUES",
     "CourseOptions",
+    "ImportRefused",
     "ImportResult",
     "assemble_course",
+    "check_regular_file",
     "ordered_metrics",
     "read_bytes",
     "render",
@@ -33,6 +36,23 @@ METRIC_VOLUMES_CC = {"D0.03cc": 0.03, "D0.1cc": 0.1, "D1cc": 1.0}
 
 DOSE_DECIMALS = 2
 """Doses are written to 0.01 Gy: finer than any limit in the rule pack, coarser than the methods."""
+
+
+MAX_INPUT_BYTES = 1 << 30
+"""A larger input file is refused before it is read (the largest RT Dose of a whole-body grid is ~200 MB)."""
+
+
+@dataclass
+class ImportRefused(InputError):
+    """An importer's refusal, with the warnings gathered before it (the CLI prints them before the errors)."""
+
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def gathered(cls, problems: Sequence[Problem], warnings: Sequence[str]) -> ImportRefused:
+        out = cls.of(problems)
+        out.warnings = list(warnings)
+        return out
 
 
 @dataclass
@@ -87,8 +107,41 @@ def require(module: str, command: str) -> Any:
         ) from None
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The content of an input file, or an InputError naming it."""
+def check_regular_file(path: str | Path, limit: int = MAX_INPUT_BYTES) -> None:
+    """Refuse what is not a regular file of a sane size (a FIFO, /dev/zero, a directory) before reading it."""
+    import stat
+
+    try:
+        info = Path(path).stat()
+    except FileNotFoundError:
+        raise InputError.of(
+            [Problem(str(path), (), "file not found", accepted="an existing file", code="io")]
+        ) from None
+    except OSError as exc:
+        raise InputError.of([Problem(str(path), (), f"cannot be read: {exc.strerror}", code="io")]) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError.of([Problem(str(path), (), "is a directory", accepted="a file", code="io")])
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError.of(
+            [Problem(str(path), (), "is not a regular file (a device, pipe or socket)", "a file", code="io")]
+        )
+    if info.st_size > limit:
+        raise InputError.of(
+            [
+                Problem(
+                    str(path),
+                    (),
+                    f"is {info.st_size / 1e6:.0f} MB, larger than an input of this kind can be",
+                    accepted=f"at most {limit / 1e6:.0f} MB",
+                    code="io.size",
+                )
+            ]
+        )
+
+
+def read_bytes(path: str | Path, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The content of an input file (a regular file, at most ``limit`` bytes), or an InputError naming it."""
+    check_regular_file(path, limit)
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:

@@ -6,18 +6,18 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from reirrad.errors import InputError, Problem
 from reirrad.importers.common import (
     CourseOptions,
+    ImportRefused,
     ImportResult,
     assemble_course,
+    check_regular_file,
     listing,
     ordered_metrics,
     plural,
-    read_bytes,
     require,
 )
 from reirrad.importers.structure_map import RoiChoice, StructureMap, load_structure_map, resolve_rois
@@ -60,7 +60,7 @@ def _read(path: str, expected: Mapping[str, str], flag: str, ctx: _Context) -> A
     pydicom = require("pydicom", "dicom")
     from pydicom.errors import InvalidDicomError
 
-    read_bytes(path)
+    check_regular_file(path)
     try:
         try:
             ds = pydicom.dcmread(path)
@@ -338,16 +338,24 @@ def import_dicom(
     pydicom's warnings about non-conforming values (raised when a value is first read) are counted and
     reported without their text, which may quote patient data.
     """
+    ctx = _Context([], [])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = _import_dicom(
-            rtdose, rtstruct, rtplan, records, options, structure_map, explicit_rois, resolution_mm
-        )
+        try:
+            result = _import_dicom(
+                rtdose, rtstruct, rtplan, records, options, structure_map, explicit_rois, resolution_mm, ctx
+            )
+        except InputError as exc:
+            refusal = exc
+        else:
+            refusal = None
     if caught:
-        result.warnings.append(
+        ctx.warnings.append(
             f"pydicom reported {len(caught)} warning(s) about non-conforming values "
             "(not shown: they may quote patient data)"
         )
+    if refusal is not None:
+        raise ImportRefused.gathered(refusal.problems, ctx.warnings)
     return result
 
 
@@ -360,6 +368,7 @@ def _import_dicom(
     structure_map: StructureMap | None = None,
     explicit_rois: Mapping[str, str] | None = None,
     resolution_mm: float = 0.5,
+    ctx: _Context | None = None,
 ) -> ImportResult:
     """The import itself; see import_dicom."""
     require("numpy", "dicom")
@@ -367,15 +376,16 @@ def _import_dicom(
 
     options = options or CourseOptions()
     smap = structure_map or load_structure_map()
-    ctx = _Context([], [])
+    ctx = ctx or _Context([], [])
     notes: list[str] = []
-    missing = [
-        Problem(p, (), "file not found", accepted="an existing file", code="io")
-        for p in [rtdose, rtstruct, *([rtplan] if rtplan else []), *records]
-        if not Path(p).is_file()
-    ]
-    if missing:
-        raise InputError.of(missing)
+    unreadable: list[Problem] = []
+    for p in [rtdose, rtstruct, *([rtplan] if rtplan else []), *records]:
+        try:
+            check_regular_file(p)
+        except InputError as exc:
+            unreadable += exc.problems
+    if unreadable:
+        raise InputError.of(unreadable)
     dose_ds = _read(rtdose, {RT_DOSE: "RT Dose"}, "--rtdose", ctx)
     struct_ds = _read(rtstruct, {RT_STRUCT: "RT Structure Set"}, "--rtstruct", ctx)
     plan_ds = _read(rtplan, RT_PLANS, "--rtplan", ctx) if rtplan else None

@@ -20,6 +20,7 @@ from reirrad.errors import InputError, Problem
 from reirrad.importers.common import (
     METRIC_VOLUMES_CC,
     CourseOptions,
+    ImportRefused,
     ImportResult,
     assemble_course,
     listing,
@@ -294,8 +295,25 @@ def import_eclipse_dvh(
     explicit_rois: Mapping[str, str] | None = None,
     plan: str | None = None,
 ) -> ImportResult:
-    """Read an Eclipse DVH export and build a course; every problem is raised as an InputError."""
-    options = options or CourseOptions()
+    """Read an Eclipse DVH export and build a course; every problem is raised as an ImportRefused, with the
+    warnings gathered before it."""
+    warnings: list[str] = []
+    try:
+        return _import_eclipse_dvh(
+            path, options or CourseOptions(), structure_map, explicit_rois, plan, warnings
+        )
+    except InputError as exc:
+        raise ImportRefused.gathered(exc.problems, warnings) from None
+
+
+def _import_eclipse_dvh(
+    path: str,
+    options: CourseOptions,
+    structure_map: StructureMap | None,
+    explicit_rois: Mapping[str, str] | None,
+    plan: str | None,
+    warnings: list[str],
+) -> ImportResult:
     smap = structure_map or load_structure_map()
     export = parse_eclipse_dvh(_decode(read_bytes(path), path), path)
     if not export.structures:
@@ -345,7 +363,6 @@ def import_eclipse_dvh(
         lines.setdefault(b.name, b.line)
     choice = resolve_rois([b.name for b in blocks], smap, explicit_rois or {}, path, lines)
     by_name = {b.name: b for b in blocks}
-    warnings: list[str] = []
     if choice.unused:
         warnings.append(
             f"{path}: {plural(len(choice.unused), 'structure')} not used: {listing(choice.unused)}"

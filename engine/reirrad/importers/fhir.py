@@ -19,6 +19,7 @@ from typing import Any
 from reirrad.errors import InputError, Problem
 from reirrad.importers.common import (
     CourseOptions,
+    ImportRefused,
     ImportResult,
     assemble_course,
     listing,
@@ -144,8 +145,18 @@ def _technique(resource: Any) -> tuple[str | None, str]:
 def import_fhir(
     path: str, options: CourseOptions | None = None, course_id: str | None = None, volume: str | None = None
 ) -> ImportResult:
-    """Read one radiotherapy course from a FHIR bundle; problems are raised as an InputError."""
-    options = options or CourseOptions()
+    """Read one radiotherapy course from a FHIR bundle; problems are raised as an ImportRefused, with the
+    warnings gathered before it."""
+    warnings: list[str] = []
+    try:
+        return _import_fhir(path, options or CourseOptions(), course_id, volume, warnings)
+    except InputError as exc:
+        raise ImportRefused.gathered(exc.problems, warnings) from None
+
+
+def _import_fhir(
+    path: str, options: CourseOptions, course_id: str | None, volume: str | None, warnings: list[str]
+) -> ImportResult:
     require("fhir.resources", "fhir")
     from fhir.resources.R4B.bundle import Bundle
     from pydantic import ValidationError
@@ -217,7 +228,6 @@ def import_fhir(
     course = courses[0]
     where: tuple[str | int, ...] = (course.__resource_type__, course.id or "")
     notes = [f"FHIR {kind} '{course.id or '(no id)'}'."]
-    warnings: list[str] = []
 
     doses = _volume_doses(course, options.planned, path, where)
     if not doses and not options.planned:
