@@ -67,6 +67,29 @@ def test_cumulative_cm3_without_max_dose_uses_the_first_empty_row(tmp_path: Path
     assert "upper bound" in out
 
 
+def test_cc_is_read_as_cm3_in_the_volume_line_and_the_volume_column(tmp_path: Path) -> None:
+    """Eclipse writes `Volume [cc]` and `Structure Volume [cc]` in some versions and locales: cc is cm³."""
+    text = CUMULATIVE.read_text(encoding="utf-8").replace("Volume [cm³]: 2.0", "Volume [cc]: 2.0")
+    (tmp_path / "percent.txt").write_text(text, encoding="utf-8")
+    code, out, err = run_import("dvh", str(tmp_path / "percent.txt"), *PRIOR)
+    assert code == 0, err
+    assert yaml.safe_load(out)["structures"]["SpinalCord"]["D0.03cc"] == 29.55
+    head = text.split("Structure: PTV_T8")[0].split("Dose [cGy]   Relative dose")[0]
+    rows = "".join(f"{d:10d}{d / 30:20.1f}{2 * (1 - d / 3000):30.4f}\n" for d in range(0, 3001, 100))
+    (tmp_path / "cc.txt").write_text(
+        head + "Dose [cGy]   Relative dose [%]   Structure Volume [cc]\n" + rows, encoding="utf-8"
+    )
+    code, out, err = run_import("dvh", str(tmp_path / "cc.txt"), *PRIOR)
+    assert code == 0, err
+    assert yaml.safe_load(out)["structures"]["SpinalCord"] == {
+        "Dmax": 30.0,
+        "D0.03cc": 29.55,
+        "D0.1cc": 28.5,
+        "D1cc": 15.0,
+    }
+    assert "cumulative cm3 table" in out
+
+
 def test_two_plans_need_a_choice_and_plan_selects(tmp_path: Path) -> None:
     text = CUMULATIVE.read_text(encoding="utf-8")
     cord = text[text.index("Structure: SpinalCord") : text.index("Structure: PTV_T8")]
@@ -163,7 +186,7 @@ GALLERY = {
     "unmapped-neural": "ROI 'PRV5 SpinalCanal' is not in the structure map",
     "no-volume-column": "no volume column among",
     "relative-dose-only": "no absolute dose column",
-    "percent-without-volume": "volumes are in % and the structure's 'Volume [cm³]' line is missing",
+    "percent-without-volume": "volumes are in % and the structure's 'Volume [cm³]' (or 'Volume [cc]') line is missing",
     "text-in-table": "row '15oo",
     "growing-cumulative": "a cumulative DVH cannot grow with dose",
     "not-covered": "Dose Cover. is 87.5 %: the dose grid does not cover the structure",

@@ -35,7 +35,8 @@ __all__ = ["import_eclipse_dvh", "parse_eclipse_dvh"]
 _IDENTITY_KEYS = ("patient name", "patient id", "patient", "name", "id", "birth", "date of birth")
 _COLUMN = re.compile(r"\s*([^\[\]:]+?\s*\[[^\]]*\])")
 _COLUMNS = re.compile(r"(?:\s*[^\[\]:]+?\s*\[[^\]]*\])+\s*")
-_CM3 = re.compile(r"cm(?:³|Â³|3|\^3)")
+_CM3 = re.compile(r"cm(?:³|Â³|3|\^3)|(?<=[\[\s/])cc(?=[\]\s/])")
+"""cm³ as exported (UTF-8, Windows-1252 read as UTF-8, ASCII) and cc, which is the same unit."""
 MIN_DOSE_COVER = 99.5
 """A structure whose ``Dose Cover.[%]`` is below this lies partly outside the dose grid: refused."""
 
@@ -241,7 +242,7 @@ def _cumulative_cc(block: StructureDVH, file: str, kind: str) -> tuple[list[floa
     percent = "%" in how
     if percent and (total_cc is None or total_cc <= 0):
         raise bad(
-            "volumes are in % and the structure's 'Volume [cm³]' line is missing",
+            "volumes are in % and the structure's 'Volume [cm³]' (or 'Volume [cc]') line is missing",
             "the header exported with the table",
             block.line,
         )
