@@ -90,6 +90,51 @@ def test_cc_is_read_as_cm3_in_the_volume_line_and_the_volume_column(tmp_path: Pa
     assert "cumulative cm3 table" in out
 
 
+def _rows_until(tmp_path: Path, last_row: str, drop_max_dose: bool = False) -> str:
+    """The SpinalCord block of the cumulative export, its table cut after the row starting with last_row."""
+    text = CUMULATIVE.read_text(encoding="utf-8").split("Structure: PTV_T8")[0]
+    lines = text.splitlines()
+    cut = next(i for i, line in enumerate(lines) if line.strip().startswith(last_row + " "))
+    text = "\n".join(lines[: cut + 1]) + "\n"
+    if drop_max_dose:
+        text = text.replace("Max Dose [cGy]: 3000.0\n", "")
+    (tmp_path / "cut.txt").write_text(text, encoding="utf-8")
+    return str(tmp_path / "cut.txt")
+
+
+def test_a_table_that_ends_early_gives_no_d_v_beyond_its_end(tmp_path: Path) -> None:
+    """Cut at 2800 cGy, where 0.133 cm³ is left: D0.03cc and D0.1cc lie beyond the table, D1cc within it."""
+    code, out, err = run_import("dvh", _rows_until(tmp_path, "2800"), *PRIOR)
+    assert code == 0, err
+    assert yaml.safe_load(out)["structures"]["SpinalCord"] == {"Dmax": 30.0, "D1cc": 15.0}
+    assert (
+        "the table ends at 28 Gy with 0.133 cm³ still above it: D0.03cc lies between 28 Gy and 30 Gy" in err
+    )
+    assert "D0.1cc lies between" in err
+
+
+def test_a_table_that_ends_early_without_max_dose_gives_no_dmax(tmp_path: Path) -> None:
+    code, out, err = run_import("dvh", _rows_until(tmp_path, "2800", drop_max_dose=True), *PRIOR)
+    assert code == 0, err
+    assert yaml.safe_load(out)["structures"]["SpinalCord"] == {"D1cc": 15.0}
+    assert "Dmax is at least 28 Gy, not known; left out" in err
+    assert "upper bound" not in out
+
+
+def test_d_v_above_the_max_dose_line_within_a_row_step_is_written_as_dmax_and_said(tmp_path: Path) -> None:
+    """Max Dose 29.40 Gy lies within the table's bounds (29 … 30 Gy); D0.03cc interpolates to 29.55 Gy."""
+    path = _edit(tmp_path, "Max Dose [cGy]: 3000.0", "Max Dose [cGy]: 2940.0")
+    code, out, err = run_import("dvh", path, *PRIOR)
+    assert code == 0, err
+    assert yaml.safe_load(out)["structures"]["SpinalCord"] == {
+        "Dmax": 29.4,
+        "D0.03cc": 29.4,
+        "D0.1cc": 28.5,
+        "D1cc": 15.0,
+    }
+    assert "D0.03cc interpolated at 29.550 Gy, above Dmax within one row's step: written as Dmax" in out
+
+
 def test_two_plans_need_a_choice_and_plan_selects(tmp_path: Path) -> None:
     text = CUMULATIVE.read_text(encoding="utf-8")
     cord = text[text.index("Structure: SpinalCord") : text.index("Structure: PTV_T8")]
@@ -146,6 +191,64 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
         ]
     if case == "not-covered":
         return ["dvh", _edit(tmp_path, "Dose Cover.[%]: 100.0", "Dose Cover.[%]: 87.5"), *PRIOR]
+    if case == "max-dose-gy-as-cgy":
+        return ["dvh", _edit(tmp_path, "Max Dose [cGy]: 3000.0", "Max Dose [cGy]: 30.0"), *PRIOR]
+    if case == "max-dose-below-table":
+        return ["dvh", _edit(tmp_path, "Max Dose [cGy]: 3000.0", "Max Dose [cGy]: 2000.0"), *PRIOR]
+    if case == "max-dose-above-table":
+        return ["dvh", _edit(tmp_path, "Max Dose [cGy]: 3000.0", "Max Dose [Gy]: 3000.0"), *PRIOR]
+    if case == "max-dose-repeated":
+        return [
+            "dvh",
+            _edit(tmp_path, "Max Dose [cGy]: 3000.0", "Max Dose [cGy]: 3000.0\nMax Dose [cGy]: 30.0"),
+            *PRIOR,
+        ]
+    if case == "max-dose-two-units-disagree":
+        return [
+            "dvh",
+            _edit(tmp_path, "Max Dose [cGy]: 3000.0", "Max Dose [cGy]: 3000.0\nMax Dose [Gy]: 32.0"),
+            *PRIOR,
+        ]
+    if case == "max-dose-not-a-number":
+        return ["dvh", _edit(tmp_path, "Max Dose [cGy]: 3000.0", "Max Dose [cGy]: nan"), *PRIOR]
+    if case == "nan-in-table":
+        return [
+            "dvh",
+            _edit(tmp_path, "      1500                50.0", "      nan                50.0"),
+            *PRIOR,
+        ]
+    if case == "inf-in-table":
+        return [
+            "dvh",
+            _edit(
+                tmp_path, "      1500                50.0                       50.0000", "  1500  50.0  inf"
+            ),
+            *PRIOR,
+        ]
+    if case == "negative-volume":
+        return [
+            "dvh",
+            _edit(
+                tmp_path,
+                "      3000               100.0                        0.0000",
+                "      3000               100.0                       -5.0000",
+            ),
+            *PRIOR,
+        ]
+    if case == "no-volume-at-all":
+        text = CUMULATIVE.read_text(encoding="utf-8")
+        head, rest = text.split("Dose [cGy]   Relative dose [%]   Ratio of Total Structure Volume [%]\n", 1)
+        table, tail = rest.split("\n\n", 1)
+        zeroed = "".join(line[:-8] + "  0.0000\n" for line in table.splitlines())
+        (tmp_path / "zero.txt").write_text(
+            head
+            + "Dose [cGy]   Relative dose [%]   Ratio of Total Structure Volume [%]\n"
+            + zeroed
+            + "\n"
+            + tail,
+            encoding="utf-8",
+        )
+        return ["dvh", str(tmp_path / "zero.txt"), *PRIOR]
     if case == "no-structures":
         (tmp_path / "empty.txt").write_text("Type : Cumulative Dose Volume Histogram\n", encoding="utf-8")
         return ["dvh", str(tmp_path / "empty.txt"), *PRIOR]
@@ -190,6 +293,16 @@ GALLERY = {
     "text-in-table": "row '15oo",
     "growing-cumulative": "a cumulative DVH cannot grow with dose",
     "not-covered": "Dose Cover. is 87.5 %: the dose grid does not cover the structure",
+    "max-dose-gy-as-cgy": "the 'max dose [cgy]' line gives 0.3 Gy, but the table has volume up to 29 Gy and none from 30 Gy; it looks like Gy written as cGy",
+    "max-dose-below-table": "the 'max dose [cgy]' line gives 20 Gy, but the table has volume up to 29 Gy",
+    "max-dose-above-table": "the 'max dose [gy]' line gives 3000 Gy, but the table has volume up to 29 Gy and none from 30 Gy; it looks like cGy written as Gy",
+    "max-dose-repeated": "'Max Dose [cGy]' is given twice in one structure block ('3000.0' on line 25, '30.0' here)",
+    "max-dose-two-units-disagree": "'max dose [cgy]' and 'max dose [gy]' disagree (30 Gy and 32 Gy)",
+    "max-dose-not-a-number": "'nan' is not a dose",
+    "nan-in-table": "row 'nan                50.0",
+    "inf-in-table": "holds a value that is not a finite number",
+    "negative-volume": "a negative volume in the table (-5)",
+    "no-volume-at-all": "the DVH table gives no volume at any dose",
     "no-structures": "no 'Structure:' block found",
     "not-text": "neither UTF-8 nor Windows-1252 text",
     "missing-fractions": "the input does not give the course's fractions (accepted: --fractions N)",

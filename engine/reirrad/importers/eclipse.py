@@ -11,6 +11,7 @@ the rows.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ _COLUMN = re.compile(r"\s*([^\[\]:]+?\s*\[[^\]]*\])")
 _COLUMNS = re.compile(r"(?:\s*[^\[\]:]+?\s*\[[^\]]*\])+\s*")
 _CM3 = re.compile(r"cm(?:³|Â³|3|\^3)|(?<=[\[\s/])cc(?=[\]\s/])")
 """cm³ as exported (UTF-8, Windows-1252 read as UTF-8, ASCII) and cc, which is the same unit."""
+_UNDEFINED = ("", "not defined", "n/a", "-")
 MIN_DOSE_COVER = 99.5
 """A structure whose ``Dose Cover.[%]`` is below this lies partly outside the dose grid: refused."""
 
@@ -107,7 +109,7 @@ def parse_eclipse_dvh(text: str, file: str) -> EclipseExport:
         if block is not None and block.columns:
             cells = line.split()
             try:
-                block.rows.append((number, [float(c) for c in cells]))
+                numbers = [float(c) for c in cells]
             except ValueError:
                 if sep and k == "structure":
                     block = None
@@ -124,7 +126,18 @@ def parse_eclipse_dvh(text: str, file: str) -> EclipseExport:
                     )
                     continue
             else:
-                if len(cells) != len(block.columns):
+                if not all(math.isfinite(x) for x in numbers):
+                    problems.append(
+                        Problem(
+                            file,
+                            ("structure", block.name),
+                            f"row '{line[:60]}' holds a value that is not a finite number",
+                            accepted="finite numbers (no nan, inf)",
+                            line=number,
+                            code="dvh.row",
+                        )
+                    )
+                elif len(cells) != len(block.columns):
                     problems.append(
                         Problem(
                             file,
@@ -135,6 +148,8 @@ def parse_eclipse_dvh(text: str, file: str) -> EclipseExport:
                             code="dvh.row",
                         )
                     )
+                else:
+                    block.rows.append((number, numbers))
                 continue
         if sep and k == "structure":
             block = StructureDVH(value, number)
@@ -142,6 +157,18 @@ def parse_eclipse_dvh(text: str, file: str) -> EclipseExport:
             continue
         if block is not None:
             if sep:
+                if k in block.header and block.header[k] != value:
+                    problems.append(
+                        Problem(
+                            file,
+                            ("structure", block.name, key.strip()),
+                            f"'{key.strip()}' is given twice in one structure block "
+                            f"('{block.header[k]}' on line {block.header_lines[k]}, '{value}' here)",
+                            accepted="one value per header line, as Eclipse exports it",
+                            line=number,
+                            code="dvh.header",
+                        )
+                    )
                 block.header[k] = value
                 block.header_lines[k] = number
                 if k in ("plan", "plan sum"):
@@ -171,14 +198,61 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _dose_header(header: Mapping[str, str], name: str) -> tuple[float | None, str]:
-    """A header dose such as ``max dose [cgy]`` in Gy, and the key found."""
+@dataclass(frozen=True)
+class HeaderDose:
+    """A dose from a header line (``Max Dose [cGy]: 3000.0``) in Gy, and how precisely it is written."""
+
+    gy: float
+    key: str
+    line: int | None
+    resolution: float
+    """Half a unit of the last digit written, in Gy: the line's own rounding."""
+
+
+def _written_resolution(text: str, scale: float) -> float:
+    decimals = len(text.strip().replace(",", ".").partition(".")[2])
+    return 0.5 * 10.0**-decimals * scale
+
+
+def _header_dose(
+    header: Mapping[str, str], lines: Mapping[str, int], name: str, file: str, where: tuple[str | int, ...]
+) -> HeaderDose | None:
+    """A header dose such as ``max dose [cgy]`` in Gy; the same dose in two units must agree."""
+    found: list[HeaderDose] = []
     for unit, scale in (("cgy", 0.01), ("gy", 1.0)):
         key = f"{name} [{unit}]"
-        if key in header:
-            value = _number(header[key])
-            return (None if value is None else value * scale), key
-    return None, ""
+        if key not in header or header[key].strip().casefold() in _UNDEFINED:
+            continue
+        value = _number(header[key])
+        if value is None or not math.isfinite(value) or value < 0:
+            raise InputError.of(
+                [
+                    Problem(
+                        file,
+                        (*where, key),
+                        f"'{header[key]}' is not a dose",
+                        accepted="a finite number ≥ 0",
+                        line=lines.get(key),
+                        code="dvh.header",
+                    )
+                ]
+            )
+        found.append(HeaderDose(value * scale, key, lines.get(key), _written_resolution(header[key], scale)))
+    if len(found) == 2 and abs(found[0].gy - found[1].gy) > found[0].resolution + found[1].resolution:
+        raise InputError.of(
+            [
+                Problem(
+                    file,
+                    (*where, name),
+                    f"'{found[0].key}' and '{found[1].key}' disagree "
+                    f"({found[0].gy:g} Gy and {found[1].gy:g} Gy)",
+                    accepted="one value, or the same dose in both units",
+                    line=found[1].line,
+                    code="dvh.header",
+                )
+            ]
+        )
+    return found[0] if found else None
 
 
 def _cumulative_cc(block: StructureDVH, file: str, kind: str) -> tuple[list[float], list[float], str]:
@@ -236,6 +310,13 @@ def _cumulative_cc(block: StructureDVH, file: str, kind: str) -> tuple[list[floa
     raw = [row[vol_col] for _, row in block.rows]
     if len(doses) < 2:
         raise bad("the DVH table has fewer than two rows", "the full table")
+    for (line, row), d, v in zip(block.rows, doses, raw, strict=True):
+        if d < 0 or v < 0:
+            raise bad(
+                f"a negative {'dose' if d < 0 else 'volume'} in the table ({row[dose_col] if d < 0 else v:g})",
+                "doses and volumes ≥ 0",
+                line,
+            )
     if any(b <= a for a, b in pairwise(doses)):
         line = next(block.rows[i + 1][0] for i in range(len(doses) - 1) if doses[i + 1] <= doses[i])
         raise bad("doses do not increase from row to row", "rows in increasing dose", line)
@@ -266,27 +347,110 @@ def _cumulative_cc(block: StructureDVH, file: str, kind: str) -> tuple[list[floa
     return doses, volumes, how
 
 
+@dataclass
+class StructureMetrics:
+    """What one structure block gives: metrics (None when the table cannot say), notes, warnings."""
+
+    values: dict[str, float | None]
+    how: str
+    warnings: list[str]
+
+
 def _metrics(
-    doses: list[float], volumes: list[float], max_dose: float | None
-) -> tuple[dict[str, float | None], str]:
-    """Dmax and D_v by linear interpolation of the cumulative DVH between its rows."""
+    doses: list[float],
+    volumes: list[float],
+    max_line: HeaderDose | None,
+    file: str,
+    block: StructureDVH,
+) -> StructureMetrics:
+    """Dmax and D_v from the table, the ``Max Dose`` line checked against it; never a value the table denies.
+
+    The table bounds the maximum: some volume receives the dose of the last row with volume left (Dmax ≥ that
+    dose), none the dose of the next row (Dmax ≤ it). A ``Max Dose`` line outside these bounds, by more than
+    one row's dose step and the line's own rounding, contradicts the table and is refused.
+    """
+    where: tuple[str | int, ...] = ("structure", block.name)
+    warnings: list[str] = []
+    last = max((i for i, v in enumerate(volumes) if v > 0), default=None)
+    if last is None:
+        raise InputError.of(
+            [
+                Problem(
+                    file,
+                    where,
+                    "the DVH table gives no volume at any dose",
+                    accepted="the structure's DVH with its volume",
+                    line=block.column_line,
+                    code="dvh.table",
+                )
+            ]
+        )
+    low = doses[last]
+    high = doses[last + 1] if last + 1 < len(doses) else None
+    step = (high if high is not None else doses[last]) - doses[last - 1 if high is None else last]
+    table_says = f"the table has volume up to {low:g} Gy" + (
+        f" and none from {high:g} Gy" if high is not None else " (its last row)"
+    )
     out: dict[str, float | None] = {}
-    how = "Dmax from the 'Max Dose' line"
-    if max_dose is None:
-        zero = next((d for d, v in zip(doses, volumes, strict=True) if v <= 0), doses[-1])
-        max_dose, how = zero, "Dmax: first dose row with no volume left (an upper bound: no 'Max Dose' line)"
-    out["Dmax"] = max_dose
+    if max_line is not None:
+        slack = abs(step) + max_line.resolution
+        if max_line.gy < low - slack or (high is not None and max_line.gy > high + slack):
+            hint = ""
+            for factor, reading in ((100.0, "Gy written as cGy"), (0.01, "cGy written as Gy")):
+                scaled = max_line.gy * factor
+                if scaled >= low - slack * factor and (high is None or scaled <= high + slack * factor):
+                    hint = f"; it looks like {reading}"
+            raise InputError.of(
+                [
+                    Problem(
+                        file,
+                        (*where, max_line.key),
+                        f"the '{max_line.key}' line gives {max_line.gy:g} Gy, but {table_says}{hint}",
+                        accepted="a Max Dose line that agrees with the table, in the unit its header names "
+                        "(export the structure again)",
+                        line=max_line.line,
+                        code="dvh.maxdose",
+                    )
+                ]
+            )
+        out["Dmax"] = max_line.gy
+        how = f"Dmax from the '{max_line.key}' line, which agrees with the table"
+    elif high is not None:
+        out["Dmax"] = high
+        how = f"Dmax {high:g} Gy: the first dose row with no volume left (an upper bound: no 'Max Dose' line)"
+    else:
+        out["Dmax"] = None
+        how = "no Dmax"
+        warnings.append(
+            f"{file}: structure '{block.name}': no 'Max Dose' line and {table_says}: Dmax is at least "
+            f"{low:g} Gy, not known; left out"
+        )
     for metric, v in METRIC_VOLUMES_CC.items():
         value = None
-        if volumes[0] >= v:
+        if volumes[0] < v:
+            warnings.append(
+                f"{file}: structure '{block.name}' is {volumes[0]:.3f} cm³, smaller than {v} cm³: "
+                f"{metric} left out"
+            )
+        elif volumes[-1] >= v:
+            bound = f" and {out['Dmax']:g} Gy (Dmax)" if out["Dmax"] is not None else ""
+            warnings.append(
+                f"{file}: structure '{block.name}': the table ends at {doses[-1]:g} Gy with "
+                f"{volumes[-1]:.3f} cm³ still above it: {metric} lies between {doses[-1]:g} Gy{bound}, "
+                "not known; left out (export the DVH to its end)"
+            )
+        else:
             for (d0, v0), (d1, v1) in pairwise(zip(doses, volumes, strict=True)):
                 if v0 >= v > v1:
                     value = d0 + (d1 - d0) * (v0 - v) / (v0 - v1)
                     break
-            else:
-                value = doses[-1]
-        out[metric] = None if value is None else min(value, max_dose)
-    return out, how
+        dmax = out["Dmax"]
+        if value is not None and dmax is not None and value > dmax:
+            # The cross-check above bounds the excess by one row step plus the line's rounding.
+            how += f"; {metric} interpolated at {value:.3f} Gy, above Dmax within one row's step: written as Dmax"
+            value = dmax
+        out[metric] = value
+    return StructureMetrics(out, how, warnings)
 
 
 def import_eclipse_dvh(
@@ -391,23 +555,35 @@ def _import_eclipse_dvh(
         except InputError as exc:
             problems += exc.problems
             continue
-        max_dose, _ = _dose_header(block.header, "max dose")
-        values, dmax_how = _metrics(doses, volumes, max_dose)
-        for metric, v in METRIC_VOLUMES_CC.items():
-            if values[metric] is None:
-                warnings.append(
-                    f"{path}: structure '{roi}' is {volumes[0]:.3f} cm³, smaller than {v} cm³: "
-                    f"{metric} left out"
+        try:
+            max_line = _header_dose(block.header, block.header_lines, "max dose", path, ("structure", roi))
+            got = _metrics(doses, volumes, max_line, path, block)
+        except InputError as exc:
+            problems += exc.problems
+            continue
+        warnings += got.warnings
+        metrics = ordered_metrics(got.values)
+        if not metrics:
+            problems.append(
+                Problem(
+                    path,
+                    ("structure", roi),
+                    "the table gives none of Dmax, D0.03cc, D0.1cc, D1cc",
+                    accepted="the structure's whole DVH, with its Max Dose line",
+                    line=block.line,
+                    code="dvh.table",
                 )
-        structures[tg] = ordered_metrics(values)
-        notes.append(f"{tg} is '{roi}' ({how} table; D_v by linear interpolation between rows; {dmax_how}).")
+            )
+            continue
+        structures[tg] = metrics
+        notes.append(f"{tg} is '{roi}' ({how} table; D_v by linear interpolation between rows; {got.how}).")
     if problems:
         raise InputError.of(problems)
     prescription = None
     plan_info = export.plans.get(chosen_plan, {})
-    dose, _ = _dose_header(plan_info, "prescribed dose")
+    dose = _header_dose(plan_info, {}, "prescribed dose", path, ("plan", chosen_plan))
     if dose is not None and plan_info.get("kind") == "plan":
-        prescription = dose
+        prescription = dose.gy
     course = assemble_course(
         path,
         options,
