@@ -11,6 +11,8 @@ from importer_helpers import DATA, case_with, run_import
 
 CUMULATIVE = DATA / "eclipse_cumulative_cgy.txt"
 DIFFERENTIAL = DATA / "eclipse_differential_gy_plansum_cp1252.txt"
+RELATIVE = DATA / "eclipse_relative_maxdose_cc.txt"
+PRIOR_55 = ["--technique", "3DCRT", "--fractions", "25", "--start", "2020-03-02", "--end", "2020-04-03"]
 PRIOR = ["--technique", "3DCRT", "--fractions", "10", "--start", "2015-01-05", "--end", "2015-01-16"]
 
 
@@ -135,6 +137,61 @@ def test_d_v_above_the_max_dose_line_within_a_row_step_is_written_as_dmax_and_sa
     assert "D0.03cc interpolated at 29.550 Gy, above Dmax within one row's step: written as Dmax" in out
 
 
+def test_relative_max_dose_is_converted_with_the_prescribed_dose() -> None:
+    """`Max Dose [%]: 82.0` with `Prescribed dose [cGy]: 5500.0`: Dmax 45.10 Gy, though the table ends at 45 Gy.
+
+    SpinalCord: 3.0 cc, V(D) = 3 · (1 − D / 45.10 Gy) cc: D0.03cc = 44.649, D0.1cc = 43.597, D1cc = 30.067 Gy.
+    """
+    code, out, err = run_import("dvh", str(RELATIVE), *PRIOR_55)
+    assert code == 0, err
+    course = yaml.safe_load(out)
+    assert course["structures"] == {
+        "SpinalCord": {"Dmax": 45.1, "D0.03cc": 44.65, "D0.1cc": 43.6, "D1cc": 30.07}
+    }
+    assert course["prescription"] == {"dose": 55.0, "fractions": 25}
+    assert (
+        "100 % is the prescribed dose of plan 'T9_55', 55 Gy, as the table's relative dose column confirms"
+        in out
+    )
+
+
+def test_relative_max_dose_of_a_table_ending_with_volume_left(tmp_path: Path) -> None:
+    """The issue's case: PTV_High's table ends at 56.30 Gy with volume left, Max Dose 102.6 % × 55 Gy = 56.43 Gy."""
+    code, out, err = run_import("dvh", str(RELATIVE), *PRIOR_55, "--roi", "SpinalCord=PTV_High")
+    assert code == 0, err
+    assert yaml.safe_load(out)["structures"]["SpinalCord"]["Dmax"] == 56.43
+    assert "upper bound" not in out
+
+
+def test_relative_max_dose_in_a_plan_sum_uses_the_table_columns(tmp_path: Path) -> None:
+    text = RELATIVE.read_text(encoding="utf-8")
+    text = text.replace("Plan: T9_55", "Plan sum: T9_55").replace(
+        "Prescribed dose [cGy]: 5500.0", "Prescribed dose [cGy]: not defined"
+    )
+    (tmp_path / "sum.txt").write_text(text, encoding="utf-8")
+    code, out, err = run_import("dvh", str(tmp_path / "sum.txt"), *PRIOR_55, "--prescription", "55")
+    assert code == 0, err
+    assert yaml.safe_load(out)["structures"]["SpinalCord"]["Dmax"] == 45.1
+    assert "100 % is the table's dose columns (55.00 Gy is 100 %)" in out
+
+
+def test_relative_max_dose_without_any_reference_is_not_used(tmp_path: Path) -> None:
+    text = RELATIVE.read_text(encoding="utf-8").replace(
+        "Prescribed dose [cGy]: 5500.0", "Prescribed dose [cGy]: not defined"
+    )
+    text = text.replace(
+        "Dose [cGy]   Relative dose [%]   Structure Volume [cc]", "Dose [cGy]   Structure Volume [cc]"
+    )
+    text = "\n".join(
+        " ".join(line.split()[::2]) if line[:10].strip().isdigit() else line for line in text.splitlines()
+    )
+    (tmp_path / "noref.txt").write_text(text, encoding="utf-8")
+    code, out, err = run_import("dvh", str(tmp_path / "noref.txt"), *PRIOR_55, "--prescription", "55")
+    assert code == 0, err
+    assert "Dmax" not in yaml.safe_load(out)["structures"]["SpinalCord"]
+    assert "its 'Max Dose [%]' line cannot be converted to Gy (the plan states no prescribed dose" in err
+
+
 def test_two_plans_need_a_choice_and_plan_selects(tmp_path: Path) -> None:
     text = CUMULATIVE.read_text(encoding="utf-8")
     cord = text[text.index("Structure: SpinalCord") : text.index("Structure: PTV_T8")]
@@ -249,6 +306,16 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
             encoding="utf-8",
         )
         return ["dvh", str(tmp_path / "zero.txt"), *PRIOR]
+    if case == "relative-reference-unclear":
+        text = RELATIVE.read_text(encoding="utf-8").replace(
+            "Prescribed dose [cGy]: 5500.0", "Prescribed dose [cGy]: 5000.0"
+        )
+        (tmp_path / "ref.txt").write_text(text, encoding="utf-8")
+        return ["dvh", str(tmp_path / "ref.txt"), *PRIOR_55]
+    if case == "relative-max-dose-contradicts":
+        text = RELATIVE.read_text(encoding="utf-8").replace("Max Dose [%]: 82.0", "Max Dose [%]: 8.2")
+        (tmp_path / "rel.txt").write_text(text, encoding="utf-8")
+        return ["dvh", str(tmp_path / "rel.txt"), *PRIOR_55]
     if case == "no-structures":
         (tmp_path / "empty.txt").write_text("Type : Cumulative Dose Volume Histogram\n", encoding="utf-8")
         return ["dvh", str(tmp_path / "empty.txt"), *PRIOR]
@@ -303,6 +370,8 @@ GALLERY = {
     "inf-in-table": "holds a value that is not a finite number",
     "negative-volume": "a negative volume in the table (-5)",
     "no-volume-at-all": "the DVH table gives no volume at any dose",
+    "relative-reference-unclear": "the plan's prescribed dose is 50 Gy but the table's relative dose column puts 100 % at 55.00 Gy",
+    "relative-max-dose-contradicts": "the 'max dose [%]' line gives 4.51 Gy, but the table has volume up to 45 Gy (its last row)",
     "no-structures": "no 'Structure:' block found",
     "not-text": "neither UTF-8 nor Windows-1252 text",
     "missing-fractions": "the input does not give the course's fractions (accepted: --fractions N)",

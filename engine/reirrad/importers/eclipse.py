@@ -11,6 +11,7 @@ the rows.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -199,6 +200,14 @@ def _number(text: str) -> float | None:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """The dose that relative doses (%) of a structure block refer to, in Gy, and where it comes from."""
+
+    gy: float
+    source: str
+
+
+@dataclass(frozen=True)
 class HeaderDose:
     """A dose from a header line (``Max Dose [cGy]: 3000.0``) in Gy, and how precisely it is written."""
 
@@ -207,6 +216,8 @@ class HeaderDose:
     line: int | None
     resolution: float
     """Half a unit of the last digit written, in Gy: the line's own rounding."""
+    reference: Reference | None = None
+    """For a line in %, the dose of 100 %."""
 
 
 def _written_resolution(text: str, scale: float) -> float:
@@ -215,11 +226,22 @@ def _written_resolution(text: str, scale: float) -> float:
 
 
 def _header_dose(
-    header: Mapping[str, str], lines: Mapping[str, int], name: str, file: str, where: tuple[str | int, ...]
+    header: Mapping[str, str],
+    lines: Mapping[str, int],
+    name: str,
+    file: str,
+    where: tuple[str | int, ...],
+    reference: Reference | None = None,
 ) -> HeaderDose | None:
-    """A header dose such as ``max dose [cgy]`` in Gy; the same dose in two units must agree."""
+    """A header dose such as ``max dose [cgy]`` in Gy; the same dose in two units must agree.
+
+    A dose in % (``Max Dose [%]``) is converted with the reference dose (100 %); without one it is left out.
+    """
     found: list[HeaderDose] = []
-    for unit, scale in (("cgy", 0.01), ("gy", 1.0)):
+    units = [("cgy", 0.01), ("gy", 1.0)]
+    if reference is not None:
+        units.append(("%", reference.gy / 100.0))
+    for unit, scale in units:
         key = f"{name} [{unit}]"
         if key not in header or header[key].strip().casefold() in _UNDEFINED:
             continue
@@ -237,15 +259,24 @@ def _header_dose(
                     )
                 ]
             )
-        found.append(HeaderDose(value * scale, key, lines.get(key), _written_resolution(header[key], scale)))
-    if len(found) == 2 and abs(found[0].gy - found[1].gy) > found[0].resolution + found[1].resolution:
+        found.append(
+            HeaderDose(
+                value * scale,
+                key,
+                lines.get(key),
+                _written_resolution(header[key], scale),
+                reference if unit == "%" else None,
+            )
+        )
+    for a, b in itertools.combinations(found, 2):
+        if abs(a.gy - b.gy) <= a.resolution + b.resolution:
+            continue
         raise InputError.of(
             [
                 Problem(
                     file,
                     (*where, name),
-                    f"'{found[0].key}' and '{found[1].key}' disagree "
-                    f"({found[0].gy:g} Gy and {found[1].gy:g} Gy)",
+                    f"'{a.key}' and '{b.key}' disagree ({a.gy:g} Gy and {b.gy:g} Gy)",
                     accepted="one value, or the same dose in both units",
                     line=found[1].line,
                     code="dvh.header",
@@ -347,6 +378,50 @@ def _cumulative_cc(block: StructureDVH, file: str, kind: str) -> tuple[list[floa
     return doses, volumes, how
 
 
+def _reference(
+    block: StructureDVH, plans: Mapping[str, Mapping[str, str]], file: str
+) -> tuple[Reference | None, str]:
+    """The dose of 100 % for a block's relative header lines: its plan's prescribed (total) dose, checked against
+    the table's own absolute and relative dose columns; else the table's ratio; else none (and why)."""
+    plan = plans.get(block.plan, {})
+    stated = _header_dose(plan, {}, "prescribed dose", file, ("plan", block.plan)) or _header_dose(
+        plan, {}, "total dose", file, ("plan", block.plan)
+    )
+    ratio = None
+    cols = block.columns
+    if "relative dose [%]" in cols and ("dose [cgy]" in cols or "dose [gy]" in cols):
+        i_rel = cols.index("relative dose [%]")
+        i_abs = cols.index("dose [cgy]") if "dose [cgy]" in cols else cols.index("dose [gy]")
+        scale = 0.01 if cols[i_abs] == "dose [cgy]" else 1.0
+        ratios = sorted(
+            row[i_abs] * scale * 100.0 / row[i_rel] for _, row in block.rows if row[i_rel] >= 50.0
+        )
+        if ratios:
+            ratio = ratios[len(ratios) // 2]
+    if stated is not None and ratio is not None and abs(stated.gy - ratio) > 0.005 * stated.gy + 0.01:
+        raise InputError.of(
+            [
+                Problem(
+                    file,
+                    ("structure", block.name),
+                    f"the plan's prescribed dose is {stated.gy:g} Gy but the table's relative dose column puts "
+                    f"100 % at {ratio:.2f} Gy: the dose of 100 % is unclear",
+                    accepted="an export whose relative doses refer to the plan's prescribed dose",
+                    line=block.column_line,
+                    code="dvh.reference",
+                )
+            ]
+        )
+    if stated is not None:
+        how = f"the prescribed dose of plan '{block.plan}', {stated.gy:g} Gy"
+        if ratio is not None:
+            how += ", as the table's relative dose column confirms"
+        return Reference(stated.gy, how), ""
+    if ratio is not None:
+        return Reference(round(ratio, 4), f"the table's dose columns ({ratio:.2f} Gy is 100 %)"), ""
+    return None, "the plan states no prescribed dose and the table has no relative dose column"
+
+
 @dataclass
 class StructureMetrics:
     """What one structure block gives: metrics (None when the table cannot say), notes, warnings."""
@@ -415,6 +490,8 @@ def _metrics(
             )
         out["Dmax"] = max_line.gy
         how = f"Dmax from the '{max_line.key}' line, which agrees with the table"
+        if max_line.reference is not None:
+            how += f"; 100 % is {max_line.reference.source}"
     elif high is not None:
         out["Dmax"] = high
         how = f"Dmax {high:g} Gy: the first dose row with no volume left (an upper bound: no 'Max Dose' line)"
@@ -556,7 +633,15 @@ def _import_eclipse_dvh(
             problems += exc.problems
             continue
         try:
-            max_line = _header_dose(block.header, block.header_lines, "max dose", path, ("structure", roi))
+            reference, no_reference = _reference(block, export.plans, path)
+            max_line = _header_dose(
+                block.header, block.header_lines, "max dose", path, ("structure", roi), reference
+            )
+            if reference is None and "max dose [%]" in block.header:
+                warnings.append(
+                    f"{path}: structure '{roi}': its 'Max Dose [%]' line cannot be converted to Gy "
+                    f"({no_reference}); Dmax from the table"
+                )
             got = _metrics(doses, volumes, max_line, path, block)
         except InputError as exc:
             problems += exc.problems
