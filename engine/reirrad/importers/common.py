@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from reirrad.case import METRICS
+from reirrad.case import METRICS, case_problems
 from reirrad.errors import InputError, Problem
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "read_bytes",
     "render",
     "require",
+    "validate_course",
 ]
 
 TECHNIQUES = ("2D", "3DCRT", "IMRT", "VMAT", "SBRT", "SRS", "other")
@@ -331,7 +332,49 @@ def assemble_course(
     course["unit"] = "Gy"
     if structures:
         course["structures"] = structures
+    validate_course(course, file, planned=options.planned)
     return course
+
+
+_PLACEHOLDER_PLANNED: dict[str, Any] = {
+    "technique": "SBRT",
+    "prescription": {"dose": 24, "fractions": 1},
+    "structures": {"SpinalCord": {"Dmax": 0}},
+}
+
+
+def validate_course(course: dict[str, Any], file: str, *, planned: bool) -> None:
+    """Refuse an imported course that the case format would refuse: it is validated by the case format's own
+    checks (schema, models, plausibility) inside a minimal case, before anything is printed.
+
+    A planned course imported without organ doses (FHIR) is checked with a placeholder for them; the other
+    parts of the minimal case are placeholders too, and only problems of the course itself are reported.
+    """
+    if planned:
+        body = dict(course)
+        body.setdefault("structures", _PLACEHOLDER_PLANNED["structures"])
+        doc: dict[str, Any] = {"prior_courses": [], "planned_course": body}
+        base: tuple[str | int, ...] = ("planned_course",)
+    else:
+        anchor = course.get("end") if _valid_date(str(course.get("end"))) else course.get("start")
+        placeholder = {"start": anchor if _valid_date(str(anchor)) else "2000-01-01", **_PLACEHOLDER_PLANNED}
+        doc = {"prior_courses": [course], "planned_course": placeholder}
+        base = ("prior_courses", 0)
+    case = {"schema": "reirrad/case/v1", "case_id": "import-check", "lesion": {"levels": ["T1"]}, **doc}
+    _, found = case_problems(case, {}, file)
+    problems = [
+        Problem(
+            file,
+            ("course", *p.path[len(base) :]),
+            f"the imported course is not valid: {p.message}",
+            accepted=p.accepted,
+            code="import.invalid",
+        )
+        for p in found
+        if p.path[: len(base)] == base
+    ]
+    if problems:
+        raise InputError.of(problems)
 
 
 def _round(value: float) -> float:
