@@ -290,6 +290,10 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
         argv = phantom(tmp_path, uniform)
         write_rtplan(tmp_path / "plan.dcm", fractions=10, target_doses=[30.0])
         return [*argv, "--rtplan", str(tmp_path / "plan.dcm"), *COURSE, "--fractions", "5"]
+    if case == "prescription-not-a-target":
+        argv = phantom(tmp_path, uniform)
+        write_rtplan(tmp_path / "plan.dcm", fractions=1, target_doses=[14.0, 11.31])
+        return [*argv, "--rtplan", str(tmp_path / "plan.dcm"), *COURSE, "--prescription", "20"]
     if case == "two-target-doses":
         argv = phantom(tmp_path, uniform)
         write_rtplan(tmp_path / "plan.dcm", fractions=5, target_doses=[30.0, 35.0])
@@ -340,7 +344,8 @@ GALLERY = {
     "beam-dose": "DoseSummationType 'BEAM' is not the dose of a whole course",
     "fraction-dose-without-fractions": "the dose is of one fraction and the number of fractions is unknown",
     "dose-of-another-plan": "the dose was computed for another plan than --rtplan",
-    "fractions-contradict-plan": "--fractions 5 contradicts the RT Plan, which gives 10",
+    "fractions-contradict-plan": "plan.dcm: fractions: --fractions 5 contradicts the RT Plan, which gives 10",
+    "prescription-not-a-target": "plan.dcm: DoseReferenceSequence: --prescription 20 is none of the plan's target doses (11.31, 14 Gy)",
     "two-target-doses": "the plan prescribes 2 different target doses (30, 35 Gy)",
     "no-dates": "the input does not give the course's start (accepted: --start YYYY-MM-DD)",
     "record-without-date": "the record gives no treatment date",
@@ -396,3 +401,28 @@ def test_pydicom_warnings_are_counted_not_quoted(tmp_path: Path) -> None:
     assert code == 0, err
     assert "pydicom reported" in err
     assert "exceeds the maximum" not in out + err
+
+
+def test_a_prescription_matching_one_target_dose_is_taken(tmp_path: Path) -> None:
+    argv = phantom(tmp_path, lambda x, y, z: np.full(x.shape, 10.0))
+    write_rtplan(tmp_path / "plan.dcm", fractions=1, target_doses=[14.0, 11.31])
+    course = imported([*argv, "--rtplan", str(tmp_path / "plan.dcm"), *COURSE, "--prescription", "11.31"])
+    assert course["prescription"] == {"dose": 11.31, "fractions": 1}
+
+
+def test_every_missing_option_and_every_file_problem_in_one_run(tmp_path: Path) -> None:
+    """No course option at all, and an ROI outside the grid: one run names all five problems."""
+    argv = phantom(tmp_path, lambda x, y, z: np.full(x.shape, 20.0))
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, [140 + 2.5 * i for i in range(8)])})
+    code, out, err = run_import(*argv)
+    assert code == 2
+    assert out == ""
+    for expected in (
+        "the dose grid does not cover ROI 'Cord'",
+        "start: the input does not give the course's start",
+        "end: the input does not give the course's end",
+        "technique: the input does not give the course's technique",
+        "prescription: the input does not give the course's prescription",
+        "fractions: the input does not give the course's fractions",
+    ):
+        assert expected in err

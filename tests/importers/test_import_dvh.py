@@ -391,3 +391,17 @@ def test_bad_input_is_refused_with_a_message(tmp_path: Path, case: str) -> None:
     assert code == 2
     assert out == ""
     assert GALLERY[case] in err
+
+
+def test_every_missing_option_and_every_file_problem_in_one_run(tmp_path: Path) -> None:
+    path = _edit(tmp_path, "Dose Cover.[%]: 100.0", "Dose Cover.[%]: 87.5")
+    code, out, err = run_import("dvh", path, "--end", "2015-01-16")
+    assert code == 2
+    assert out == ""
+    for expected in (
+        "Dose Cover. is 87.5 %",
+        "start: the input does not give the course's start (accepted: --start YYYY-MM-DD)",
+        "technique: the input does not give the course's technique",
+        "fractions: the input does not give the course's fractions (accepted: --fractions N)",
+    ):
+        assert expected in err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -207,43 +207,36 @@ def assemble_course(
     sources: dict[str, str] | None = None,
     structures: dict[str, dict[str, float]] | None = None,
     structures_required: bool = True,
+    files: Mapping[str, str] | None = None,
+    earlier: Sequence[Problem] = (),
 ) -> dict[str, Any]:
     """Build a prior or planned course from what the files gave and what the options add; refuse gaps.
 
-    ``sources`` names, per field, where the file value came from (for conflict messages).
+    ``sources`` names, per field, where the file value came from, and ``files`` which file gave it (for
+    conflict messages; ``file`` otherwise). ``earlier`` are the problems the importer found before: they are
+    raised together with every missing or contradicting option, so that one run lists them all.
     A planned course needs structures unless ``structures_required`` is False (FHIR, which warns instead).
     """
     sources = sources or {}
-    problems: list[Problem] = []
-    start = _merge("start", "--start", start, sources.get("start", "the file"), options.start, file, problems)
-    end = _merge("end", "--end", end, sources.get("end", "the file"), options.end, file, problems)
-    technique = _merge(
-        "technique",
-        "--technique",
-        technique,
-        sources.get("technique", "the file"),
-        options.technique,
-        file,
-        problems,
-    )
-    dose_gy = _merge(
-        "prescription",
-        "--prescription",
-        dose_gy,
-        sources.get("prescription", "the file"),
-        options.prescription,
-        file,
-        problems,
-    )
-    fractions = _merge(
-        "fractions",
-        "--fractions",
-        fractions,
-        sources.get("fractions", "the file"),
-        options.fractions,
-        file,
-        problems,
-    )
+    files = files or {}
+    problems: list[Problem] = list(earlier)
+
+    def merge(name: str, from_file: Any, option: Any) -> Any:
+        return _merge(
+            name,
+            f"--{name}",
+            from_file,
+            sources.get(name, "the file"),
+            option,
+            files.get(name, file),
+            problems,
+        )
+
+    start = merge("start", start, options.start)
+    end = merge("end", end, options.end)
+    technique = merge("technique", technique, options.technique)
+    dose_gy = merge("prescription", dose_gy, options.prescription)
+    fractions = merge("fractions", fractions, options.fractions)
     missing = {
         "start": (start, "--start YYYY-MM-DD"),
         "technique": (technique, "--technique " + "|".join(TECHNIQUES)),
@@ -312,7 +305,7 @@ def assemble_course(
                 code="fractions",
             )
         )
-    if options.planned and not structures and structures_required:
+    if options.planned and not structures and structures_required and not earlier:
         problems.append(
             Problem(
                 file,

@@ -396,13 +396,24 @@ def _import_dicom(
     if plan_ds is not None:
         prescription, fractions, targets = _plan(plan_ds, rtplan, ctx)  # type: ignore[arg-type]
         plan_uid = str(plan_ds.get("SOPInstanceUID", ""))
+        listed = ", ".join(f"{t:g}" for t in targets)
         if len(targets) > 1 and options.prescription is None:
             ctx.bad(
-                rtplan,
-                ("DoseReferenceSequence",),  # type: ignore[arg-type]
-                f"the plan prescribes {len(targets)} different target doses "
-                f"({', '.join(f'{t:g}' for t in targets)} Gy)",
+                rtplan,  # type: ignore[arg-type]
+                ("DoseReferenceSequence",),
+                f"the plan prescribes {len(targets)} different target doses ({listed} Gy)",
                 "--prescription GY to say which is the course's",
+                "dicom.prescription",
+            )
+        elif len(targets) > 1 and not any(
+            abs(t - options.prescription) <= 0.005
+            for t in targets  # type: ignore[operator]
+        ):
+            ctx.bad(
+                rtplan,  # type: ignore[arg-type]
+                ("DoseReferenceSequence",),
+                f"--prescription {options.prescription:g} is none of the plan's target doses ({listed} Gy)",
+                "--prescription with one of the plan's target doses",
                 "dicom.prescription",
             )
         refs = dose_ds.get("ReferencedRTPlanSequence", [])
@@ -515,14 +526,15 @@ def _import_dicom(
             + " mm cells) with trilinear dose interpolation; D_v interpolated on the sorted point doses, "
             "no histogram bins (docs/importing.md)."
         )
-    if ctx.problems:
-        raise InputError.of(ctx.problems)
     plan_fx = fractions
     if delivered is not None and plan_fx is not None and delivered < plan_fx:
         ctx.warnings.append(
             f"the treatment records show {delivered} of {plan_fx} planned fractions delivered; the "
             "doses are those of the full plan: if the course stopped early, correct them"
         )
+    record = (
+        records[0] if len(records) == 1 else f"{records[0]} (and the other records)" if records else rtdose
+    )
     course = assemble_course(
         rtdose,
         options,
@@ -531,12 +543,19 @@ def _import_dicom(
         dose_gy=prescription,
         fractions=fractions,
         sources={
-            "start": "the treatment record",
-            "end": "the treatment record",
+            "start": "the treatment records",
+            "end": "the treatment records",
             "prescription": "the RT Plan",
             "fractions": "the RT Plan",
         },
+        files={
+            "start": record,
+            "end": record,
+            "prescription": rtplan or rtdose,
+            "fractions": rtplan or rtdose,
+        },
         structures=structures,
+        earlier=ctx.problems,
     )
     if plan_ds is not None and prescription is not None:
         notes.append("Prescription: the RT Plan's target prescription dose and planned fractions.")

@@ -662,11 +662,15 @@ def _import_eclipse_dvh(
             continue
         structures[tg] = metrics
         notes.append(f"{tg} is '{roi}' ({how} table; D_v by linear interpolation between rows; {got.how}).")
-    if problems:
-        raise InputError.of(problems)
     prescription = None
     plan_info = export.plans.get(chosen_plan, {})
-    dose = _header_dose(plan_info, {}, "prescribed dose", path, ("plan", chosen_plan))
+    try:
+        dose = _header_dose(plan_info, {}, "prescribed dose", path, ("plan", chosen_plan)) or _header_dose(
+            plan_info, {}, "total dose", path, ("plan", chosen_plan)
+        )
+    except InputError as exc:
+        problems += exc.problems
+        dose = None
     if dose is not None and plan_info.get("kind") == "plan":
         prescription = dose.gy
     course = assemble_course(
@@ -675,5 +679,6 @@ def _import_eclipse_dvh(
         dose_gy=prescription,
         sources={"prescription": f"the export's 'Prescribed dose' of plan '{chosen_plan}'"},
         structures=structures,
+        earlier=problems,
     )
     return ImportResult(course, notes, warnings)
