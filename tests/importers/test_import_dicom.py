@@ -332,7 +332,7 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
 GALLERY = {
     "relative-units": "relative dose (DoseUnits RELATIVE) cannot give doses in Gy",
     "frame-of-reference": "FrameOfReferenceUID mismatch",
-    "not-covered": "the dose grid does not cover ROI 'Cord' (SpinalCord)",
+    "not-covered": "the dose grid does not cover ROI 'Cord' (SpinalCord): its contours, each standing for a slab as thick as the plane spacing, reach z 158.8 mm, 7.5 mm above the grid's edge at 151.2 mm",
     "missing-file": "nope.dcm: (document): file not found",
     "record-is-a-pipe": "rec.dcm: (document): is not a regular file (a device, pipe or socket)",
     "swapped-files": "given as --rtdose but is RT Structure Set",
@@ -426,3 +426,27 @@ def test_every_missing_option_and_every_file_problem_in_one_run(tmp_path: Path) 
         "fractions: the input does not give the course's fractions",
     ):
         assert expected in err
+
+
+def test_a_roi_ending_on_the_last_dose_plane_is_covered(tmp_path: Path) -> None:
+    """The issue's case: dose planes and contours at z = … 149.9993 mm; rounding contour z to 0.01 mm put the
+    last slab 0.0007 mm past the grid's edge, and the ROI was refused."""
+    z = axis(90, 150, 2.5) - 0.0007
+    write_rtdose(tmp_path / "dose.dcm", lambda x, y, zz: np.full(x.shape, 20.0), x=X, y=X, z=z)
+    planes = [float(v) for v in z[-10:]]
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, planes)}, digits=10)
+    argv = ["dicom", "--rtdose", str(tmp_path / "dose.dcm"), "--rtstruct", str(tmp_path / "rs.dcm")]
+    course = imported([*argv, *COURSE, "--prescription", "30", "--fractions", "10"])
+    assert course["structures"]["SpinalCord"]["Dmax"] == 20.0
+
+
+def test_a_coverage_refusal_shows_the_shortfall_with_enough_digits(tmp_path: Path) -> None:
+    """Contours every 2.7 mm up to the last dose plane (150 mm, spacing 2.5 mm): the end slab reaches 151.35 mm,
+    0.10 mm past the grid's edge at 151.25 mm; the message must show numbers that differ."""
+    write_rtdose(tmp_path / "dose.dcm", lambda x, y, zz: np.full(x.shape, 20.0), x=X, y=X, z=Z)
+    planes = [150.0 - 2.7 * i for i in range(10)][::-1]
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, planes)})
+    argv = ["dicom", "--rtdose", str(tmp_path / "dose.dcm"), "--rtstruct", str(tmp_path / "rs.dcm")]
+    code, _, err = run_import(*argv, *COURSE, "--prescription", "30", "--fractions", "10")
+    assert code == 2
+    assert "reach z 151.35 mm, 0.10 mm above the grid's edge at 151.25 mm" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ _NAMES = {
     **RT_BEAMS_RECORDS,
     RT_SUMMARY_RECORD: "RT Treatment Summary Record",
 }
+COVERAGE_TOLERANCE_MM = 0.05
+"""A structure may reach this far past the dose grid's edge (rounding of coordinates in the files): the edge
+voxel's dose holds there, as it does within the edge half-voxel."""
 _AXIAL = {(1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, 1, 0), (1, 0, 0, 0, -1, 0), (-1, 0, 0, 0, -1, 0)}
 
 
@@ -226,17 +230,47 @@ def _roi_names_in_order(ds: Any) -> list[str]:
 
 
 def _planes(items: Sequence[Any]) -> list[tuple[float, list[Any]]]:
+    """Closed contours grouped by plane (z to 0.01 mm), each plane at the mean z its contours give."""
     import numpy as np
 
     by_z: dict[float, list[Any]] = {}
+    exact: dict[float, list[float]] = {}
     for item in items:
         if str(item.get("ContourGeometricType", "")).upper() != "CLOSED_PLANAR":
             continue
         data = np.asarray(_floats(item.ContourData)).reshape(-1, 3)
         if len(data) < 3:
             continue
-        by_z.setdefault(round(float(data[0, 2]), 2), []).append(data[:, :2])
-    return sorted(by_z.items())
+        key = round(float(data[0, 2]), 2)
+        by_z.setdefault(key, []).append(data[:, :2])
+        exact.setdefault(key, []).append(float(data[0, 2]))
+    return [(float(np.mean(exact[key])), by_z[key]) for key in sorted(by_z)]
+
+
+def _decimals(excess: float) -> int:
+    """Enough decimals to show a coverage shortfall of this size (0.0007 mm needs 4)."""
+    if excess <= 0:
+        return 1
+    return min(4, max(1, 1 - math.floor(math.log10(float(f"{excess:.2g}")))))
+
+
+def _coverage_message(roi: str, tg: str, lo: Any, hi: Any, extent: list[tuple[float, float]]) -> str:
+    """Where the ROI's slab model leaves the dose grid, axis by axis, with numbers precise enough to differ."""
+    parts = []
+    for k, axis in enumerate("xyz"):
+        g_lo, g_hi = extent[k]
+        for value, edge, side in ((float(lo[k]), g_lo, "below"), (float(hi[k]), g_hi, "above")):
+            excess = edge - value if side == "below" else value - edge
+            if excess > COVERAGE_TOLERANCE_MM:
+                d = _decimals(excess)
+                parts.append(
+                    f"{axis} {value:.{d}f} mm, {excess:.{d}f} mm {side} the grid's edge at {edge:.{d}f} mm"
+                )
+    where = "; ".join(parts)
+    return (
+        f"the dose grid does not cover ROI '{roi}' ({tg}): its contours, each standing for a slab as thick as "
+        f"the plane spacing, reach {where} (a dose grid covers half a voxel beyond its outer voxel centres)"
+    )
 
 
 def _plan(ds: Any, file: str, ctx: _Context) -> tuple[float | None, int | None, list[float]]:
@@ -488,20 +522,15 @@ def _import_dicom(
         if grid is None:
             continue
         samples = sample_structure(planes, resolution_mm)
-        outside = grid.outside(samples.points)
-        surface_out = grid.outside(samples.surface)
+        outside = grid.outside(samples.points, COVERAGE_TOLERANCE_MM)
+        surface_out = grid.outside(samples.surface, COVERAGE_TOLERANCE_MM)
         if outside.any() or surface_out.any():
-            lo = samples.surface.min(axis=0)
-            hi = samples.surface.max(axis=0)
-            ext = grid.extent()
             ctx.bad(
                 rtdose,
                 ("ROI", roi),
-                f"the dose grid does not cover ROI '{roi}' ({tg}): the ROI spans "
-                + ", ".join(f"{a} {lo[k]:.1f}…{hi[k]:.1f}" for k, a in enumerate("xyz"))
-                + " mm, the grid "
-                + ", ".join(f"{a} {ext[k][0]:.1f}…{ext[k][1]:.1f}" for k, a in enumerate("xyz"))
-                + " mm",
+                _coverage_message(
+                    roi, tg, samples.surface.min(axis=0), samples.surface.max(axis=0), grid.extent()
+                ),
                 "a dose grid computed over the whole structure (enlarge the calculation volume)",
                 "dicom.coverage",
             )

@@ -54,10 +54,11 @@ class DoseGrid:
             out.append((float(a[0] - (a[1] - a[0]) / 2), float(a[-1] + (a[-1] - a[-2]) / 2)))
         return out
 
-    def outside(self, points: FloatArray) -> npt.NDArray[np.bool_]:
+    def outside(self, points: FloatArray, tolerance_mm: float = 1e-6) -> npt.NDArray[np.bool_]:
+        """Which points lie beyond the grid's extent by more than the tolerance."""
         mask = np.zeros(len(points), dtype=bool)
         for k, (lo, hi) in enumerate(self.extent()):
-            mask |= (points[:, k] < lo - 1e-6) | (points[:, k] > hi + 1e-6)
+            mask |= (points[:, k] < lo - tolerance_mm) | (points[:, k] > hi + tolerance_mm)
         return mask
 
     def sample(self, points: FloatArray) -> FloatArray:
