@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 import yaml
 from importer_factories import (
@@ -236,6 +238,28 @@ def test_metrics_of_samples_smaller_than_the_volume_are_left_out() -> None:
 # ---- bad-input gallery ---------------------------------------------------------------------------------
 
 
+def _mutate(path: str, change) -> None:
+    """Read a DICOM file written by the factories, change it, write it back (pydicom's warnings about the
+    non-conforming values being written are the point here, not a problem)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, force=True)
+        change(ds)
+        ds.save_as(path)
+
+
+def _set_contour(ds, values: list[str], roi: int = 0, contour: int = 0) -> None:
+    ds.ROIContourSequence[roi].ContourSequence[contour].ContourData = values
+
+
+def _patch_bytes(path: str, old: bytes, new: bytes) -> None:
+    """Replace bytes in a file, keeping its length: a text value where DICOM wants a number, as on disk."""
+    assert len(old) == len(new)
+    data = Path(path).read_bytes()
+    assert data.count(old) == 1, old
+    Path(path).write_bytes(data.replace(old, new))
+
+
 def _gallery(tmp_path: Path, case: str) -> list[str]:
     uniform = lambda x, y, z: np.full(x.shape, 20.0)  # noqa: E731
     course = [*COURSE, "--prescription", "30", "--fractions", "10"]
@@ -261,6 +285,40 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
     if case == "record-is-a-pipe":
         os.mkfifo(tmp_path / "rec.dcm")
         return [*phantom(tmp_path, uniform), "--record", str(tmp_path / "rec.dcm"), *course]
+    if case == "truncated-pixel-data":
+        argv = phantom(tmp_path, uniform)
+        _mutate(argv[2], lambda ds: setattr(ds, "PixelData", ds.PixelData[: len(ds.PixelData) // 2]))
+        return [*argv, *course]
+    if case == "missing-roi-number":
+        argv = phantom(tmp_path, uniform)
+        _mutate(argv[4], lambda ds: delattr(ds.StructureSetROISequence[0], "ROINumber"))
+        return [*argv, *course]
+    if case == "nan-in-contour":
+        argv = phantom(tmp_path, uniform)
+        _mutate(argv[4], lambda ds: _set_contour(ds, ["nan", "0", "110", "1", "0", "110", "0", "1", "110"]))
+        return [*argv, *course]
+    if case == "text-in-contour":
+        argv = phantom(tmp_path, uniform)
+        _mutate(
+            argv[4], lambda ds: _set_contour(ds, ["7654.321", "0", "110", "1", "0", "110", "0", "1", "110"])
+        )
+        _patch_bytes(argv[4], b"7654.321", b"abcdefgh")
+        return [*argv, *course]
+    if case == "two-value-contour":
+        argv = phantom(tmp_path, uniform)
+        _mutate(argv[4], lambda ds: _set_contour(ds, ["1.0", "2.0"]))
+        return [*argv, *course]
+    if case == "text-in-dose-scaling":
+        argv = phantom(tmp_path, uniform, scaling=1.234567e-5)
+        _patch_bytes(argv[2], b"1.234567e-05", b"not-a-number")
+        return [*argv, *course]
+    if case == "nan-in-dose-offsets":
+        argv = phantom(tmp_path, uniform)
+        _mutate(
+            argv[2],
+            lambda ds: setattr(ds, "GridFrameOffsetVector", ["0", "nan", *ds.GridFrameOffsetVector[2:]]),
+        )
+        return [*argv, *course]
     if case == "swapped-files":
         argv = phantom(tmp_path, uniform)
         return ["dicom", "--rtdose", argv[4], "--rtstruct", argv[2], *course]
@@ -335,6 +393,13 @@ GALLERY = {
     "not-covered": "the dose grid does not cover ROI 'Cord' (SpinalCord): its contours, each standing for a slab as thick as the plane spacing, reach z 158.8 mm, 7.5 mm above the grid's edge at 151.2 mm",
     "missing-file": "nope.dcm: (document): file not found",
     "record-is-a-pipe": "rec.dcm: (document): is not a regular file (a device, pipe or socket)",
+    "truncated-pixel-data": "dose.dcm: PixelData: the dose values cannot be read: The number of bytes of pixel data is less than expected (14450 vs 28900 bytes)",
+    "missing-roi-number": "rs.dcm: StructureSetROISequence[0].ROINumber: missing",
+    "nan-in-contour": "rs.dcm: ROIContourSequence[0].ContourSequence[0].ContourData: holds a value that is not a finite number",
+    "text-in-contour": "rs.dcm: ROIContourSequence[0].ContourSequence[0].ContourData: holds text where DICOM wants numbers",
+    "two-value-contour": "rs.dcm: ROIContourSequence[0].ContourSequence[0].ContourData: 2 numbers: not (x, y, z) triples",
+    "text-in-dose-scaling": "dose.dcm: DoseGridScaling: holds text where DICOM wants numbers",
+    "nan-in-dose-offsets": "dose.dcm: GridFrameOffsetVector: holds a value that is not a finite number",
     "swapped-files": "given as --rtdose but is RT Structure Set",
     "not-dicom": "notes.txt: (document): given as --rtdose but is not a DICOM object",
     "named-roi-absent": "there is no ROI named 'Cord 2'",

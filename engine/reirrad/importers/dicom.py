@@ -99,8 +99,63 @@ def _read(path: str, expected: Mapping[str, str], flag: str, ctx: _Context) -> A
     return ds
 
 
-def _floats(value: Any) -> list[float]:
-    return [float(v) for v in value]
+def _numbers(
+    ds: Any,
+    keyword: str,
+    file: str,
+    path: tuple[str | int, ...],
+    ctx: _Context,
+    *,
+    count: int | None = None,
+    integer: bool = False,
+    required: bool = True,
+) -> list[float] | None:
+    """A numeric attribute as finite floats, or None with a problem naming file, path and what is wrong.
+
+    pydicom converts decimal and integer strings when an attribute is first read, so text where DICOM wants a
+    number surfaces here as a ValueError; the value itself is not quoted.
+    """
+    where = (*path, keyword)
+    try:
+        raw = ds.get(keyword)
+        items = [] if raw is None or raw == "" else list(raw) if _multi(raw) else [raw]
+        values = [float(v) for v in items]
+    except (ValueError, TypeError, OverflowError):
+        ctx.bad(file, where, "holds text where DICOM wants numbers", "decimal numbers", "dicom.value")
+        return None
+    if not values:
+        if required:
+            ctx.bad(file, where, "missing", "the attribute, as the DICOM standard requires it", "dicom.value")
+        return None
+    if not all(math.isfinite(v) for v in values):
+        ctx.bad(file, where, "holds a value that is not a finite number", "finite numbers", "dicom.value")
+        return None
+    if count is not None and len(values) != count:
+        ctx.bad(
+            file,
+            where,
+            f"{plural(len(values), 'value')} where {count} are expected",
+            f"{count} numbers",
+            "dicom.value",
+        )
+        return None
+    if integer and any(v != int(v) for v in values):
+        ctx.bad(file, where, "is not a whole number", "an integer", "dicom.value")
+        return None
+    return values
+
+
+def _multi(value: Any) -> bool:
+    from pydicom.multival import MultiValue
+
+    return isinstance(value, list | tuple | MultiValue)
+
+
+def _integer(
+    ds: Any, keyword: str, file: str, path: tuple[str | int, ...], ctx: _Context, **kw: Any
+) -> int | None:
+    values = _numbers(ds, keyword, file, path, ctx, count=1, integer=True, **kw)
+    return None if values is None else int(values[0])
 
 
 def _dose_grid(ds: Any, file: str, ctx: _Context, fractions: int | None) -> tuple[Any, str, int | None]:
@@ -149,14 +204,12 @@ def _dose_grid(ds: Any, file: str, ctx: _Context, fractions: int | None) -> tupl
             "an --rtplan with NumberOfFractionsPlanned, or --fractions N",
             "dicom.summation",
         )
-    scaling = ds.get("DoseGridScaling")
-    if scaling is None or not float(scaling) > 0:
-        ctx.bad(file, ("DoseGridScaling",), "missing or not positive", "DoseGridScaling > 0", "dicom.scaling")
-    orientation = tuple(
-        round(v) if abs(abs(v) - round(abs(v))) < 1e-4 else v
-        for v in _floats(ds.get("ImageOrientationPatient", []))
-    )
-    if orientation not in _AXIAL:
+    scale = _numbers(ds, "DoseGridScaling", file, (), ctx, count=1)
+    if scale is not None and not scale[0] > 0:
+        ctx.bad(file, ("DoseGridScaling",), "not positive", "DoseGridScaling > 0", "dicom.scaling")
+    iop = _numbers(ds, "ImageOrientationPatient", file, (), ctx, count=6)
+    orientation = tuple(round(v) if abs(abs(v) - round(abs(v))) < 1e-4 else v for v in iop or [])
+    if iop is not None and orientation not in _AXIAL:
         ctx.bad(
             file,
             ("ImageOrientationPatient",),
@@ -164,9 +217,13 @@ def _dose_grid(ds: Any, file: str, ctx: _Context, fractions: int | None) -> tupl
             "rows along ±x and columns along ±y ([1,0,0,0,1,0] and its flips)",
             "dicom.orientation",
         )
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    offsets = _floats(ds.get("GridFrameOffsetVector", []) or [])
-    if frames < 2 or len(offsets) != frames:
+    frames = _integer(ds, "NumberOfFrames", file, (), ctx, required=False) or 1
+    rows = _integer(ds, "Rows", file, (), ctx)
+    columns = _integer(ds, "Columns", file, (), ctx)
+    ipp = _numbers(ds, "ImagePositionPatient", file, (), ctx, count=3)
+    spacing = _numbers(ds, "PixelSpacing", file, (), ctx, count=2)
+    offsets = _numbers(ds, "GridFrameOffsetVector", file, (), ctx)
+    if offsets is not None and (frames < 2 or len(offsets) != frames):
         ctx.bad(
             file,
             ("GridFrameOffsetVector",),
@@ -174,15 +231,52 @@ def _dose_grid(ds: Any, file: str, ctx: _Context, fractions: int | None) -> tupl
             "at least two planes, one offset each",
             "dicom.grid",
         )
-    if len(ctx.problems) > before:
+    if spacing is not None and not all(v > 0 for v in spacing):
+        ctx.bad(file, ("PixelSpacing",), "not positive", "spacings > 0 mm", "dicom.grid")
+    if rows is not None and columns is not None and (rows < 2 or columns < 2):
+        ctx.bad(
+            file,
+            ("Rows",),
+            f"a grid of {rows} × {columns} voxels",
+            "at least 2 × 2 voxels per plane",
+            "dicom.grid",
+        )
+    if (
+        len(ctx.problems) > before
+        or scale is None
+        or ipp is None
+        or spacing is None
+        or offsets is None
+        or rows is None
+        or columns is None
+    ):
         return None, "", None
-    pixels = np.asarray(ds.pixel_array, dtype=float)
-    values = pixels.reshape(frames, int(ds.Rows), int(ds.Columns)) * float(scaling)
-    ipp = _floats(ds.ImagePositionPatient)
-    row_step, col_step = _floats(ds.PixelSpacing)
+    try:
+        pixels = np.asarray(ds.pixel_array, dtype=float)
+    except Exception as exc:  # pydicom and its pixel handlers raise many types for damaged pixel data
+        reason = str(exc).split(" - ")[0].strip() or type(exc).__name__
+        ctx.bad(
+            file,
+            ("PixelData",),
+            f"the dose values cannot be read: {reason}",
+            "complete pixel data of Rows × Columns × NumberOfFrames values",
+            "dicom.pixels",
+        )
+        return None, "", None
+    if pixels.size != frames * rows * columns:
+        ctx.bad(
+            file,
+            ("PixelData",),
+            f"{pixels.size} dose values for a grid of {frames} × {rows} × {columns}",
+            "one value per voxel",
+            "dicom.pixels",
+        )
+        return None, "", None
+    values = pixels.reshape(frames, rows, columns) * scale[0]
+    row_step, col_step = spacing
     z0 = 0.0 if offsets[0] == ipp[2] and offsets[0] != 0 else ipp[2]
-    x = ipp[0] + orientation[0] * col_step * np.arange(int(ds.Columns))
-    y = ipp[1] + orientation[4] * row_step * np.arange(int(ds.Rows))
+    x = ipp[0] + orientation[0] * col_step * np.arange(columns)
+    y = ipp[1] + orientation[4] * row_step * np.arange(rows)
     z = z0 + np.asarray(offsets)
     axes: dict[str, Any] = {}
     for axis, coords, name in ((2, x, "x"), (1, y, "y"), (0, z, "z")):
@@ -209,17 +303,31 @@ def _dose_grid(ds: Any, file: str, ctx: _Context, fractions: int | None) -> tupl
     return DoseGrid(axes["x"], axes["y"], axes["z"], values), how, used
 
 
-def _structure_set(ds: Any, file: str) -> tuple[dict[str, int], dict[int, str], dict[int, list[Any]], str]:
+Contours = list[tuple[tuple[str | int, ...], Any]]
+"""Contour items of one ROI, each with its path in the structure set (for messages)."""
+
+
+def _structure_set(
+    ds: Any, file: str, ctx: _Context
+) -> tuple[dict[str, int], dict[int, str], dict[int, Contours], str]:
     """ROI name → number, number → referenced frame of reference, number → contour items; the set's FoR."""
     names: dict[str, int] = {}
     frames: dict[int, str] = {}
-    for item in ds.get("StructureSetROISequence", []):
-        number = int(item.ROINumber)
+    for i, item in enumerate(ds.get("StructureSetROISequence", [])):
+        number = _integer(item, "ROINumber", file, ("StructureSetROISequence", i), ctx)
+        if number is None:
+            continue
         names.setdefault(str(item.get("ROIName", "")).strip(), number)
         frames[number] = str(item.get("ReferencedFrameOfReferenceUID", ""))
-    contours: dict[int, list[Any]] = {}
-    for item in ds.get("ROIContourSequence", []):
-        contours[int(item.ReferencedROINumber)] = list(item.get("ContourSequence", []))
+    contours: dict[int, Contours] = {}
+    for i, item in enumerate(ds.get("ROIContourSequence", [])):
+        number = _integer(item, "ReferencedROINumber", file, ("ROIContourSequence", i), ctx)
+        if number is None:
+            continue
+        contours[number] = [
+            (("ROIContourSequence", i, "ContourSequence", j), c)
+            for j, c in enumerate(item.get("ContourSequence", []))
+        ]
     refs = ds.get("ReferencedFrameOfReferenceSequence", [])
     set_for = str(refs[0].get("FrameOfReferenceUID", "")) if refs else ""
     return names, frames, contours, set_for
@@ -229,16 +337,28 @@ def _roi_names_in_order(ds: Any) -> list[str]:
     return [str(item.get("ROIName", "")).strip() for item in ds.get("StructureSetROISequence", [])]
 
 
-def _planes(items: Sequence[Any]) -> list[tuple[float, list[Any]]]:
+def _planes(items: Contours, file: str, ctx: _Context) -> list[tuple[float, list[Any]]]:
     """Closed contours grouped by plane (z to 0.01 mm), each plane at the mean z its contours give."""
     import numpy as np
 
     by_z: dict[float, list[Any]] = {}
     exact: dict[float, list[float]] = {}
-    for item in items:
+    for path, item in items:
         if str(item.get("ContourGeometricType", "")).upper() != "CLOSED_PLANAR":
             continue
-        data = np.asarray(_floats(item.ContourData)).reshape(-1, 3)
+        numbers = _numbers(item, "ContourData", file, path, ctx)
+        if numbers is None:
+            continue
+        if len(numbers) % 3:
+            ctx.bad(
+                file,
+                (*path, "ContourData"),
+                f"{plural(len(numbers), 'number')}: not (x, y, z) triples",
+                "x, y, z of each contour point",
+                "dicom.contours",
+            )
+            continue
+        data = np.asarray(numbers).reshape(-1, 3)
         if len(data) < 3:
             continue
         key = round(float(data[0, 2]), 2)
@@ -285,16 +405,20 @@ def _plan(ds: Any, file: str, ctx: _Context) -> tuple[float | None, int | None, 
             "a plan with one fraction group (import each plan separately)",
             "dicom.plan",
         )
-    elif groups and groups[0].get("NumberOfFractionsPlanned") is not None:
-        fractions = int(groups[0].NumberOfFractionsPlanned)
-    targets = sorted(
-        {
-            round(float(item.TargetPrescriptionDose), 4)
-            for item in ds.get("DoseReferenceSequence", [])
-            if str(item.get("DoseReferenceType", "")).upper() == "TARGET"
-            and item.get("TargetPrescriptionDose") is not None
-        }
-    )
+    elif groups:
+        fractions = _integer(
+            groups[0], "NumberOfFractionsPlanned", file, ("FractionGroupSequence", 0), ctx, required=False
+        )
+    found: set[float] = set()
+    for i, item in enumerate(ds.get("DoseReferenceSequence", [])):
+        if str(item.get("DoseReferenceType", "")).upper() != "TARGET":
+            continue
+        dose = _numbers(
+            item, "TargetPrescriptionDose", file, ("DoseReferenceSequence", i), ctx, count=1, required=False
+        )
+        if dose is not None:
+            found.add(round(dose[0], 4))
+    targets = sorted(found)
     return (targets[0] if len(targets) == 1 else None), fractions, targets
 
 
@@ -333,16 +457,30 @@ def _records(
                 for d in (_date(ds.get("FirstTreatmentDate")), _date(ds.get("MostRecentTreatmentDate")))
                 if d
             ]
-            for group in ds.get("FractionGroupSummarySequence", []):
-                if group.get("NumberOfFractionsDelivered") is not None:
-                    delivered.append(int(group.NumberOfFractionsDelivered))
+            for i, group in enumerate(ds.get("FractionGroupSummarySequence", [])):
+                n = _integer(
+                    group,
+                    "NumberOfFractionsDelivered",
+                    path,
+                    ("FractionGroupSummarySequence", i),
+                    ctx,
+                    required=False,
+                )
+                if n is not None:
+                    delivered.append(n)
         else:
             found = [d for d in [_date(ds.get("TreatmentDate"))] if d]
-            delivered += [
-                int(b.CurrentFractionNumber)
-                for b in ds.get("TreatmentSessionBeamSequence", [])
-                if b.get("CurrentFractionNumber") is not None
-            ]
+            for i, beam in enumerate(ds.get("TreatmentSessionBeamSequence", [])):
+                n = _integer(
+                    beam,
+                    "CurrentFractionNumber",
+                    path,
+                    ("TreatmentSessionBeamSequence", i),
+                    ctx,
+                    required=False,
+                )
+                if n is not None:
+                    delivered.append(n)
         if not found:
             ctx.bad(
                 path,
@@ -483,7 +621,7 @@ def _import_dicom(
                 f"Dates from {plural(len(records), 'treatment record')}: first and last treatment date."
             )
 
-    names, roi_frames, contours, set_for = _structure_set(struct_ds, rtstruct)
+    names, roi_frames, contours, set_for = _structure_set(struct_ds, rtstruct, ctx)
     try:
         choice = resolve_rois(_roi_names_in_order(struct_ds), smap, explicit_rois or {}, rtstruct)
     except InputError as exc:
@@ -497,6 +635,8 @@ def _import_dicom(
     structures: dict[str, dict[str, float]] = {}
     resolutions = set()
     for tg, roi in choice.chosen.items():
+        if roi not in names:
+            continue  # its ROINumber was refused above
         number = names[roi]
         roi_for = roi_frames.get(number) or set_for
         if dose_for and roi_for and roi_for != dose_for:
@@ -509,7 +649,10 @@ def _import_dicom(
                 "dicom.frame",
             )
             continue
-        planes = _planes(contours.get(number, []))
+        before = len(ctx.problems)
+        planes = _planes(contours.get(number, []), rtstruct, ctx)
+        if len(ctx.problems) > before:
+            continue
         if len(planes) < 2:
             ctx.bad(
                 rtstruct,
