@@ -515,3 +515,65 @@ def test_a_coverage_refusal_shows_the_shortfall_with_enough_digits(tmp_path: Pat
     code, _, err = run_import(*argv, *COURSE, "--prescription", "30", "--fractions", "10")
     assert code == 2
     assert "reach z 151.35 mm, 0.10 mm above the grid's edge at 151.25 mm" in err
+
+
+PRESCRIBED = [*COURSE, "--prescription", "30", "--fractions", "10"]
+
+
+def test_a_resolution_too_fine_for_a_large_structure_is_refused_not_ignored(tmp_path: Path) -> None:
+    """125 cm³ (R = 20 mm, 100 mm long) at --resolution 0.25: 10.2 million cells, over the limit of 4 million.
+    It used to be coarsened to 0.315 mm in silence."""
+    z = axis(90, 215, 2.5)
+    write_rtdose(
+        tmp_path / "dose.dcm",
+        lambda x, y, zz: np.full(x.shape, 20.0),
+        x=axis(-30, 30, 2.5),
+        y=axis(-30, 30, 2.5),
+        z=z,
+    )
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(20, [100 + 2.5 * i for i in range(40)])})
+    argv = ["dicom", "--rtdose", str(tmp_path / "dose.dcm"), "--rtstruct", str(tmp_path / "rs.dcm")]
+    code, out, err = run_import(*argv, *PRESCRIBED, "--resolution", "0.25")
+    assert code == 2
+    assert out == ""
+    assert (
+        "ROI 'Cord' (SpinalCord), spanning x 40 mm, y 40 mm, z 100 mm, would need 10.2 million sample cells (limit 4 million) at 0.25 mm"
+        in err
+    )
+    assert "(accepted: --resolution 0.36 or coarser)" in err
+
+
+def test_a_resolution_within_the_limits_is_used_as_given(tmp_path: Path) -> None:
+    course_out = run_import(*phantom(tmp_path, lambda x, y, z: 10 + x), *PRESCRIBED, "--resolution", "0.25")
+    assert course_out[0] == 0, course_out[2]
+    assert "(0.25 mm cells)" in course_out[1]
+
+
+def test_without_resolution_a_structure_over_the_limits_is_sampled_coarser_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reirrad.importers import dvhcalc
+
+    monkeypatch.setattr(dvhcalc, "MAX_CELLS", 10_000)
+    code, out, err = run_import(*phantom(tmp_path, lambda x, y, z: np.full(x.shape, 20.0)), *PRESCRIBED)
+    assert code == 0, err
+    assert "would need 0.032 million sample cells (limit 0.01 million) at 0.5 mm: sampled at 0.84 mm" in err
+    assert "(0.84 mm cells)" in out
+    assert yaml.safe_load(out)["structures"]["SpinalCord"]["Dmax"] == 20.0
+
+
+def test_a_crafted_contour_cannot_take_the_memory(tmp_path: Path) -> None:
+    """A sliver of a triangle 800 m long (no area) inside a dose grid of 2 voxels 1 km apart: counting the work
+    first refuses it; it used to allocate a lattice over its bounding box until memory ran out."""
+    wide = np.array([-5e5, 5e5])
+    write_rtdose(
+        tmp_path / "dose.dcm", lambda x, y, zz: np.full(x.shape, 20.0), x=wide, y=wide, z=np.array([0.0, 1e5])
+    )
+    sliver = np.array([[-4e5, 0.0], [4e5, 0.5], [4e5, 0.0]])
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": [(100.0, sliver), (102.5, sliver)]})
+    argv = ["dicom", "--rtdose", str(tmp_path / "dose.dcm"), "--rtstruct", str(tmp_path / "rs.dcm")]
+    code, out, err = run_import(*argv, *PRESCRIBED)
+    assert code == 2
+    assert out == ""
+    assert "ROI 'Cord' (SpinalCord), spanning x 800000 mm, y 0 mm, z 5 mm, would need" in err
+    assert "(accepted: a structure that can be sampled at 2 mm (check its contours))" in err

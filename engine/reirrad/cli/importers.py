@@ -147,9 +147,10 @@ def add_import_parser(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument(
         "--resolution",
         type=_positive_float,
-        default=0.5,
         metavar="MM",
-        help="sampling lattice spacing inside the contours (default 0.5 mm)",
+        help="sampling cell size inside the contours, used as given or refused when a structure would need "
+        "too much work at it (default 0.5 mm; a structure too large for the default is sampled at the finest "
+        "size within the limits, with a warning)",
     )
     _structure_options(d)
     _course_options(d)

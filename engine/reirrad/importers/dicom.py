@@ -40,6 +40,10 @@ _NAMES = {
     **RT_BEAMS_RECORDS,
     RT_SUMMARY_RECORD: "RT Treatment Summary Record",
 }
+DEFAULT_RESOLUTION_MM = 0.5
+"""Sampling resolution when --resolution is not given (docs/importing.md states the tolerance at it)."""
+COARSEST_RESOLUTION_MM = 2.0
+"""The coarsest resolution used without being asked for; a structure needing more is refused."""
 COVERAGE_TOLERANCE_MM = 0.05
 """A structure may reach this far past the dose grid's edge (rounding of coordinates in the files): the edge
 voxel's dose holds there, as it does within the edge half-voxel."""
@@ -495,6 +499,79 @@ def _records(
     return min(dates), max(dates), (max(delivered) if delivered else None)
 
 
+def _sample_roi(
+    roi: str,
+    tg: str,
+    planes: list[tuple[float, list[Any]]],
+    grid: Any,
+    resolution_mm: float | None,
+    rtdose: str,
+    rtstruct: str,
+    ctx: _Context,
+) -> tuple[dict[str, float | None], Any] | None:
+    """Dmax and D_v of one ROI, or None with a problem: not covered by the grid (checked on the contours'
+    bounding box before sampling), or too large to sample at the asked resolution (checked before allocating).
+
+    A resolution given by the user is used as given or refused; without one, a structure too large for the
+    default is sampled at the finest resolution within the limits, with a warning.
+    """
+    import numpy as np
+
+    from reirrad.importers.dvhcalc import (
+        SamplingTooLarge,
+        finest_resolution,
+        metrics_from_samples,
+        plane_spacing,
+        sample_structure,
+    )
+
+    t = plane_spacing([z for z, _ in planes])
+    xy = np.concatenate([q for _, polygons in planes for q in polygons])
+    lo = [float(xy[:, 0].min()), float(xy[:, 1].min()), planes[0][0] - t / 2]
+    hi = [float(xy[:, 0].max()), float(xy[:, 1].max()), planes[-1][0] + t / 2]
+    extent = grid.extent()
+    if any(
+        lo[k] < extent[k][0] - COVERAGE_TOLERANCE_MM or hi[k] > extent[k][1] + COVERAGE_TOLERANCE_MM
+        for k in range(3)
+    ):
+        ctx.bad(
+            rtdose,
+            ("ROI", roi),
+            _coverage_message(roi, tg, lo, hi, extent),
+            "a dose grid computed over the whole structure (enlarge the calculation volume)",
+            "dicom.coverage",
+        )
+        return None
+    h = resolution_mm if resolution_mm is not None else DEFAULT_RESOLUTION_MM
+    try:
+        samples = sample_structure(planes, h)
+    except SamplingTooLarge as exc:
+        coarsest = max(h, COARSEST_RESOLUTION_MM)
+        finest = finest_resolution(planes, h, coarsest)
+        span = ", ".join(f"{a} {hi[k] - lo[k]:.0f} mm" for k, a in enumerate("xyz"))
+        if resolution_mm is not None or finest is None:
+            ctx.bad(
+                rtstruct,
+                ("ROI", roi),
+                f"ROI '{roi}' ({tg}), spanning {span}, would need {exc} at {h:g} mm",
+                f"--resolution {finest:g} or coarser"
+                if finest is not None
+                else f"a structure that can be sampled at {coarsest:g} mm (check its contours)",
+                "dicom.sampling",
+            )
+            return None
+        ctx.warnings.append(
+            f"{rtstruct}: ROI '{roi}' ({tg}), spanning {span}, would need {exc} at {h:g} mm: sampled at "
+            f"{finest:g} mm, the finest within the limits (the tolerance grows in proportion; see "
+            "docs/importing.md)"
+        )
+        samples = sample_structure(planes, finest)
+    values = metrics_from_samples(
+        grid.sample(samples.points), samples.volumes_cc, grid.sample(samples.surface)
+    )
+    return values, samples
+
+
 def import_dicom(
     rtdose: str,
     rtstruct: str,
@@ -503,7 +580,7 @@ def import_dicom(
     options: CourseOptions | None = None,
     structure_map: StructureMap | None = None,
     explicit_rois: Mapping[str, str] | None = None,
-    resolution_mm: float = 0.5,
+    resolution_mm: float | None = None,
 ) -> ImportResult:
     """Compute a course from DICOM RT objects; every problem found is raised together as an InputError.
 
@@ -539,13 +616,11 @@ def _import_dicom(
     options: CourseOptions | None = None,
     structure_map: StructureMap | None = None,
     explicit_rois: Mapping[str, str] | None = None,
-    resolution_mm: float = 0.5,
+    resolution_mm: float | None = None,
     ctx: _Context | None = None,
 ) -> ImportResult:
     """The import itself; see import_dicom."""
     require("numpy", "dicom")
-    from reirrad.importers.dvhcalc import metrics_from_samples, sample_structure
-
     options = options or CourseOptions()
     smap = structure_map or load_structure_map()
     ctx = ctx or _Context([], [])
@@ -664,23 +739,10 @@ def _import_dicom(
             continue
         if grid is None:
             continue
-        samples = sample_structure(planes, resolution_mm)
-        outside = grid.outside(samples.points, COVERAGE_TOLERANCE_MM)
-        surface_out = grid.outside(samples.surface, COVERAGE_TOLERANCE_MM)
-        if outside.any() or surface_out.any():
-            ctx.bad(
-                rtdose,
-                ("ROI", roi),
-                _coverage_message(
-                    roi, tg, samples.surface.min(axis=0), samples.surface.max(axis=0), grid.extent()
-                ),
-                "a dose grid computed over the whole structure (enlarge the calculation volume)",
-                "dicom.coverage",
-            )
+        sampled = _sample_roi(roi, tg, planes, grid, resolution_mm, rtdose, rtstruct, ctx)
+        if sampled is None:
             continue
-        values = metrics_from_samples(
-            grid.sample(samples.points), samples.volumes_cc, grid.sample(samples.surface)
-        )
+        values, samples = sampled
         for metric, v in (("D0.03cc", 0.03), ("D0.1cc", 0.1), ("D1cc", 1.0)):
             if values[metric] is None:
                 ctx.warnings.append(
