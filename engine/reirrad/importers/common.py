@@ -209,12 +209,14 @@ def assemble_course(
     structures_required: bool = True,
     files: Mapping[str, str] | None = None,
     earlier: Sequence[Problem] = (),
+    skip_missing: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Build a prior or planned course from what the files gave and what the options add; refuse gaps.
 
     ``sources`` names, per field, where the file value came from, and ``files`` which file gave it (for
     conflict messages; ``file`` otherwise). ``earlier`` are the problems the importer found before: they are
-    raised together with every missing or contradicting option, so that one run lists them all.
+    raised together with every missing or contradicting option, so that one run lists them all. A field in
+    ``skip_missing`` is not reported missing (an earlier problem already says why it is absent).
     A planned course needs structures unless ``structures_required`` is False (FHIR, which warns instead).
     """
     sources = sources or {}
@@ -246,7 +248,7 @@ def assemble_course(
     if not options.planned:
         missing["end"] = (end, "--end YYYY-MM-DD (or a treatment record)")
     for name, (value, how) in missing.items():
-        if value is None:
+        if value is None and name not in skip_missing:
             problems.append(
                 Problem(
                     file,
