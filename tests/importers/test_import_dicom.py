@@ -144,7 +144,10 @@ def test_output_is_a_valid_prior_course_and_says_how_it_was_made(tmp_path: Path)
     assert code == 0
     case = case_with(prior=out)
     assert case.prior_courses[0].dose_gy("SpinalCord", "Dmax") == pytest.approx(15.0)
-    assert "# SpinalCord is ROI 'Cord'." in out
+    assert (
+        "# SpinalCord is ROI 'Cord' (entry 'Cord' under SpinalCord of the bundled structure map "
+        "(reirrad/importers/structure_map.yaml))." in out
+    )
     assert "no histogram bins" in out
     assert "'PTV_T8'" in err
 
@@ -403,7 +406,7 @@ GALLERY = {
     "swapped-files": "given as --rtdose but is RT Structure Set",
     "not-dicom": "notes.txt: (document): given as --rtdose but is not a DICOM object",
     "named-roi-absent": "there is no ROI named 'Cord 2'",
-    "unmapped-neural-roi": "ROI 'Cord_new' is not in the structure map",
+    "unmapped-neural-roi": "ROI 'Cord_new' is not in the bundled structure map",
     "no-usable-roi": "no ROI maps to a structure reirrad uses",
     "two-rois-one-name": "ROIs 'Cord' and 'Spinal Cord' both map to SpinalCord",
     "beam-dose": "DoseSummationType 'BEAM' is not the dose of a whole course",

@@ -353,7 +353,7 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
 
 GALLERY = {
     "duplicate-structure": "ROI 'SpinalCord' appears more than once",
-    "unmapped-neural": "ROI 'PRV5 SpinalCanal' is not in the structure map",
+    "unmapped-neural": "ROI 'PRV5 SpinalCanal' is not in the bundled structure map",
     "no-volume-column": "no volume column among",
     "relative-dose-only": "no absolute dose column",
     "percent-without-volume": "volumes are in % and the structure's 'Volume [cm³]' (or 'Volume [cc]') line is missing",

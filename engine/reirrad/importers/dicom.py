@@ -751,8 +751,7 @@ def _import_dicom(
                 )
         structures[tg] = ordered_metrics(values)
         resolutions.add(round(samples.resolution_mm, 3))
-        if tg != roi:
-            notes.append(f"{tg} is ROI '{roi}'.")
+        notes.append(f"{choice.describe(tg)}.")
     if structures:
         notes.append(
             "Near-max doses by jittered supersampling of the contours ("

@@ -661,7 +661,9 @@ def _import_eclipse_dvh(
             )
             continue
         structures[tg] = metrics
-        notes.append(f"{tg} is '{roi}' ({how} table; D_v by linear interpolation between rows; {got.how}).")
+        notes.append(
+            f"{choice.describe(tg)}: {how} table; D_v by linear interpolation between rows; {got.how}."
+        )
     prescription = None
     plan_info = export.plans.get(chosen_plan, {})
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reirrad.case import STRUCTURE_NAMES, suggest_structure
@@ -23,6 +23,8 @@ __all__ = [
 ]
 
 DEFAULT_MAP = Path(__file__).with_name("structure_map.yaml")
+BUNDLED_TITLE = "the bundled structure map (reirrad/importers/structure_map.yaml)"
+"""How messages and notes name the bundled map: the same text on every machine."""
 _NEURAL_HINTS = ("cord", "canal", "thecal", "cauda", "plex", "esoph", "oesoph", "myelon", "spinal")
 
 
@@ -33,14 +35,30 @@ def normalize(name: str) -> str:
 
 @dataclass(frozen=True)
 class StructureMap:
-    """A loaded map: normalized synonym → TG-263 name, and the normalized names to ignore."""
+    """A loaded map: normalized synonym → TG-263 name, each synonym as written, and the names to ignore."""
 
     file: str
     names: Mapping[str, str]
     ignore: frozenset[str]
+    written: Mapping[str, str] = field(default_factory=dict)
+    """Normalized synonym → the entry as written in the map (the TG-263 name itself for those)."""
+
+    @property
+    def title(self) -> str:
+        """The map as messages name it: the same text on every machine for the bundled one."""
+        return BUNDLED_TITLE if Path(self.file) == DEFAULT_MAP else f"the structure map {self.file}"
 
     def lookup(self, roi: str) -> str | None:
         return self.names.get(normalize(roi))
+
+    def entry(self, roi: str) -> str:
+        """How an ROI matched: 'entry 'Cord_PRV3mm' under SpinalCord_PRV03 of FILE' (or its TG-263 name)."""
+        key = normalize(roi)
+        tg = self.names[key]
+        written = self.written.get(key, tg)
+        if written == tg:
+            return f"its TG-263 name {tg}" + ("" if roi == tg else f" ('{tg}' ignoring case and separators)")
+        return f"entry '{written}' under {tg} of {self.title}"
 
     def ignored(self, roi: str) -> bool:
         return normalize(roi) in self.ignore
@@ -74,6 +92,7 @@ def load_structure_map(path: str | Path | None = None) -> StructureMap:
     if data.get("version") != 1:
         bad(("version",), f"version {data.get('version')!r} is not supported", "version: 1")
     names: dict[str, str] = {normalize(n): n for n in STRUCTURE_NAMES}
+    written: dict[str, str] = {normalize(n): n for n in STRUCTURE_NAMES}
     structures = data.get("structures")
     if not isinstance(structures, dict):
         bad(
@@ -104,6 +123,7 @@ def load_structure_map(path: str | Path | None = None) -> StructureMap:
                     "each ROI name under one TG-263 name",
                 )
             names[key] = tg
+            written.setdefault(key, synonym)
     ignore = data.get("ignore", [])
     if not isinstance(ignore, list) or not all(isinstance(s, str) for s in ignore):
         bad(("ignore",), "must be a list of ROI names", "[VocalCords]")
@@ -117,7 +137,7 @@ def load_structure_map(path: str | Path | None = None) -> StructureMap:
             )
     if problems:
         raise InputError.of(problems)
-    return StructureMap(file, names, frozenset(normalize(r) for r in ignore))
+    return StructureMap(file, names, frozenset(normalize(r) for r in ignore), written)
 
 
 def looks_relevant(roi: str) -> bool:
@@ -172,10 +192,17 @@ def parse_roi_options(values: Sequence[str] | None, file: str = "--roi") -> dict
 
 @dataclass(frozen=True)
 class RoiChoice:
-    """Which ROI gives which TG-263 structure, and the ROIs left aside."""
+    """Which ROI gives which TG-263 structure, how it was chosen, and the ROIs left aside."""
 
     chosen: dict[str, str]
     unused: list[str]
+    how: dict[str, str] = field(default_factory=dict)
+    """TG-263 name → how its ROI was chosen ("--roi", or which map entry matched)."""
+
+    def describe(self, tg: str) -> str:
+        """'SpinalCord_PRV03 is ROI 'Cord PRV 2mm' (structure map entry ... )'."""
+        roi = self.chosen[tg]
+        return f"{tg} is ROI '{roi}' ({self.how.get(tg, 'chosen')})"
 
 
 def resolve_rois(
@@ -216,6 +243,7 @@ def resolve_rois(
                 )
             )
         chosen[tg] = roi
+    how = {tg: f"--roi {tg}=..." for tg in chosen}
     explicit_rois = set(explicit.values())
     unused: list[str] = []
     for roi in dict.fromkeys(roi_list):
@@ -227,9 +255,9 @@ def resolve_rois(
                 hint = suggest_structure(roi)
                 bad(
                     roi,
-                    f"ROI '{roi}' is not in the structure map {smap.file} but looks like a structure reirrad "
+                    f"ROI '{roi}' is not in {smap.title} but looks like a structure reirrad "
                     "uses" + (f" ({hint}?)" if hint else ""),
-                    f"add it under its TG-263 name or under 'ignore' in {smap.file} (or a copy given with "
+                    f"add it under its TG-263 name or under 'ignore' in {smap.title} (or a copy given with "
                     "--map), or choose it with --roi NAME=ROI",
                     "roi.unmapped",
                 )
@@ -245,16 +273,17 @@ def resolve_rois(
             )
         else:
             chosen[tg] = roi
+            how[tg] = smap.entry(roi)
     if not chosen and not problems:
         problems.append(
             Problem(
                 file,
                 (),
                 f"no ROI maps to a structure reirrad uses (ROIs: {listing(roi_list)})",
-                accepted=f"add the cord's ROI name to {smap.file}, or give --roi SpinalCord=ROI",
+                accepted=f"add the cord's ROI name to {smap.title}, or give --roi SpinalCord=ROI",
                 code="roi.none",
             )
         )
     if problems:
         raise InputError.of(problems)
-    return RoiChoice(chosen, unused)
+    return RoiChoice(chosen, unused, how)
