@@ -580,3 +580,17 @@ def test_a_crafted_contour_cannot_take_the_memory(tmp_path: Path) -> None:
     assert out == ""
     assert "ROI 'Cord' (SpinalCord), spanning x 800000 mm, y 0 mm, z 5 mm, would need" in err
     assert "(accepted: a structure that can be sampled at 2 mm (check its contours))" in err
+
+
+def test_ptv_high_minimum_dose_of_a_planned_course(tmp_path: Path) -> None:
+    """Dose 30 + x Gy; PTV_High a cylinder of R = 15 mm: its minimum, 15 Gy, lies on its surface at x = −15 mm."""
+    write_rtdose(tmp_path / "dose.dcm", lambda x, y, z: 30 + x, x=X, y=X, z=Z)
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, PLANES), "PTV_High": cylinder(15, PLANES)})
+    argv = ["dicom", "--rtdose", str(tmp_path / "dose.dcm"), "--rtstruct", str(tmp_path / "rs.dcm")]
+    planned = ["--technique", "SBRT", "--start", "2016-09-15", "--prescription", "40", "--fractions", "5"]
+    course = imported([*argv, *planned, "--planned"])
+    assert course["ptv_high_dmin"] == pytest.approx(15.0, abs=tolerance(1.0))
+    assert course["structures"]["SpinalCord"]["Dmax"] == pytest.approx(35.0, abs=tolerance(1.0))
+    code, out, err = run_import(*argv, *COURSE, "--prescription", "40", "--fractions", "5")
+    assert code == 0, err
+    assert "ptv_high_dmin" not in yaml.safe_load(out)

@@ -192,6 +192,54 @@ def test_relative_max_dose_without_any_reference_is_not_used(tmp_path: Path) -> 
     assert "its 'Max Dose [%]' line cannot be converted to Gy (the plan states no prescribed dose" in err
 
 
+PLANNED_55 = ["--technique", "SBRT", "--fractions", "25", "--start", "2020-03-02", "--planned"]
+
+
+def test_ptv_high_minimum_dose_becomes_the_planned_course_ptv_high_dmin() -> None:
+    """PTV_High: `Min Dose [%]: 90.0` × 55 Gy = 49.50 Gy; its whole volume receives 49.50 Gy in the table."""
+    code, out, err = run_import("dvh", str(RELATIVE), *PLANNED_55)
+    assert code == 0, err
+    assert yaml.safe_load(out)["ptv_high_dmin"] == 49.5
+    assert (
+        "# PTV_High is ROI 'PTV_High' (its TG-263 name PTV_High): ptv_high_dmin from the 'min dose [%]' line"
+        in out
+    )
+    assert case_with(planned=out).planned_course.ptv_high_dmin == 49.5
+
+
+def test_a_prior_course_has_no_ptv_high_dmin() -> None:
+    code, out, err = run_import("dvh", str(RELATIVE), *PRIOR_55)
+    assert code == 0, err
+    assert "ptv_high_dmin" not in yaml.safe_load(out)
+    assert "ROI 'PTV_High' (PTV_High) not used: a prior course has no ptv_high_dmin" in out
+
+
+def test_another_target_roi_is_chosen_with_roi(tmp_path: Path) -> None:
+    text = RELATIVE.read_text(encoding="utf-8").replace("Structure: PTV_High", "Structure: PTV_T9_24Gy")
+    (tmp_path / "t9.txt").write_text(text, encoding="utf-8")
+    code, out, err = run_import("dvh", str(tmp_path / "t9.txt"), *PLANNED_55)
+    assert code == 0, err
+    assert "ptv_high_dmin" not in yaml.safe_load(out)
+    assert (
+        "no PTV_High ROI (map one under 'targets', or --roi PTV_High=ROI): ptv_high_dmin not imported" in err
+    )
+    code, out, err = run_import("dvh", str(tmp_path / "t9.txt"), *PLANNED_55, "--roi", "PTV_High=PTV_T9_24Gy")
+    assert code == 0, err
+    assert yaml.safe_load(out)["ptv_high_dmin"] == 49.5
+
+
+def test_a_ptv_high_without_min_dose_line_gives_no_ptv_high_dmin(tmp_path: Path) -> None:
+    text = RELATIVE.read_text(encoding="utf-8").replace("Min Dose [%]: 90.0\n", "")
+    (tmp_path / "nomin.txt").write_text(text, encoding="utf-8")
+    code, out, err = run_import("dvh", str(tmp_path / "nomin.txt"), *PLANNED_55)
+    assert code == 0, err
+    assert "ptv_high_dmin" not in yaml.safe_load(out)
+    assert (
+        "structure 'PTV_High' (PTV_High) has no 'Min Dose' line; the whole volume receives 49.5 Gy and not all "
+        "of it 49.6 Gy: ptv_high_dmin not known, left out" in err
+    )
+
+
 def test_two_plans_need_a_choice_and_plan_selects(tmp_path: Path) -> None:
     text = CUMULATIVE.read_text(encoding="utf-8")
     cord = text[text.index("Structure: SpinalCord") : text.index("Structure: PTV_T8")]
@@ -316,6 +364,10 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
         text = RELATIVE.read_text(encoding="utf-8").replace("Max Dose [%]: 82.0", "Max Dose [%]: 8.2")
         (tmp_path / "rel.txt").write_text(text, encoding="utf-8")
         return ["dvh", str(tmp_path / "rel.txt"), *PRIOR_55]
+    if case == "min-dose-contradicts":
+        text = RELATIVE.read_text(encoding="utf-8").replace("Min Dose [%]: 90.0", "Min Dose [%]: 50.0")
+        (tmp_path / "min.txt").write_text(text, encoding="utf-8")
+        return ["dvh", str(tmp_path / "min.txt"), *PLANNED_55]
     if case == "no-structures":
         (tmp_path / "empty.txt").write_text("Type : Cumulative Dose Volume Histogram\n", encoding="utf-8")
         return ["dvh", str(tmp_path / "empty.txt"), *PRIOR]
@@ -372,6 +424,7 @@ GALLERY = {
     "no-volume-at-all": "the DVH table gives no volume at any dose",
     "relative-reference-unclear": "the plan's prescribed dose is 50 Gy but the table's relative dose column puts 100 % at 55.00 Gy",
     "relative-max-dose-contradicts": "the 'max dose [%]' line gives 4.51 Gy, but the table has volume up to 45 Gy (its last row)",
+    "min-dose-contradicts": "the 'min dose [%]' line gives 27.5 Gy, but in the table the whole volume receives 49.5 Gy and not all of it 49.6 Gy",
     "no-structures": "no 'Structure:' block found",
     "not-text": "neither UTF-8 nor Windows-1252 text",
     "missing-fractions": "the input does not give the course's fractions (accepted: --fractions N)",

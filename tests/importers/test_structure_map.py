@@ -191,3 +191,16 @@ def test_import_parser_has_three_formats_with_functions() -> None:
         ["import", "fhir", "b"],
     ):
         assert callable(parser.parse_args(argv).func)
+
+
+def test_a_user_map_may_name_target_synonyms_and_nothing_else_under_targets(tmp_path: Path) -> None:
+    (tmp_path / "map.yaml").write_text(
+        "version: 1\nstructures: {SpinalCord: [Cord]}\ntargets: {PTV_High: [PTV_24Gy], PTV_Low: [PTV_18Gy]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match="'PTV_Low' is not a target name of the case format"):
+        load_structure_map(tmp_path / "map.yaml")
+    (tmp_path / "map.yaml").write_text(
+        "version: 1\nstructures: {SpinalCord: [Cord]}\ntargets: {PTV_High: [PTV_24Gy]}\n", encoding="utf-8"
+    )
+    assert load_structure_map(tmp_path / "map.yaml").lookup("ptv 24gy") == "PTV_High"

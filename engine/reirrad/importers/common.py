@@ -28,6 +28,7 @@ __all__ = [
     "read_bytes",
     "render",
     "require",
+    "target_notes",
     "validate_course",
 ]
 
@@ -210,6 +211,7 @@ def assemble_course(
     files: Mapping[str, str] | None = None,
     earlier: Sequence[Problem] = (),
     skip_missing: Sequence[str] = (),
+    ptv_high_dmin: float | None = None,
 ) -> dict[str, Any]:
     """Build a prior or planned course from what the files gave and what the options add; refuse gaps.
 
@@ -325,6 +327,8 @@ def assemble_course(
     course["technique"] = technique
     course["prescription"] = {"dose": _round(float(dose_gy)), "fractions": int(fractions)}  # type: ignore[arg-type]
     course["unit"] = "Gy"
+    if ptv_high_dmin is not None and options.planned:
+        course["ptv_high_dmin"] = _round(ptv_high_dmin)
     if structures:
         course["structures"] = structures
     validate_course(course, file, planned=options.planned)
@@ -398,3 +402,19 @@ def plural(n: int, word: str) -> str:
 def listing(names: Sequence[str], limit: int = 12) -> str:
     shown = ", ".join(f"'{n}'" for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def target_notes(
+    options: CourseOptions, found: Sequence[str], file: str, notes: list[str], warnings: list[str]
+) -> None:
+    """Say what became of a PTV_High ROI: its minimum dose is a planned course's ``ptv_high_dmin`` only."""
+    if found and not options.planned:
+        notes.append(
+            f"ROI '{found[0]}' (PTV_High) not used: a prior course has no ptv_high_dmin (the coverage advisory "
+            "reads the planned course's)."
+        )
+    elif options.planned and not found:
+        warnings.append(
+            f"{file}: no PTV_High ROI (map one under 'targets', or --roi PTV_High=ROI): ptv_high_dmin not "
+            "imported, and the coverage advisory will be indeterminate"
+        )

@@ -20,8 +20,15 @@ from reirrad.importers.common import (
     ordered_metrics,
     plural,
     require,
+    target_notes,
 )
-from reirrad.importers.structure_map import RoiChoice, StructureMap, load_structure_map, resolve_rois
+from reirrad.importers.structure_map import (
+    TARGET_NAMES,
+    RoiChoice,
+    StructureMap,
+    load_structure_map,
+    resolve_rois,
+)
 
 __all__ = ["import_dicom"]
 
@@ -566,9 +573,9 @@ def _sample_roi(
             "docs/importing.md)"
         )
         samples = sample_structure(planes, finest)
-    values = metrics_from_samples(
-        grid.sample(samples.points), samples.volumes_cc, grid.sample(samples.surface)
-    )
+    inner, surface = grid.sample(samples.points), grid.sample(samples.surface)
+    values = metrics_from_samples(inner, samples.volumes_cc, surface)
+    values["Dmin"] = float(min(inner.min(), surface.min()))
     return values, samples
 
 
@@ -709,7 +716,12 @@ def _import_dicom(
 
     structures: dict[str, dict[str, float]] = {}
     resolutions = set()
+    ptv_high_dmin = None
+    targets = [roi for tg, roi in choice.chosen.items() if tg in TARGET_NAMES]
+    target_notes(options, targets, rtstruct, notes, ctx.warnings)
     for tg, roi in choice.chosen.items():
+        if tg in TARGET_NAMES and not options.planned:
+            continue
         if roi not in names:
             continue  # its ROINumber was refused above
         number = names[roi]
@@ -743,6 +755,14 @@ def _import_dicom(
         if sampled is None:
             continue
         values, samples = sampled
+        resolutions.add(round(samples.resolution_mm, 3))
+        if tg in TARGET_NAMES:
+            ptv_high_dmin = values["Dmin"]
+            notes.append(
+                f"{choice.describe(tg)}: ptv_high_dmin is its minimum dose, the lowest of the sampled "
+                "interior and surface point doses."
+            )
+            continue
         for metric, v in (("D0.03cc", 0.03), ("D0.1cc", 0.1), ("D1cc", 1.0)):
             if values[metric] is None:
                 ctx.warnings.append(
@@ -750,7 +770,6 @@ def _import_dicom(
                     f"{metric} left out"
                 )
         structures[tg] = ordered_metrics(values)
-        resolutions.add(round(samples.resolution_mm, 3))
         notes.append(f"{choice.describe(tg)}.")
     if structures:
         notes.append(
@@ -789,6 +808,7 @@ def _import_dicom(
         },
         structures=structures,
         earlier=ctx.problems,
+        ptv_high_dmin=ptv_high_dmin,
     )
     if plan_ds is not None and prescription is not None:
         notes.append("Prescription: the RT Plan's target prescription dose and planned fractions.")

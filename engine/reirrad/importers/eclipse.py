@@ -29,8 +29,9 @@ from reirrad.importers.common import (
     ordered_metrics,
     plural,
     read_bytes,
+    target_notes,
 )
-from reirrad.importers.structure_map import StructureMap, load_structure_map, resolve_rois
+from reirrad.importers.structure_map import TARGET_NAMES, StructureMap, load_structure_map, resolve_rois
 
 __all__ = ["import_eclipse_dvh", "parse_eclipse_dvh"]
 
@@ -422,6 +423,54 @@ def _reference(
     return None, "the plan states no prescribed dose and the table has no relative dose column"
 
 
+def _minimum(
+    doses: list[float],
+    volumes: list[float],
+    min_line: HeaderDose | None,
+    file: str,
+    block: StructureDVH,
+    warnings: list[str],
+) -> tuple[float | None, str]:
+    """A target's minimum dose: its ``Min Dose`` line, checked against the table.
+
+    The whole volume receives the dose of the last row whose volume is the structure's (Dmin ≥ that dose), and
+    less than all of it the next row's (Dmin < it); a line outside these bounds by more than one row's step and
+    its own rounding contradicts the table. Without a line the minimum is not known: left out, with the bounds.
+    """
+    full = volumes[0]
+    last = max(i for i, v in enumerate(volumes) if v >= full)
+    low = doses[last]
+    high = doses[last + 1] if last + 1 < len(doses) else None
+    bounds = f"the whole volume receives {low:g} Gy" + (
+        f" and not all of it {high:g} Gy" if high is not None else ""
+    )
+    if min_line is None:
+        warnings.append(
+            f"{file}: structure '{block.name}' (PTV_High) has no 'Min Dose' line; {bounds}: ptv_high_dmin "
+            "not known, left out"
+        )
+        return None, "not imported (no Min Dose line)"
+    step = doses[min(last + 1, len(doses) - 1)] - doses[max(last, 1) - 1]
+    slack = abs(step) + min_line.resolution
+    if min_line.gy < low - slack or (high is not None and min_line.gy > high + slack):
+        raise InputError.of(
+            [
+                Problem(
+                    file,
+                    ("structure", block.name, min_line.key),
+                    f"the '{min_line.key}' line gives {min_line.gy:g} Gy, but in the table {bounds}",
+                    accepted="a Min Dose line that agrees with the table (export the structure again)",
+                    line=min_line.line,
+                    code="dvh.mindose",
+                )
+            ]
+        )
+    how = f"from the '{min_line.key}' line, which agrees with the table"
+    if min_line.reference is not None:
+        how += f"; 100 % is {min_line.reference.source}"
+    return min_line.gy, how
+
+
 @dataclass
 class StructureMetrics:
     """What one structure block gives: metrics (None when the table cannot say), notes, warnings."""
@@ -612,7 +661,13 @@ def _import_eclipse_dvh(
     notes = [f"Eclipse DVH export, {export.kind or 'type not stated'}; plan '{chosen_plan}'."]
     problems: list[Problem] = []
     structures: dict[str, dict[str, float]] = {}
+    ptv_high_dmin = None
+    target_notes(
+        options, [roi for tg, roi in choice.chosen.items() if tg in TARGET_NAMES], path, notes, warnings
+    )
     for tg, roi in choice.chosen.items():
+        if tg in TARGET_NAMES and not options.planned:
+            continue
         block = by_name[roi]
         cover = _number(block.header.get("dose cover.[%]", "100"))
         if cover is not None and cover < MIN_DOSE_COVER:
@@ -637,11 +692,19 @@ def _import_eclipse_dvh(
             max_line = _header_dose(
                 block.header, block.header_lines, "max dose", path, ("structure", roi), reference
             )
-            if reference is None and "max dose [%]" in block.header:
+            line_name = "min dose" if tg in TARGET_NAMES else "max dose"
+            if reference is None and f"{line_name} [%]" in block.header:
                 warnings.append(
-                    f"{path}: structure '{roi}': its 'Max Dose [%]' line cannot be converted to Gy "
-                    f"({no_reference}); Dmax from the table"
+                    f"{path}: structure '{roi}': its '{line_name.title()} [%]' line cannot be converted to Gy "
+                    f"({no_reference}); left out"
                 )
+            if tg in TARGET_NAMES:
+                min_line = _header_dose(
+                    block.header, block.header_lines, "min dose", path, ("structure", roi), reference
+                )
+                ptv_high_dmin, min_how = _minimum(doses, volumes, min_line, path, block, warnings)
+                notes.append(f"{choice.describe(tg)}: ptv_high_dmin {min_how}.")
+                continue
             got = _metrics(doses, volumes, max_line, path, block)
         except InputError as exc:
             problems += exc.problems
@@ -682,5 +745,6 @@ def _import_eclipse_dvh(
         sources={"prescription": f"the export's 'Prescribed dose' of plan '{chosen_plan}'"},
         structures=structures,
         earlier=problems,
+        ptv_high_dmin=ptv_high_dmin,
     )
     return ImportResult(course, notes, warnings)

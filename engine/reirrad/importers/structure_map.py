@@ -14,6 +14,7 @@ from reirrad.load.yamlio import load_yaml_file
 
 __all__ = [
     "DEFAULT_MAP",
+    "TARGET_NAMES",
     "RoiChoice",
     "StructureMap",
     "load_structure_map",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 DEFAULT_MAP = Path(__file__).with_name("structure_map.yaml")
+TARGET_NAMES = ("PTV_High",)
+"""Targets an importer reads: PTV_High's minimum dose is the planned course's ``ptv_high_dmin``."""
 BUNDLED_TITLE = "the bundled structure map (reirrad/importers/structure_map.yaml)"
 """How messages and notes name the bundled map: the same text on every machine."""
 _NEURAL_HINTS = ("cord", "canal", "thecal", "cauda", "plex", "esoph", "oesoph", "myelon", "spinal")
@@ -87,43 +90,43 @@ def load_structure_map(path: str | Path | None = None) -> StructureMap:
             ]
         )
     for key in data:
-        if key not in ("version", "structures", "ignore"):
-            bad((key,), f"unknown key '{key}'", "version, structures, ignore")
+        if key not in ("version", "structures", "targets", "ignore"):
+            bad((key,), f"unknown key '{key}'", "version, structures, targets, ignore")
     if data.get("version") != 1:
         bad(("version",), f"version {data.get('version')!r} is not supported", "version: 1")
-    names: dict[str, str] = {normalize(n): n for n in STRUCTURE_NAMES}
-    written: dict[str, str] = {normalize(n): n for n in STRUCTURE_NAMES}
-    structures = data.get("structures")
-    if not isinstance(structures, dict):
-        bad(
-            ("structures",),
-            "structures must map TG-263 names to lists of ROI names",
-            "SpinalCord: [Cord, Spinal Cord]",
-        )
-        structures = {}
-    for tg, synonyms in structures.items():
-        if tg not in STRUCTURE_NAMES:
-            hint = suggest_structure(str(tg))
-            bad(
-                ("structures", tg),
-                f"'{tg}' is not a structure name of the case format"
-                + (f"; did you mean '{hint}'?" if hint else ""),
-                ", ".join(STRUCTURE_NAMES),
-            )
+    names: dict[str, str] = {normalize(n): n for n in (*STRUCTURE_NAMES, *TARGET_NAMES)}
+    written: dict[str, str] = dict(names)
+    for section, allowed, example in (
+        ("structures", STRUCTURE_NAMES, "SpinalCord: [Cord, Spinal Cord]"),
+        ("targets", TARGET_NAMES, "PTV_High: [PTV High, PTV_H]"),
+    ):
+        entries = data.get(section, {} if section == "targets" else None)
+        if not isinstance(entries, dict):
+            bad((section,), f"{section} must map TG-263 names to lists of ROI names", example)
             continue
-        if not isinstance(synonyms, list) or not all(isinstance(s, str) and s.strip() for s in synonyms):
-            bad(("structures", tg), "must be a list of ROI names", "[Cord, Spinal Cord]")
-            continue
-        for i, synonym in enumerate(synonyms):
-            key = normalize(synonym)
-            if names.get(key, tg) != tg:
+        for tg, synonyms in entries.items():
+            if tg not in allowed:
+                hint = suggest_structure(str(tg)) if section == "structures" else ""
                 bad(
-                    ("structures", tg, i),
-                    f"'{synonym}' is already mapped to {names[key]}",
-                    "each ROI name under one TG-263 name",
+                    (section, tg),
+                    f"'{tg}' is not a {section[:-1]} name of the case format"
+                    + (f"; did you mean '{hint}'?" if hint else ""),
+                    ", ".join(allowed),
                 )
-            names[key] = tg
-            written.setdefault(key, synonym)
+                continue
+            if not isinstance(synonyms, list) or not all(isinstance(s, str) and s.strip() for s in synonyms):
+                bad((section, tg), "must be a list of ROI names", example.split(": ", 1)[1])
+                continue
+            for i, synonym in enumerate(synonyms):
+                key = normalize(synonym)
+                if names.get(key, tg) != tg:
+                    bad(
+                        (section, tg, i),
+                        f"'{synonym}' is already mapped to {names[key]}",
+                        "each ROI name under one TG-263 name",
+                    )
+                names[key] = tg
+                written.setdefault(key, synonym)
     ignore = data.get("ignore", [])
     if not isinstance(ignore, list) or not all(isinstance(s, str) for s in ignore):
         bad(("ignore",), "must be a list of ROI names", "[VocalCords]")
@@ -163,13 +166,13 @@ def parse_roi_options(values: Sequence[str] | None, file: str = "--roi") -> dict
                     code="roi-option",
                 )
             )
-        elif tg not in STRUCTURE_NAMES:
+        elif tg not in (*STRUCTURE_NAMES, *TARGET_NAMES):
             problems.append(
                 Problem(
                     file,
                     (value,),
                     f"'{tg}' is not a structure name of the case format",
-                    accepted=", ".join(STRUCTURE_NAMES),
+                    accepted=", ".join((*STRUCTURE_NAMES, *TARGET_NAMES)),
                     code="roi-option",
                 )
             )
@@ -274,7 +277,7 @@ def resolve_rois(
         else:
             chosen[tg] = roi
             how[tg] = smap.entry(roi)
-    if not chosen and not problems:
+    if not any(tg in STRUCTURE_NAMES for tg in chosen) and not problems:
         problems.append(
             Problem(
                 file,
