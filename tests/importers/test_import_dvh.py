@@ -458,3 +458,29 @@ def test_every_missing_option_and_every_file_problem_in_one_run(tmp_path: Path) 
         "fractions: the input does not give the course's fractions (accepted: --fractions N)",
     ):
         assert expected in err
+
+
+def test_course_fields_from_an_earlier_import(tmp_path: Path) -> None:
+    """--course takes the fields the export lacks from a course file (a FHIR import of the same course)."""
+    course = tmp_path / "course.yaml"
+    course.write_text(
+        "start: '2015-01-05'\nend: '2015-01-16'\ntechnique: 3DCRT\nprescription: {dose: 3000, fractions: 10}\n"
+        "unit: cGy\n",
+        encoding="utf-8",
+    )
+    code, out, err = run_import("dvh", str(CUMULATIVE), "--course", str(course))
+    assert code == 0, err
+    assert yaml.safe_load(out)["prescription"] == {"dose": 30.0, "fractions": 10}
+    assert f"# Course fields the files do not give: from {course}." in out
+    code, out, err = run_import("dvh", str(CUMULATIVE), "--course", str(course), "--fractions", "5")
+    assert code == 2
+    assert (
+        f"{course}: prescription.fractions: --fractions 5 contradicts the course file, which gives 10" in err
+    )
+    course.write_text(course.read_text(encoding="utf-8").replace("3000", "2000"), encoding="utf-8")
+    code, out, err = run_import("dvh", str(CUMULATIVE), "--course", str(course))
+    assert code == 2
+    assert (
+        f"{course}'s prescription 20.0 contradicts the export's 'Prescribed dose' of plan 'T8_3D', which gives 30.0"
+        in err
+    )

@@ -33,6 +33,12 @@ def _course_options(p: argparse.ArgumentParser, *, dose_options: bool = True) ->
     g.add_argument(
         "--planned", action="store_true", help="emit a planned course (no end date) instead of a prior one"
     )
+    g.add_argument(
+        "--course",
+        metavar="FILE",
+        help="take the fields the files lack from this course file (e.g. `reirrad import fhir` of the same "
+        "course); an option or file value contradicting it is an error",
+    )
     if dose_options:
         g.add_argument(
             "--prescription", type=_positive_float, metavar="GY", help="total prescribed dose in Gy"
@@ -69,7 +75,9 @@ def _keeping_warnings(run: Callable[[argparse.Namespace], int]) -> Callable[[arg
     return go
 
 
-def _emit(result: ImportResult) -> int:
+def _emit(result: ImportResult, options: CourseOptions | None = None) -> int:
+    if options is not None and options.course_file:
+        result.notes.append(f"Course fields the files do not give: from {options.course_file}.")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     sys.stdout.write(render(result))
@@ -80,17 +88,19 @@ def _run_dicom(args: argparse.Namespace) -> int:
     from reirrad.importers.dicom import import_dicom
     from reirrad.importers.structure_map import load_structure_map, parse_roi_options
 
+    options = CourseOptions.from_args(args)
     return _emit(
         import_dicom(
             args.rtdose,
             args.rtstruct,
             args.rtplan,
             args.record or (),
-            CourseOptions.from_args(args),
+            options,
             load_structure_map(args.map),
             parse_roi_options(args.roi),
             args.resolution,
-        )
+        ),
+        options,
     )
 
 
@@ -98,14 +108,16 @@ def _run_dvh(args: argparse.Namespace) -> int:
     from reirrad.importers.eclipse import import_eclipse_dvh
     from reirrad.importers.structure_map import load_structure_map, parse_roi_options
 
+    options = CourseOptions.from_args(args)
     return _emit(
         import_eclipse_dvh(
             args.file,
-            CourseOptions.from_args(args),
+            options,
             load_structure_map(args.map),
             parse_roi_options(args.roi),
             plan=args.plan,
-        )
+        ),
+        options,
     )
 
 

@@ -52,9 +52,8 @@ class ImportRefused(InputError):
 
     @classmethod
     def gathered(cls, problems: Sequence[Problem], warnings: Sequence[str]) -> ImportRefused:
-        out = cls.of(problems)
-        out.warnings = list(warnings)
-        return out
+        ordered = InputError.of(problems).problems
+        return cls(ordered, list(warnings))
 
 
 @dataclass
@@ -77,9 +76,14 @@ class CourseOptions:
     prescription: float | None = None
     fractions: int | None = None
 
+    course_file: str | None = None
+    """A course file (an earlier import, e.g. of the FHIR course summary) that gave some fields above."""
+    from_course: frozenset[str] = frozenset()
+    """The fields the course file gave (not an option)."""
+
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CourseOptions:
-        return cls(
+        options = cls(
             technique=getattr(args, "technique", None),
             start=getattr(args, "start", None),
             end=getattr(args, "end", None),
@@ -87,6 +91,59 @@ class CourseOptions:
             prescription=getattr(args, "prescription", None),
             fractions=getattr(args, "fractions", None),
         )
+        course = getattr(args, "course", None)
+        return options.with_course_file(course) if course else options
+
+    def with_course_file(self, path: str) -> CourseOptions:
+        """These options completed from a course file (technique, dates, prescription); a field both give
+        differently is refused."""
+        from reirrad.load.yamlio import load_yaml_file
+
+        check_regular_file(path, 10_000_000)
+        data, lines = load_yaml_file(Path(path))
+        if not isinstance(data, dict):
+            raise InputError.of(
+                [
+                    Problem(
+                        path, (), "is not a course (a mapping)", "the output of reirrad import", code="course"
+                    )
+                ]
+            )
+        found = data.get("prescription")
+        prescription: dict[str, Any] = found if isinstance(found, dict) else {}
+        scale = 0.01 if data.get("unit") == "cGy" else 1.0
+        dose = prescription.get("dose")
+        given = {
+            "technique": data.get("technique"),
+            "start": data.get("start"),
+            "end": data.get("end"),
+            "prescription": dose * scale
+            if isinstance(dose, int | float) and not isinstance(dose, bool)
+            else None,
+            "fractions": prescription.get("fractions"),
+        }
+        problems = []
+        merged: dict[str, Any] = {}
+        for name, from_file in given.items():
+            option = getattr(self, name)
+            if option is not None and from_file is not None and not _same(option, from_file):
+                problems.append(
+                    Problem(
+                        path,
+                        (name,)
+                        if name in ("technique", "start", "end")
+                        else ("prescription", name.replace("prescription", "dose")),
+                        f"--{name} {option} contradicts the course file, which gives {from_file}",
+                        accepted=f"leave --{name} out, or correct the file",
+                        line=lines.get((name,)),
+                        code="conflict",
+                    )
+                )
+            merged[name] = option if option is not None else from_file
+        if problems:
+            raise InputError.of(problems)
+        taken = frozenset(n for n, v in given.items() if v is not None and getattr(self, n) is None)
+        return CourseOptions(planned=self.planned, course_file=path, from_course=taken, **merged)
 
 
 def require(module: str, command: str) -> Any:
@@ -172,6 +229,12 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
 
 
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return _close(float(a), float(b))
+    return bool(a == b)
+
+
 def _merge(
     name: str, flag: str, from_file: Any, source: str, option: Any, file: str, problems: list[Problem]
 ) -> Any:
@@ -180,16 +243,15 @@ def _merge(
         return option
     if option is None:
         return from_file
-    same = (
-        _close(float(from_file), float(option)) if isinstance(from_file, int | float) else from_file == option
-    )
-    if not same:
+    if not _same(from_file, option):
         problems.append(
             Problem(
                 file,
                 (name,),
                 f"{flag} {option} contradicts {source}, which gives {from_file}",
-                accepted=f"leave {flag} out, or correct the file",
+                accepted=f"leave {flag} out, or correct the file"
+                if flag.startswith("-")
+                else "correct one of the two files",
                 code="conflict",
             )
         )
@@ -228,7 +290,7 @@ def assemble_course(
     def merge(name: str, from_file: Any, option: Any) -> Any:
         return _merge(
             name,
-            f"--{name}",
+            f"{options.course_file}'s {name}" if name in options.from_course else f"--{name}",
             from_file,
             sources.get(name, "the file"),
             option,
@@ -325,7 +387,7 @@ def assemble_course(
     if not options.planned:
         course["end"] = end
     course["technique"] = technique
-    course["prescription"] = {"dose": _round(float(dose_gy)), "fractions": int(fractions)}  # type: ignore[arg-type]
+    course["prescription"] = {"dose": _round(float(dose_gy)), "fractions": int(fractions)}
     course["unit"] = "Gy"
     if ptv_high_dmin is not None and options.planned:
         course["ptv_high_dmin"] = _round(ptv_high_dmin)
@@ -392,7 +454,8 @@ def ordered_metrics(values: dict[str, float | None]) -> dict[str, float]:
 def render(result: ImportResult) -> str:
     """The YAML a user pastes into a case: the notes as comments, then the course."""
     head = "".join(f"# {line}\n" for note in result.notes for line in note.splitlines())
-    return head + yaml.safe_dump(result.course, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    body: str = yaml.safe_dump(result.course, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    return head + body
 
 
 def plural(n: int, word: str) -> str:

@@ -307,7 +307,7 @@ def _dose_grid(ds: Any, file: str, ctx: _Context, fractions: int | None) -> tupl
         axes[name] = ascending
     how = f"RTDOSE DoseSummationType {summation}"
     used = None
-    if summation == "FRACTION":
+    if summation == "FRACTION" and fractions is not None:
         values = values * fractions
         used = fractions
         how += f": the dose of one fraction, multiplied by {fractions} fractions"
@@ -597,14 +597,13 @@ def import_dicom(
     ctx = _Context([], [])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        refusal: InputError | None = None
         try:
             result = _import_dicom(
                 rtdose, rtstruct, rtplan, records, options, structure_map, explicit_rois, resolution_mm, ctx
             )
         except InputError as exc:
             refusal = exc
-        else:
-            refusal = None
     if caught:
         ctx.warnings.append(
             f"pydicom reported {len(caught)} warning(s) about non-conforming values "
@@ -645,26 +644,30 @@ def _import_dicom(
     plan_ds = _read(rtplan, RT_PLANS, "--rtplan", ctx) if rtplan else None
     dose_for = str(dose_ds.get("FrameOfReferenceUID", ""))
 
-    prescription, fractions, targets = (None, None, [])
+    prescription: float | None = None
+    fractions: int | None = None
+    targets: list[float] = []
     plan_uid = None
     if plan_ds is not None:
-        prescription, fractions, targets = _plan(plan_ds, rtplan, ctx)  # type: ignore[arg-type]
+        plan_file = rtplan or ""
+        prescription, fractions, targets = _plan(plan_ds, plan_file, ctx)
         plan_uid = str(plan_ds.get("SOPInstanceUID", ""))
         listed = ", ".join(f"{t:g}" for t in targets)
         if len(targets) > 1 and options.prescription is None:
             ctx.bad(
-                rtplan,  # type: ignore[arg-type]
+                plan_file,
                 ("DoseReferenceSequence",),
                 f"the plan prescribes {len(targets)} different target doses ({listed} Gy)",
                 "--prescription GY to say which is the course's",
                 "dicom.prescription",
             )
-        elif len(targets) > 1 and not any(
-            abs(t - options.prescription) <= 0.005
-            for t in targets  # type: ignore[operator]
+        elif (
+            len(targets) > 1
+            and options.prescription is not None
+            and not any(abs(t - options.prescription) <= 0.005 for t in targets)
         ):
             ctx.bad(
-                rtplan,  # type: ignore[arg-type]
+                plan_file,
                 ("DoseReferenceSequence",),
                 f"--prescription {options.prescription:g} is none of the plan's target doses ({listed} Gy)",
                 "--prescription with one of the plan's target doses",
@@ -683,7 +686,7 @@ def _import_dicom(
         plan_for = str(plan_ds.get("FrameOfReferenceUID", ""))
         if plan_for and dose_for and plan_for != dose_for:
             ctx.bad(
-                rtplan,
+                plan_file,
                 ("FrameOfReferenceUID",),
                 "the plan's frame of reference differs from the dose's",
                 "files of one plan, sharing a FrameOfReferenceUID",
@@ -717,8 +720,8 @@ def _import_dicom(
     structures: dict[str, dict[str, float]] = {}
     resolutions = set()
     ptv_high_dmin = None
-    targets = [roi for tg, roi in choice.chosen.items() if tg in TARGET_NAMES]
-    target_notes(options, targets, rtstruct, notes, ctx.warnings)
+    target_rois = [roi for tg, roi in choice.chosen.items() if tg in TARGET_NAMES]
+    target_notes(options, target_rois, rtstruct, notes, ctx.warnings)
     for tg, roi in choice.chosen.items():
         if tg in TARGET_NAMES and not options.planned:
             continue

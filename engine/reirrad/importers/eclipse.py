@@ -649,7 +649,7 @@ def _import_eclipse_dvh(
     else:
         chosen_plan = labels[0]
     blocks = [s for s in export.structures if s.plan == chosen_plan]
-    lines = {}
+    lines: dict[str, int] = {}
     for b in blocks:
         lines.setdefault(b.name, b.line)
     choice = resolve_rois([b.name for b in blocks], smap, explicit_rois or {}, path, lines)

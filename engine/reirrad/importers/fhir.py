@@ -257,7 +257,7 @@ def _non_uniform(file: str, where: tuple[str | int, ...], label: str, detail: st
 
 def _phase_detail(parts: list[tuple[str, VolumeDose]]) -> str:
     return ", ".join(
-        f"'{pid}' {v.gy:g} Gy / {v.fractions} fx = {v.gy / v.fractions:.3g} Gy per fraction"  # type: ignore[operator]
+        f"'{pid}' {v.gy:g} Gy / {v.fractions} fx = {v.gy / v.fractions:.3g} Gy per fraction"
         for pid, v in parts
         if v.fractions
     )
@@ -295,10 +295,12 @@ def _unknown_types(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], st
     """Resources of a type FHIR R4 does not have (fhir.resources would fail with a KeyError on them)."""
     from fhir.resources.R4B import get_fhir_model_class
 
-    out = []
+    out: list[tuple[tuple[str | int, ...], str]] = []
     for i, entry in enumerate(data.get("entry") or []):
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        found = [((("entry", i, "resource"), resource))] if isinstance(resource, dict) else []
+        found: list[tuple[tuple[str | int, ...], dict[str, Any]]] = (
+            [(("entry", i, "resource"), resource)] if isinstance(resource, dict) else []
+        )
         if isinstance(resource, dict):
             found += [
                 (("entry", i, "resource", "contained", j), c)

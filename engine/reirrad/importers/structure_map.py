@@ -252,8 +252,8 @@ def resolve_rois(
     for roi in dict.fromkeys(roi_list):
         if roi in explicit_rois:
             continue
-        tg = smap.lookup(roi)
-        if tg is None:
+        mapped = smap.lookup(roi)
+        if mapped is None:
             if not smap.ignored(roi) and looks_relevant(roi):
                 hint = suggest_structure(roi)
                 bad(
@@ -265,18 +265,18 @@ def resolve_rois(
                     "roi.unmapped",
                 )
             unused.append(roi)
-        elif tg in explicit:
+        elif mapped in explicit:
             unused.append(roi)
-        elif tg in chosen:
+        elif mapped in chosen:
             bad(
                 roi,
-                f"ROIs '{chosen[tg]}' and '{roi}' both map to {tg}",
-                f"choose one with --roi {tg}=ROI, or list the other under 'ignore' in the structure map",
+                f"ROIs '{chosen[mapped]}' and '{roi}' both map to {mapped}",
+                f"choose one with --roi {mapped}=ROI, or list the other under 'ignore' in the structure map",
                 "roi.ambiguous",
             )
         else:
-            chosen[tg] = roi
-            how[tg] = smap.entry(roi)
+            chosen[mapped] = roi
+            how[mapped] = smap.entry(roi)
     if not any(tg in STRUCTURE_NAMES for tg in chosen) and not problems:
         problems.append(
             Problem(
