@@ -13,29 +13,11 @@ __all__ = ["add_case_parser"]
 
 
 def _new(args: argparse.Namespace) -> int:
-    from reirrad.errors import InputError
-    from reirrad.importers.assemble import CaseRequest, assemble_case, read_part
+    from reirrad.importers.assemble import CaseRequest, assemble_case, read_parts
 
-    problems = []
-    parts: dict[str, Any] = {}
-    for name, groups in (
-        ("priors", args.prior or []),
-        ("planned", [args.planned]),
-        ("lesion_parts", [args.lesion or []]),
-        ("patient_parts", [args.patient or []]),
-    ):
-        read = []
-        for group in groups:
-            course = []
-            for path in group:
-                try:
-                    course.append(read_part(path))
-                except InputError as exc:
-                    problems += exc.problems
-            read.append(course)
-        parts[name] = read if name == "priors" else read[0]
-    if problems:
-        raise InputError.of(problems)
+    priors, planned, lesion_parts, patient_parts = read_parts(
+        [*(args.prior or []), args.planned, args.lesion or [], args.patient or []], len(args.prior or [])
+    )
     lesion = {
         key: value
         for key, value in (
@@ -45,7 +27,15 @@ def _new(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    request = CaseRequest(args.id, args.level or [], lesion=lesion, **parts)
+    request = CaseRequest(
+        args.id,
+        args.level or [],
+        priors=priors,
+        planned=planned,
+        lesion=lesion,
+        lesion_parts=lesion_parts,
+        patient_parts=patient_parts,
+    )
     _, text = assemble_case(request)
     sys.stdout.write(text)
     return Exit.OK

@@ -21,7 +21,7 @@ from reirrad.errors import InputError, Problem
 from reirrad.importers.common import check_regular_file
 from reirrad.load.yamlio import LineMap, load_yaml_file
 
-__all__ = ["CasePart", "CaseRequest", "assemble_case", "check_cases", "read_part", "summary_of"]
+__all__ = ["CasePart", "CaseRequest", "assemble_case", "check_cases", "read_part", "read_parts", "summary_of"]
 
 OPTIONS = "reirrad case new"
 """How problems with the command's own options name their 'file'."""
@@ -84,6 +84,26 @@ def read_part(path: str | Path) -> CasePart:
             break
         notes.append(line[1:].strip())
     return CasePart(str(path), data, lines, notes)
+
+
+def read_parts(
+    groups: Sequence[Sequence[str]], n_priors: int
+) -> tuple[list[list[CasePart]], list[CasePart], list[CasePart], list[CasePart]]:
+    """Read the files of ``n_priors`` prior courses, then the planned course, the lesion and the patient parts;
+    every unreadable file is reported at once."""
+    problems: list[Problem] = []
+    read: list[list[CasePart]] = []
+    for group in groups:
+        parts = []
+        for path in group:
+            try:
+                parts.append(read_part(path))
+            except InputError as exc:
+                problems += exc.problems
+        read.append(parts)
+    if problems:
+        raise InputError.of(problems)
+    return read[:n_priors], read[n_priors], read[n_priors + 1], read[n_priors + 2]
 
 
 def _same(a: Any, b: Any) -> bool:
