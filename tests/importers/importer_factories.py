@@ -113,7 +113,11 @@ def write_rtdose(
 
 
 def write_rtstruct(
-    path: Path, rois: dict[str, list[tuple[float, np.ndarray]]], *, for_uid: str = FOR_UID
+    path: Path,
+    rois: dict[str, list[tuple[float, np.ndarray]]],
+    *,
+    for_uid: str = FOR_UID,
+    digits: int = 6,
 ) -> Path:
     """An RT Structure Set with one CLOSED_PLANAR contour per (z, polygon) for each named ROI."""
     ds = _base("struct")
@@ -136,7 +140,7 @@ def write_rtstruct(
             c = Dataset()
             c.ContourGeometricType = "CLOSED_PLANAR"
             c.NumberOfContourPoints = len(polygon)
-            c.ContourData = [f"{v:.6g}" for p in polygon for v in (p[0], p[1], z)]
+            c.ContourData = [f"{v:.{digits}g}" for p in polygon for v in (p[0], p[1], z)]
             items.append(c)
         rc.ContourSequence = DicomSequence(items)
         contour_items.append(rc)

@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 from pathlib import Path
 
 import yaml
 from reirrad.case import Case, parse_case
-from reirrad.cli.importers import add_import_parser
-from reirrad.errors import InputError
+from reirrad.cli.main import main
 
 DATA = Path(__file__).with_name("data")
 
 
-def run_import(*argv: str) -> tuple[int, str, str]:
-    """Parse and run `reirrad import ARGV`; InputError → status 2 with the rendered problems on stderr."""
-    parser = argparse.ArgumentParser(prog="reirrad")
-    add_import_parser(parser.add_subparsers(dest="command", required=True))
+def run_reirrad(*argv: str) -> tuple[int, str, str]:
+    """Run `reirrad ARGV` as the console script does: exit status, stdout, stderr."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        args = parser.parse_args(["import", *argv])
         try:
-            code = args.func(args)
-        except InputError as exc:
-            print(exc.render(), file=err)
-            code = 2
+            code = main(list(argv))
+        except SystemExit as exc:  # argparse's own refusals
+            code = int(exc.code or 0)
     return code, out.getvalue(), err.getvalue()
+
+
+def run_import(*argv: str) -> tuple[int, str, str]:
+    """Run `reirrad import ARGV`: exit status, stdout, stderr (warnings, then one line per problem)."""
+    return run_reirrad("import", *argv)
 
 
 def case_with(prior: str | None = None, planned: str | None = None) -> Case:

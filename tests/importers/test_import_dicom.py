@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 import yaml
 from importer_factories import (
@@ -141,7 +144,10 @@ def test_output_is_a_valid_prior_course_and_says_how_it_was_made(tmp_path: Path)
     assert code == 0
     case = case_with(prior=out)
     assert case.prior_courses[0].dose_gy("SpinalCord", "Dmax") == pytest.approx(15.0)
-    assert "# SpinalCord is ROI 'Cord'." in out
+    assert (
+        "# SpinalCord is ROI 'Cord' (entry 'Cord' under SpinalCord of the bundled structure map "
+        "(reirrad/importers/structure_map.yaml))." in out
+    )
     assert "no histogram bins" in out
     assert "'PTV_T8'" in err
 
@@ -235,6 +241,28 @@ def test_metrics_of_samples_smaller_than_the_volume_are_left_out() -> None:
 # ---- bad-input gallery ---------------------------------------------------------------------------------
 
 
+def _mutate(path: str, change) -> None:
+    """Read a DICOM file written by the factories, change it, write it back (pydicom's warnings about the
+    non-conforming values being written are the point here, not a problem)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, force=True)
+        change(ds)
+        ds.save_as(path)
+
+
+def _set_contour(ds, values: list[str], roi: int = 0, contour: int = 0) -> None:
+    ds.ROIContourSequence[roi].ContourSequence[contour].ContourData = values
+
+
+def _patch_bytes(path: str, old: bytes, new: bytes) -> None:
+    """Replace bytes in a file, keeping its length: a text value where DICOM wants a number, as on disk."""
+    assert len(old) == len(new)
+    data = Path(path).read_bytes()
+    assert data.count(old) == 1, old
+    Path(path).write_bytes(data.replace(old, new))
+
+
 def _gallery(tmp_path: Path, case: str) -> list[str]:
     uniform = lambda x, y, z: np.full(x.shape, 20.0)  # noqa: E731
     course = [*COURSE, "--prescription", "30", "--fractions", "10"]
@@ -257,6 +285,43 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
             str(tmp_path / "rs.dcm"),
             *course,
         ]
+    if case == "record-is-a-pipe":
+        os.mkfifo(tmp_path / "rec.dcm")
+        return [*phantom(tmp_path, uniform), "--record", str(tmp_path / "rec.dcm"), *course]
+    if case == "truncated-pixel-data":
+        argv = phantom(tmp_path, uniform)
+        _mutate(argv[2], lambda ds: setattr(ds, "PixelData", ds.PixelData[: len(ds.PixelData) // 2]))
+        return [*argv, *course]
+    if case == "missing-roi-number":
+        argv = phantom(tmp_path, uniform)
+        _mutate(argv[4], lambda ds: delattr(ds.StructureSetROISequence[0], "ROINumber"))
+        return [*argv, *course]
+    if case == "nan-in-contour":
+        argv = phantom(tmp_path, uniform)
+        _mutate(argv[4], lambda ds: _set_contour(ds, ["nan", "0", "110", "1", "0", "110", "0", "1", "110"]))
+        return [*argv, *course]
+    if case == "text-in-contour":
+        argv = phantom(tmp_path, uniform)
+        _mutate(
+            argv[4], lambda ds: _set_contour(ds, ["7654.321", "0", "110", "1", "0", "110", "0", "1", "110"])
+        )
+        _patch_bytes(argv[4], b"7654.321", b"abcdefgh")
+        return [*argv, *course]
+    if case == "two-value-contour":
+        argv = phantom(tmp_path, uniform)
+        _mutate(argv[4], lambda ds: _set_contour(ds, ["1.0", "2.0"]))
+        return [*argv, *course]
+    if case == "text-in-dose-scaling":
+        argv = phantom(tmp_path, uniform, scaling=1.234567e-5)
+        _patch_bytes(argv[2], b"1.234567e-05", b"not-a-number")
+        return [*argv, *course]
+    if case == "nan-in-dose-offsets":
+        argv = phantom(tmp_path, uniform)
+        _mutate(
+            argv[2],
+            lambda ds: setattr(ds, "GridFrameOffsetVector", ["0", "nan", *ds.GridFrameOffsetVector[2:]]),
+        )
+        return [*argv, *course]
     if case == "swapped-files":
         argv = phantom(tmp_path, uniform)
         return ["dicom", "--rtdose", argv[4], "--rtstruct", argv[2], *course]
@@ -286,6 +351,10 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
         argv = phantom(tmp_path, uniform)
         write_rtplan(tmp_path / "plan.dcm", fractions=10, target_doses=[30.0])
         return [*argv, "--rtplan", str(tmp_path / "plan.dcm"), *COURSE, "--fractions", "5"]
+    if case == "prescription-not-a-target":
+        argv = phantom(tmp_path, uniform)
+        write_rtplan(tmp_path / "plan.dcm", fractions=1, target_doses=[14.0, 11.31])
+        return [*argv, "--rtplan", str(tmp_path / "plan.dcm"), *COURSE, "--prescription", "20"]
     if case == "two-target-doses":
         argv = phantom(tmp_path, uniform)
         write_rtplan(tmp_path / "plan.dcm", fractions=5, target_doses=[30.0, 35.0])
@@ -324,18 +393,27 @@ def _gallery(tmp_path: Path, case: str) -> list[str]:
 GALLERY = {
     "relative-units": "relative dose (DoseUnits RELATIVE) cannot give doses in Gy",
     "frame-of-reference": "FrameOfReferenceUID mismatch",
-    "not-covered": "the dose grid does not cover ROI 'Cord' (SpinalCord)",
+    "not-covered": "the dose grid does not cover ROI 'Cord' (SpinalCord): its contours, each standing for a slab as thick as the plane spacing, reach z 158.8 mm, 7.5 mm above the grid's edge at 151.2 mm",
     "missing-file": "nope.dcm: (document): file not found",
+    "record-is-a-pipe": "rec.dcm: (document): is not a regular file (a device, pipe or socket)",
+    "truncated-pixel-data": "dose.dcm: PixelData: the dose values cannot be read: The number of bytes of pixel data is less than expected (14450 vs 28900 bytes)",
+    "missing-roi-number": "rs.dcm: StructureSetROISequence[0].ROINumber: missing",
+    "nan-in-contour": "rs.dcm: ROIContourSequence[0].ContourSequence[0].ContourData: holds a value that is not a finite number",
+    "text-in-contour": "rs.dcm: ROIContourSequence[0].ContourSequence[0].ContourData: holds text where DICOM wants numbers",
+    "two-value-contour": "rs.dcm: ROIContourSequence[0].ContourSequence[0].ContourData: 2 numbers: not (x, y, z) triples",
+    "text-in-dose-scaling": "dose.dcm: DoseGridScaling: holds text where DICOM wants numbers",
+    "nan-in-dose-offsets": "dose.dcm: GridFrameOffsetVector: holds a value that is not a finite number",
     "swapped-files": "given as --rtdose but is RT Structure Set",
     "not-dicom": "notes.txt: (document): given as --rtdose but is not a DICOM object",
     "named-roi-absent": "there is no ROI named 'Cord 2'",
-    "unmapped-neural-roi": "ROI 'Cord_new' is not in the structure map",
+    "unmapped-neural-roi": "ROI 'Cord_new' is not in the bundled structure map",
     "no-usable-roi": "no ROI maps to a structure reirrad uses",
     "two-rois-one-name": "ROIs 'Cord' and 'Spinal Cord' both map to SpinalCord",
     "beam-dose": "DoseSummationType 'BEAM' is not the dose of a whole course",
     "fraction-dose-without-fractions": "the dose is of one fraction and the number of fractions is unknown",
     "dose-of-another-plan": "the dose was computed for another plan than --rtplan",
-    "fractions-contradict-plan": "--fractions 5 contradicts the RT Plan, which gives 10",
+    "fractions-contradict-plan": "plan.dcm: fractions: --fractions 5 contradicts the RT Plan, which gives 10",
+    "prescription-not-a-target": "plan.dcm: DoseReferenceSequence: --prescription 20 is none of the plan's target doses (11.31, 14 Gy)",
     "two-target-doses": "the plan prescribes 2 different target doses (30, 35 Gy)",
     "no-dates": "the input does not give the course's start (accepted: --start YYYY-MM-DD)",
     "record-without-date": "the record gives no treatment date",
@@ -391,3 +469,128 @@ def test_pydicom_warnings_are_counted_not_quoted(tmp_path: Path) -> None:
     assert code == 0, err
     assert "pydicom reported" in err
     assert "exceeds the maximum" not in out + err
+
+
+def test_a_prescription_matching_one_target_dose_is_taken(tmp_path: Path) -> None:
+    argv = phantom(tmp_path, lambda x, y, z: np.full(x.shape, 10.0))
+    write_rtplan(tmp_path / "plan.dcm", fractions=1, target_doses=[14.0, 11.31])
+    course = imported([*argv, "--rtplan", str(tmp_path / "plan.dcm"), *COURSE, "--prescription", "11.31"])
+    assert course["prescription"] == {"dose": 11.31, "fractions": 1}
+
+
+def test_every_missing_option_and_every_file_problem_in_one_run(tmp_path: Path) -> None:
+    """No course option at all, and an ROI outside the grid: one run names all five problems."""
+    argv = phantom(tmp_path, lambda x, y, z: np.full(x.shape, 20.0))
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, [140 + 2.5 * i for i in range(8)])})
+    code, out, err = run_import(*argv)
+    assert code == 2
+    assert out == ""
+    for expected in (
+        "the dose grid does not cover ROI 'Cord'",
+        "start: the input does not give the course's start",
+        "end: the input does not give the course's end",
+        "technique: the input does not give the course's technique",
+        "prescription: the input does not give the course's prescription",
+        "fractions: the input does not give the course's fractions",
+    ):
+        assert expected in err
+
+
+def test_a_roi_ending_on_the_last_dose_plane_is_covered(tmp_path: Path) -> None:
+    """The issue's case: dose planes and contours at z = … 149.9993 mm; rounding contour z to 0.01 mm put the
+    last slab 0.0007 mm past the grid's edge, and the ROI was refused."""
+    z = axis(90, 150, 2.5) - 0.0007
+    write_rtdose(tmp_path / "dose.dcm", lambda x, y, zz: np.full(x.shape, 20.0), x=X, y=X, z=z)
+    planes = [float(v) for v in z[-10:]]
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, planes)}, digits=10)
+    argv = ["dicom", "--rtdose", str(tmp_path / "dose.dcm"), "--rtstruct", str(tmp_path / "rs.dcm")]
+    course = imported([*argv, *COURSE, "--prescription", "30", "--fractions", "10"])
+    assert course["structures"]["SpinalCord"]["Dmax"] == 20.0
+
+
+def test_a_coverage_refusal_shows_the_shortfall_with_enough_digits(tmp_path: Path) -> None:
+    """Contours every 2.7 mm up to the last dose plane (150 mm, spacing 2.5 mm): the end slab reaches 151.35 mm,
+    0.10 mm past the grid's edge at 151.25 mm; the message must show numbers that differ."""
+    write_rtdose(tmp_path / "dose.dcm", lambda x, y, zz: np.full(x.shape, 20.0), x=X, y=X, z=Z)
+    planes = [150.0 - 2.7 * i for i in range(10)][::-1]
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, planes)})
+    argv = ["dicom", "--rtdose", str(tmp_path / "dose.dcm"), "--rtstruct", str(tmp_path / "rs.dcm")]
+    code, _, err = run_import(*argv, *COURSE, "--prescription", "30", "--fractions", "10")
+    assert code == 2
+    assert "reach z 151.35 mm, 0.10 mm above the grid's edge at 151.25 mm" in err
+
+
+PRESCRIBED = [*COURSE, "--prescription", "30", "--fractions", "10"]
+
+
+def test_a_resolution_too_fine_for_a_large_structure_is_refused_not_ignored(tmp_path: Path) -> None:
+    """125 cm³ (R = 20 mm, 100 mm long) at --resolution 0.25: 10.2 million cells, over the limit of 4 million.
+    It used to be coarsened to 0.315 mm in silence."""
+    z = axis(90, 215, 2.5)
+    write_rtdose(
+        tmp_path / "dose.dcm",
+        lambda x, y, zz: np.full(x.shape, 20.0),
+        x=axis(-30, 30, 2.5),
+        y=axis(-30, 30, 2.5),
+        z=z,
+    )
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(20, [100 + 2.5 * i for i in range(40)])})
+    argv = ["dicom", "--rtdose", str(tmp_path / "dose.dcm"), "--rtstruct", str(tmp_path / "rs.dcm")]
+    code, out, err = run_import(*argv, *PRESCRIBED, "--resolution", "0.25")
+    assert code == 2
+    assert out == ""
+    assert (
+        "ROI 'Cord' (SpinalCord), spanning x 40 mm, y 40 mm, z 100 mm, would need 10.2 million sample cells (limit 4 million) at 0.25 mm"
+        in err
+    )
+    assert "(accepted: --resolution 0.36 or coarser)" in err
+
+
+def test_a_resolution_within_the_limits_is_used_as_given(tmp_path: Path) -> None:
+    course_out = run_import(*phantom(tmp_path, lambda x, y, z: 10 + x), *PRESCRIBED, "--resolution", "0.25")
+    assert course_out[0] == 0, course_out[2]
+    assert "(0.25 mm cells)" in course_out[1]
+
+
+def test_without_resolution_a_structure_over_the_limits_is_sampled_coarser_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reirrad.importers import dvhcalc
+
+    monkeypatch.setattr(dvhcalc, "MAX_CELLS", 10_000)
+    code, out, err = run_import(*phantom(tmp_path, lambda x, y, z: np.full(x.shape, 20.0)), *PRESCRIBED)
+    assert code == 0, err
+    assert "would need 0.032 million sample cells (limit 0.01 million) at 0.5 mm: sampled at 0.84 mm" in err
+    assert "(0.84 mm cells)" in out
+    assert yaml.safe_load(out)["structures"]["SpinalCord"]["Dmax"] == 20.0
+
+
+def test_a_crafted_contour_cannot_take_the_memory(tmp_path: Path) -> None:
+    """A sliver of a triangle 800 m long (no area) inside a dose grid of 2 voxels 1 km apart: counting the work
+    first refuses it; it used to allocate a lattice over its bounding box until memory ran out."""
+    wide = np.array([-5e5, 5e5])
+    write_rtdose(
+        tmp_path / "dose.dcm", lambda x, y, zz: np.full(x.shape, 20.0), x=wide, y=wide, z=np.array([0.0, 1e5])
+    )
+    sliver = np.array([[-4e5, 0.0], [4e5, 0.5], [4e5, 0.0]])
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": [(100.0, sliver), (102.5, sliver)]})
+    argv = ["dicom", "--rtdose", str(tmp_path / "dose.dcm"), "--rtstruct", str(tmp_path / "rs.dcm")]
+    code, out, err = run_import(*argv, *PRESCRIBED)
+    assert code == 2
+    assert out == ""
+    assert "ROI 'Cord' (SpinalCord), spanning x 800000 mm, y 0 mm, z 5 mm, would need" in err
+    assert "(accepted: a structure that can be sampled at 2 mm (check its contours))" in err
+
+
+def test_ptv_high_minimum_dose_of_a_planned_course(tmp_path: Path) -> None:
+    """Dose 30 + x Gy; PTV_High a cylinder of R = 15 mm: its minimum, 15 Gy, lies on its surface at x = −15 mm."""
+    write_rtdose(tmp_path / "dose.dcm", lambda x, y, z: 30 + x, x=X, y=X, z=Z)
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5, PLANES), "PTV_High": cylinder(15, PLANES)})
+    argv = ["dicom", "--rtdose", str(tmp_path / "dose.dcm"), "--rtstruct", str(tmp_path / "rs.dcm")]
+    planned = ["--technique", "SBRT", "--start", "2016-09-15", "--prescription", "40", "--fractions", "5"]
+    course = imported([*argv, *planned, "--planned"])
+    assert course["ptv_high_dmin"] == pytest.approx(15.0, abs=tolerance(1.0))
+    assert course["structures"]["SpinalCord"]["Dmax"] == pytest.approx(35.0, abs=tolerance(1.0))
+    code, out, err = run_import(*argv, *COURSE, "--prescription", "40", "--fractions", "5")
+    assert code == 0, err
+    assert "ptv_high_dmin" not in yaml.safe_load(out)

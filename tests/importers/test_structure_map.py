@@ -40,6 +40,49 @@ def test_bundled_map_synonyms(roi: str, expected: str) -> None:
     assert load_structure_map().lookup(roi) == expected
 
 
+@pytest.mark.parametrize("mm", [2, 3, 5])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "SpinalCord_PRV{n}",
+        "SpinalCord_PRV{n}mm",
+        "Cord_PRV{n}mm",
+        "Cord PRV {n}mm",
+        "Cord+{n}mm",
+        "PRV{n} Cord",
+        "SC_PRV{n}",
+        "cord_prv{n}",
+    ],
+)
+def test_common_cord_prv_names_are_mapped(pattern: str, mm: int) -> None:
+    """2 mm PRVs go to SpinalCord_PRV03, the case format's nearest name (docs/importing.md: a decision)."""
+    expected = "SpinalCord_PRV05" if mm == 5 else "SpinalCord_PRV03"
+    assert load_structure_map().lookup(pattern.format(n=mm)) == expected
+
+
+def test_the_output_names_the_map_entry_that_matched(tmp_path: Path) -> None:
+    text = (DATA / "eclipse_cumulative_cgy.txt").read_text(encoding="utf-8")
+    (tmp_path / "prv.txt").write_text(
+        text.replace("Structure: SpinalCord", "Structure: Cord PRV 2mm"), encoding="utf-8"
+    )
+    code, out, err = run_import("dvh", str(tmp_path / "prv.txt"), *PRIOR)
+    assert code == 0, err
+    assert (
+        "# SpinalCord_PRV03 is ROI 'Cord PRV 2mm' (entry 'Cord_PRV_2mm' under SpinalCord_PRV03 of the bundled "
+        "structure map (reirrad/importers/structure_map.yaml)): cumulative %" in out
+    )
+    code, out, err = run_import(
+        "dvh", str(DATA / "eclipse_cumulative_cgy.txt"), *PRIOR, "--roi", "SpinalCord=SpinalCord"
+    )
+    assert code == 0, err
+    assert "# SpinalCord is ROI 'SpinalCord' (--roi SpinalCord=...)" in out
+
+
+def test_a_2_mm_and_a_3_mm_prv_of_one_cord_are_ambiguous() -> None:
+    with pytest.raises(InputError, match="ROIs 'Cord_PRV2mm' and 'Cord_PRV3mm' both map to SpinalCord_PRV03"):
+        resolve_rois(["Cord", "Cord_PRV2mm", "Cord_PRV3mm"], load_structure_map(), {}, "rs.dcm")
+
+
 def test_every_tg263_name_maps_to_itself() -> None:
     smap = load_structure_map()
     assert [smap.lookup(n) for n in STRUCTURE_NAMES] == list(STRUCTURE_NAMES)
@@ -70,7 +113,11 @@ def test_user_map_maps_an_institutional_name(tmp_path: Path) -> None:
     assert "ThecalSac: {Dmax: 30.0" in out
     code, _, err = run_import("dvh", str(tmp_path / "dvh.txt"), *PRIOR)
     assert code == 2
-    assert f"ROI 'PRV5 SpinalCanal' is not in the structure map {DEFAULT_MAP}" in err
+    assert (
+        "ROI 'PRV5 SpinalCanal' is not in the bundled structure map (reirrad/importers/structure_map.yaml)"
+        in err
+    )
+    assert str(DEFAULT_MAP) not in err  # the same message on every machine
 
 
 def test_roi_option_overrides_the_map(tmp_path: Path) -> None:
@@ -144,3 +191,16 @@ def test_import_parser_has_three_formats_with_functions() -> None:
         ["import", "fhir", "b"],
     ):
         assert callable(parser.parse_args(argv).func)
+
+
+def test_a_user_map_may_name_target_synonyms_and_nothing_else_under_targets(tmp_path: Path) -> None:
+    (tmp_path / "map.yaml").write_text(
+        "version: 1\nstructures: {SpinalCord: [Cord]}\ntargets: {PTV_High: [PTV_24Gy], PTV_Low: [PTV_18Gy]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match="'PTV_Low' is not a target name of the case format"):
+        load_structure_map(tmp_path / "map.yaml")
+    (tmp_path / "map.yaml").write_text(
+        "version: 1\nstructures: {SpinalCord: [Cord]}\ntargets: {PTV_High: [PTV_24Gy]}\n", encoding="utf-8"
+    )
+    assert load_structure_map(tmp_path / "map.yaml").lookup("ptv 24gy") == "PTV_High"

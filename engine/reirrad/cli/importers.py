@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from reirrad.cli.args import whole_number
 from reirrad.cli.exits import Exit
-from reirrad.importers.common import TECHNIQUES, CourseOptions, ImportResult, render
+from reirrad.importers.common import TECHNIQUES, CourseOptions, ImportRefused, ImportResult, render
 
 __all__ = ["add_import_parser"]
 
@@ -30,6 +32,12 @@ def _course_options(p: argparse.ArgumentParser, *, dose_options: bool = True) ->
     g.add_argument("--end", metavar="YYYY-MM-DD", help="last treatment date (prior courses)")
     g.add_argument(
         "--planned", action="store_true", help="emit a planned course (no end date) instead of a prior one"
+    )
+    g.add_argument(
+        "--course",
+        metavar="FILE",
+        help="take the fields the files lack from this course file (e.g. `reirrad import fhir` of the same "
+        "course); an option or file value contradicting it is an error",
     )
     if dose_options:
         g.add_argument(
@@ -53,7 +61,8 @@ def _structure_options(p: argparse.ArgumentParser) -> None:
 
 
 def _course_options_of(args: argparse.Namespace) -> CourseOptions:
-    return CourseOptions(
+    """The course fields given as options, completed from ``--course FILE`` when given."""
+    options = CourseOptions(
         technique=getattr(args, "technique", None),
         start=getattr(args, "start", None),
         end=getattr(args, "end", None),
@@ -61,9 +70,28 @@ def _course_options_of(args: argparse.Namespace) -> CourseOptions:
         prescription=getattr(args, "prescription", None),
         fractions=getattr(args, "fractions", None),
     )
+    course = getattr(args, "course", None)
+    return options.with_course_file(course) if course else options
 
 
-def _emit(result: ImportResult) -> int:
+def _keeping_warnings(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A refusal still prints the warnings gathered before it (then the errors, printed by main)."""
+
+    @functools.wraps(run)
+    def go(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except ImportRefused as exc:
+            for warning in exc.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            raise
+
+    return go
+
+
+def _emit(result: ImportResult, options: CourseOptions | None = None) -> int:
+    if options is not None and options.course_file:
+        result.notes.append(f"Course fields the files do not give: from {options.course_file}.")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     sys.stdout.write(render(result))
@@ -74,17 +102,19 @@ def _run_dicom(args: argparse.Namespace) -> int:
     from reirrad.importers.dicom import import_dicom
     from reirrad.importers.structure_map import load_structure_map, parse_roi_options
 
+    options = _course_options_of(args)
     return _emit(
         import_dicom(
             args.rtdose,
             args.rtstruct,
             args.rtplan,
             args.record or (),
-            _course_options_of(args),
+            options,
             load_structure_map(args.map),
             parse_roi_options(args.roi),
             args.resolution,
-        )
+        ),
+        options,
     )
 
 
@@ -92,14 +122,16 @@ def _run_dvh(args: argparse.Namespace) -> int:
     from reirrad.importers.eclipse import import_eclipse_dvh
     from reirrad.importers.structure_map import load_structure_map, parse_roi_options
 
+    options = _course_options_of(args)
     return _emit(
         import_eclipse_dvh(
             args.file,
-            _course_options_of(args),
+            options,
             load_structure_map(args.map),
             parse_roi_options(args.roi),
             plan=args.plan,
-        )
+        ),
+        options,
     )
 
 
@@ -141,13 +173,14 @@ def add_import_parser(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument(
         "--resolution",
         type=_positive_float,
-        default=0.5,
         metavar="MM",
-        help="sampling lattice spacing inside the contours (default 0.5 mm)",
+        help="sampling cell size inside the contours, used as given or refused when a structure would need "
+        "too much work at it (default 0.5 mm; a structure too large for the default is sampled at the finest "
+        "size within the limits, with a warning)",
     )
     _structure_options(d)
     _course_options(d)
-    d.set_defaults(func=_run_dicom)
+    d.set_defaults(func=_keeping_warnings(_run_dicom))
 
     v = sub.add_parser(
         "dvh",
@@ -159,7 +192,7 @@ def add_import_parser(subparsers: Any) -> argparse.ArgumentParser:
     v.add_argument("--plan", metavar="NAME", help="which plan or plan sum, when the export holds several")
     _structure_options(v)
     _course_options(v)
-    v.set_defaults(func=_run_dvh)
+    v.set_defaults(func=_keeping_warnings(_run_dvh))
 
     f = sub.add_parser(
         "fhir",
@@ -176,5 +209,5 @@ def add_import_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--volume", metavar="NAME", help="which treated volume gives the prescription, when several differ"
     )
     _course_options(f, dose_options=False)
-    f.set_defaults(func=_run_fhir)
+    f.set_defaults(func=_keeping_warnings(_run_fhir))
     return parser

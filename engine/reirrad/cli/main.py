@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reirrad.cli.audit import add_audit_parser, add_synth_parser
+from reirrad.cli.case import add_case_parser
 from reirrad.cli.evaluate import add_evaluate_parser
 from reirrad.cli.exits import Exit
 from reirrad.cli.importers import add_import_parser
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_parser(sub)
     add_synth_parser(sub)
     add_import_parser(sub)
+    add_case_parser(sub)
     add_rules_parser(sub)
     return parser
 

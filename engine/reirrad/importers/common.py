@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -11,19 +11,24 @@ from typing import Any
 
 import yaml
 
-from reirrad.case import METRICS
+from reirrad.case import METRICS, case_problems
 from reirrad.errors import InputError, Problem
 
 __all__ = [
+    "MAX_INPUT_BYTES",
     "METRIC_VOLUMES_CC",
     "TECHNIQUES",
     "CourseOptions",
+    "ImportRefused",
     "ImportResult",
     "assemble_course",
+    "check_regular_file",
     "ordered_metrics",
     "read_bytes",
     "render",
     "require",
+    "target_notes",
+    "validate_course",
 ]
 
 TECHNIQUES = ("2D", "3DCRT", "IMRT", "VMAT", "SBRT", "SRS", "other")
@@ -32,6 +37,22 @@ METRIC_VOLUMES_CC = {"D0.03cc": 0.03, "D0.1cc": 0.1, "D1cc": 1.0}
 
 DOSE_DECIMALS = 2
 """Doses are written to 0.01 Gy: finer than any limit in the rule pack, coarser than the methods."""
+
+
+MAX_INPUT_BYTES = 1 << 30
+"""A larger input file is refused before it is read (the largest RT Dose of a whole-body grid is ~200 MB)."""
+
+
+@dataclass
+class ImportRefused(InputError):
+    """An importer's refusal, with the warnings gathered before it (the CLI prints them before the errors)."""
+
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def gathered(cls, problems: Sequence[Problem], warnings: Sequence[str]) -> ImportRefused:
+        ordered = InputError.of(problems).problems
+        return cls(ordered, list(warnings))
 
 
 @dataclass
@@ -54,6 +75,62 @@ class CourseOptions:
     prescription: float | None = None
     fractions: int | None = None
 
+    course_file: str | None = None
+    """A course file (an earlier import, e.g. of the FHIR course summary) that gave some fields above."""
+    from_course: frozenset[str] = frozenset()
+    """The fields the course file gave (not an option)."""
+
+    def with_course_file(self, path: str) -> CourseOptions:
+        """These options completed from a course file (technique, dates, prescription); a field both give
+        differently is refused."""
+        from reirrad.load.yamlio import load_yaml_file
+
+        check_regular_file(path, 10_000_000)
+        data, lines = load_yaml_file(Path(path))
+        if not isinstance(data, dict):
+            raise InputError.of(
+                [
+                    Problem(
+                        path, (), "is not a course (a mapping)", "the output of reirrad import", code="course"
+                    )
+                ]
+            )
+        found = data.get("prescription")
+        prescription: dict[str, Any] = found if isinstance(found, dict) else {}
+        scale = 0.01 if data.get("unit") == "cGy" else 1.0
+        dose = prescription.get("dose")
+        given = {
+            "technique": data.get("technique"),
+            "start": data.get("start"),
+            "end": data.get("end"),
+            "prescription": dose * scale
+            if isinstance(dose, int | float) and not isinstance(dose, bool)
+            else None,
+            "fractions": prescription.get("fractions"),
+        }
+        problems = []
+        merged: dict[str, Any] = {}
+        for name, from_file in given.items():
+            option = getattr(self, name)
+            if option is not None and from_file is not None and not _same(option, from_file):
+                problems.append(
+                    Problem(
+                        path,
+                        (name,)
+                        if name in ("technique", "start", "end")
+                        else ("prescription", name.replace("prescription", "dose")),
+                        f"--{name} {option} contradicts the course file, which gives {from_file}",
+                        accepted=f"leave --{name} out, or correct the file",
+                        line=lines.get((name,)),
+                        code="conflict",
+                    )
+                )
+            merged[name] = option if option is not None else from_file
+        if problems:
+            raise InputError.of(problems)
+        taken = frozenset(n for n, v in given.items() if v is not None and getattr(self, n) is None)
+        return CourseOptions(planned=self.planned, course_file=path, from_course=taken, **merged)
+
 
 def require(module: str, command: str) -> Any:
     """Import an optional dependency, or refuse with how to install it."""
@@ -75,8 +152,41 @@ def require(module: str, command: str) -> Any:
         ) from None
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The content of an input file, or an InputError naming it."""
+def check_regular_file(path: str | Path, limit: int = MAX_INPUT_BYTES) -> None:
+    """Refuse what is not a regular file of a sane size (a FIFO, /dev/zero, a directory) before reading it."""
+    import stat
+
+    try:
+        info = Path(path).stat()
+    except FileNotFoundError:
+        raise InputError.of(
+            [Problem(str(path), (), "file not found", accepted="an existing file", code="io")]
+        ) from None
+    except OSError as exc:
+        raise InputError.of([Problem(str(path), (), f"cannot be read: {exc.strerror}", code="io")]) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError.of([Problem(str(path), (), "is a directory", accepted="a file", code="io")])
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError.of(
+            [Problem(str(path), (), "is not a regular file (a device, pipe or socket)", "a file", code="io")]
+        )
+    if info.st_size > limit:
+        raise InputError.of(
+            [
+                Problem(
+                    str(path),
+                    (),
+                    f"is {info.st_size / 1e6:.0f} MB, larger than an input of this kind can be",
+                    accepted=f"at most {limit / 1e6:.0f} MB",
+                    code="io.size",
+                )
+            ]
+        )
+
+
+def read_bytes(path: str | Path, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The content of an input file (a regular file, at most ``limit`` bytes), or an InputError naming it."""
+    check_regular_file(path, limit)
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
@@ -105,6 +215,12 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
 
 
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return _close(float(a), float(b))
+    return bool(a == b)
+
+
 def _merge(
     name: str, flag: str, from_file: Any, source: str, option: Any, file: str, problems: list[Problem]
 ) -> Any:
@@ -113,16 +229,15 @@ def _merge(
         return option
     if option is None:
         return from_file
-    same = (
-        _close(float(from_file), float(option)) if isinstance(from_file, int | float) else from_file == option
-    )
-    if not same:
+    if not _same(from_file, option):
         problems.append(
             Problem(
                 file,
                 (name,),
                 f"{flag} {option} contradicts {source}, which gives {from_file}",
-                accepted=f"leave {flag} out, or correct the file",
+                accepted=f"leave {flag} out, or correct the file"
+                if flag.startswith("-")
+                else "correct one of the two files",
                 code="conflict",
             )
         )
@@ -141,43 +256,39 @@ def assemble_course(
     sources: dict[str, str] | None = None,
     structures: dict[str, dict[str, float]] | None = None,
     structures_required: bool = True,
+    files: Mapping[str, str] | None = None,
+    earlier: Sequence[Problem] = (),
+    skip_missing: Sequence[str] = (),
+    ptv_high_dmin: float | None = None,
 ) -> dict[str, Any]:
     """Build a prior or planned course from what the files gave and what the options add; refuse gaps.
 
-    ``sources`` names, per field, where the file value came from (for conflict messages).
+    ``sources`` names, per field, where the file value came from, and ``files`` which file gave it (for
+    conflict messages; ``file`` otherwise). ``earlier`` are the problems the importer found before: they are
+    raised together with every missing or contradicting option, so that one run lists them all. A field in
+    ``skip_missing`` is not reported missing (an earlier problem already says why it is absent).
     A planned course needs structures unless ``structures_required`` is False (FHIR, which warns instead).
     """
     sources = sources or {}
-    problems: list[Problem] = []
-    start = _merge("start", "--start", start, sources.get("start", "the file"), options.start, file, problems)
-    end = _merge("end", "--end", end, sources.get("end", "the file"), options.end, file, problems)
-    technique = _merge(
-        "technique",
-        "--technique",
-        technique,
-        sources.get("technique", "the file"),
-        options.technique,
-        file,
-        problems,
-    )
-    dose_gy = _merge(
-        "prescription",
-        "--prescription",
-        dose_gy,
-        sources.get("prescription", "the file"),
-        options.prescription,
-        file,
-        problems,
-    )
-    fractions = _merge(
-        "fractions",
-        "--fractions",
-        fractions,
-        sources.get("fractions", "the file"),
-        options.fractions,
-        file,
-        problems,
-    )
+    files = files or {}
+    problems: list[Problem] = list(earlier)
+
+    def merge(name: str, from_file: Any, option: Any) -> Any:
+        return _merge(
+            name,
+            f"{options.course_file}'s {name}" if name in options.from_course else f"--{name}",
+            from_file,
+            sources.get(name, "the file"),
+            option,
+            files.get(name, file),
+            problems,
+        )
+
+    start = merge("start", start, options.start)
+    end = merge("end", end, options.end)
+    technique = merge("technique", technique, options.technique)
+    dose_gy = merge("prescription", dose_gy, options.prescription)
+    fractions = merge("fractions", fractions, options.fractions)
     missing = {
         "start": (start, "--start YYYY-MM-DD"),
         "technique": (technique, "--technique " + "|".join(TECHNIQUES)),
@@ -187,7 +298,7 @@ def assemble_course(
     if not options.planned:
         missing["end"] = (end, "--end YYYY-MM-DD (or a treatment record)")
     for name, (value, how) in missing.items():
-        if value is None:
+        if value is None and name not in skip_missing:
             problems.append(
                 Problem(
                     file,
@@ -246,7 +357,7 @@ def assemble_course(
                 code="fractions",
             )
         )
-    if options.planned and not structures and structures_required:
+    if options.planned and not structures and structures_required and not earlier:
         problems.append(
             Problem(
                 file,
@@ -262,11 +373,55 @@ def assemble_course(
     if not options.planned:
         course["end"] = end
     course["technique"] = technique
-    course["prescription"] = {"dose": _round(float(dose_gy)), "fractions": int(fractions)}  # type: ignore[arg-type]
+    course["prescription"] = {"dose": _round(float(dose_gy)), "fractions": int(fractions)}
     course["unit"] = "Gy"
+    if ptv_high_dmin is not None and options.planned:
+        course["ptv_high_dmin"] = _round(ptv_high_dmin)
     if structures:
         course["structures"] = structures
+    validate_course(course, file, planned=options.planned)
     return course
+
+
+_PLACEHOLDER_PLANNED: dict[str, Any] = {
+    "technique": "SBRT",
+    "prescription": {"dose": 24, "fractions": 1},
+    "structures": {"SpinalCord": {"Dmax": 0}},
+}
+
+
+def validate_course(course: dict[str, Any], file: str, *, planned: bool) -> None:
+    """Refuse an imported course that the case format would refuse: it is validated by the case format's own
+    checks (schema, models, plausibility) inside a minimal case, before anything is printed.
+
+    A planned course imported without organ doses (FHIR) is checked with a placeholder for them; the other
+    parts of the minimal case are placeholders too, and only problems of the course itself are reported.
+    """
+    if planned:
+        body = dict(course)
+        body.setdefault("structures", _PLACEHOLDER_PLANNED["structures"])
+        doc: dict[str, Any] = {"prior_courses": [], "planned_course": body}
+        base: tuple[str | int, ...] = ("planned_course",)
+    else:
+        anchor = course.get("end") if _valid_date(str(course.get("end"))) else course.get("start")
+        placeholder = {"start": anchor if _valid_date(str(anchor)) else "2000-01-01", **_PLACEHOLDER_PLANNED}
+        doc = {"prior_courses": [course], "planned_course": placeholder}
+        base = ("prior_courses", 0)
+    case = {"schema": "reirrad/case/v1", "case_id": "import-check", "lesion": {"levels": ["T1"]}, **doc}
+    _, found = case_problems(case, {}, file)
+    problems = [
+        Problem(
+            file,
+            ("course", *p.path[len(base) :]),
+            f"the imported course is not valid: {p.message}",
+            accepted=p.accepted,
+            code="import.invalid",
+        )
+        for p in found
+        if p.path[: len(base)] == base
+    ]
+    if problems:
+        raise InputError.of(problems)
 
 
 def _round(value: float) -> float:
@@ -285,7 +440,8 @@ def ordered_metrics(values: dict[str, float | None]) -> dict[str, float]:
 def render(result: ImportResult) -> str:
     """The YAML a user pastes into a case: the notes as comments, then the course."""
     head = "".join(f"# {line}\n" for note in result.notes for line in note.splitlines())
-    return head + yaml.safe_dump(result.course, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    body: str = yaml.safe_dump(result.course, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    return head + body
 
 
 def plural(n: int, word: str) -> str:
@@ -295,3 +451,19 @@ def plural(n: int, word: str) -> str:
 def listing(names: Sequence[str], limit: int = 12) -> str:
     shown = ", ".join(f"'{n}'" for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def target_notes(
+    options: CourseOptions, found: Sequence[str], file: str, notes: list[str], warnings: list[str]
+) -> None:
+    """Say what became of a PTV_High ROI: its minimum dose is a planned course's ``ptv_high_dmin`` only."""
+    if found and not options.planned:
+        notes.append(
+            f"ROI '{found[0]}' (PTV_High) not used: a prior course has no ptv_high_dmin (the coverage advisory "
+            "reads the planned course's)."
+        )
+    elif options.planned and not found:
+        warnings.append(
+            f"{file}: no PTV_High ROI (map one under 'targets', or --roi PTV_High=ROI): ptv_high_dmin not "
+            "imported, and the coverage advisory will be indeterminate"
+        )

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from reirrad.errors import InputError, Problem
 from reirrad.importers.common import (
     CourseOptions,
+    ImportRefused,
     ImportResult,
     assemble_course,
+    check_regular_file,
     listing,
     ordered_metrics,
     plural,
-    read_bytes,
     require,
+    target_notes,
 )
-from reirrad.importers.structure_map import RoiChoice, StructureMap, load_structure_map, resolve_rois
+from reirrad.importers.structure_map import (
+    TARGET_NAMES,
+    RoiChoice,
+    StructureMap,
+    load_structure_map,
+    resolve_rois,
+)
 
 __all__ = ["import_dicom"]
 
@@ -39,6 +47,13 @@ _NAMES = {
     **RT_BEAMS_RECORDS,
     RT_SUMMARY_RECORD: "RT Treatment Summary Record",
 }
+DEFAULT_RESOLUTION_MM = 0.5
+"""Sampling resolution when --resolution is not given (docs/importing.md states the tolerance at it)."""
+COARSEST_RESOLUTION_MM = 2.0
+"""The coarsest resolution used without being asked for; a structure needing more is refused."""
+COVERAGE_TOLERANCE_MM = 0.05
+"""A structure may reach this far past the dose grid's edge (rounding of coordinates in the files): the edge
+voxel's dose holds there, as it does within the edge half-voxel."""
 _AXIAL = {(1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, 1, 0), (1, 0, 0, 0, -1, 0), (-1, 0, 0, 0, -1, 0)}
 
 
@@ -60,7 +75,7 @@ def _read(path: str, expected: Mapping[str, str], flag: str, ctx: _Context) -> A
     pydicom = require("pydicom", "dicom")
     from pydicom.errors import InvalidDicomError
 
-    read_bytes(path)
+    check_regular_file(path)
     try:
         try:
             ds = pydicom.dcmread(path)
@@ -95,8 +110,63 @@ def _read(path: str, expected: Mapping[str, str], flag: str, ctx: _Context) -> A
     return ds
 
 
-def _floats(value: Any) -> list[float]:
-    return [float(v) for v in value]
+def _numbers(
+    ds: Any,
+    keyword: str,
+    file: str,
+    path: tuple[str | int, ...],
+    ctx: _Context,
+    *,
+    count: int | None = None,
+    integer: bool = False,
+    required: bool = True,
+) -> list[float] | None:
+    """A numeric attribute as finite floats, or None with a problem naming file, path and what is wrong.
+
+    pydicom converts decimal and integer strings when an attribute is first read, so text where DICOM wants a
+    number surfaces here as a ValueError; the value itself is not quoted.
+    """
+    where = (*path, keyword)
+    try:
+        raw = ds.get(keyword)
+        items = [] if raw is None or raw == "" else list(raw) if _multi(raw) else [raw]
+        values = [float(v) for v in items]
+    except (ValueError, TypeError, OverflowError):
+        ctx.bad(file, where, "holds text where DICOM wants numbers", "decimal numbers", "dicom.value")
+        return None
+    if not values:
+        if required:
+            ctx.bad(file, where, "missing", "the attribute, as the DICOM standard requires it", "dicom.value")
+        return None
+    if not all(math.isfinite(v) for v in values):
+        ctx.bad(file, where, "holds a value that is not a finite number", "finite numbers", "dicom.value")
+        return None
+    if count is not None and len(values) != count:
+        ctx.bad(
+            file,
+            where,
+            f"{plural(len(values), 'value')} where {count} are expected",
+            f"{count} numbers",
+            "dicom.value",
+        )
+        return None
+    if integer and any(v != int(v) for v in values):
+        ctx.bad(file, where, "is not a whole number", "an integer", "dicom.value")
+        return None
+    return values
+
+
+def _multi(value: Any) -> bool:
+    from pydicom.multival import MultiValue
+
+    return isinstance(value, list | tuple | MultiValue)
+
+
+def _integer(
+    ds: Any, keyword: str, file: str, path: tuple[str | int, ...], ctx: _Context, **kw: Any
+) -> int | None:
+    values = _numbers(ds, keyword, file, path, ctx, count=1, integer=True, **kw)
+    return None if values is None else int(values[0])
 
 
 def _dose_grid(ds: Any, file: str, ctx: _Context, fractions: int | None) -> tuple[Any, str, int | None]:
@@ -145,14 +215,12 @@ def _dose_grid(ds: Any, file: str, ctx: _Context, fractions: int | None) -> tupl
             "an --rtplan with NumberOfFractionsPlanned, or --fractions N",
             "dicom.summation",
         )
-    scaling = ds.get("DoseGridScaling")
-    if scaling is None or not float(scaling) > 0:
-        ctx.bad(file, ("DoseGridScaling",), "missing or not positive", "DoseGridScaling > 0", "dicom.scaling")
-    orientation = tuple(
-        round(v) if abs(abs(v) - round(abs(v))) < 1e-4 else v
-        for v in _floats(ds.get("ImageOrientationPatient", []))
-    )
-    if orientation not in _AXIAL:
+    scale = _numbers(ds, "DoseGridScaling", file, (), ctx, count=1)
+    if scale is not None and not scale[0] > 0:
+        ctx.bad(file, ("DoseGridScaling",), "not positive", "DoseGridScaling > 0", "dicom.scaling")
+    iop = _numbers(ds, "ImageOrientationPatient", file, (), ctx, count=6)
+    orientation = tuple(round(v) if abs(abs(v) - round(abs(v))) < 1e-4 else v for v in iop or [])
+    if iop is not None and orientation not in _AXIAL:
         ctx.bad(
             file,
             ("ImageOrientationPatient",),
@@ -160,9 +228,13 @@ def _dose_grid(ds: Any, file: str, ctx: _Context, fractions: int | None) -> tupl
             "rows along ±x and columns along ±y ([1,0,0,0,1,0] and its flips)",
             "dicom.orientation",
         )
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    offsets = _floats(ds.get("GridFrameOffsetVector", []) or [])
-    if frames < 2 or len(offsets) != frames:
+    frames = _integer(ds, "NumberOfFrames", file, (), ctx, required=False) or 1
+    rows = _integer(ds, "Rows", file, (), ctx)
+    columns = _integer(ds, "Columns", file, (), ctx)
+    ipp = _numbers(ds, "ImagePositionPatient", file, (), ctx, count=3)
+    spacing = _numbers(ds, "PixelSpacing", file, (), ctx, count=2)
+    offsets = _numbers(ds, "GridFrameOffsetVector", file, (), ctx)
+    if offsets is not None and (frames < 2 or len(offsets) != frames):
         ctx.bad(
             file,
             ("GridFrameOffsetVector",),
@@ -170,15 +242,52 @@ def _dose_grid(ds: Any, file: str, ctx: _Context, fractions: int | None) -> tupl
             "at least two planes, one offset each",
             "dicom.grid",
         )
-    if len(ctx.problems) > before:
+    if spacing is not None and not all(v > 0 for v in spacing):
+        ctx.bad(file, ("PixelSpacing",), "not positive", "spacings > 0 mm", "dicom.grid")
+    if rows is not None and columns is not None and (rows < 2 or columns < 2):
+        ctx.bad(
+            file,
+            ("Rows",),
+            f"a grid of {rows} × {columns} voxels",
+            "at least 2 × 2 voxels per plane",
+            "dicom.grid",
+        )
+    if (
+        len(ctx.problems) > before
+        or scale is None
+        or ipp is None
+        or spacing is None
+        or offsets is None
+        or rows is None
+        or columns is None
+    ):
         return None, "", None
-    pixels = np.asarray(ds.pixel_array, dtype=float)
-    values = pixels.reshape(frames, int(ds.Rows), int(ds.Columns)) * float(scaling)
-    ipp = _floats(ds.ImagePositionPatient)
-    row_step, col_step = _floats(ds.PixelSpacing)
+    try:
+        pixels = np.asarray(ds.pixel_array, dtype=float)
+    except Exception as exc:  # pydicom and its pixel handlers raise many types for damaged pixel data
+        reason = str(exc).split(" - ")[0].strip() or type(exc).__name__
+        ctx.bad(
+            file,
+            ("PixelData",),
+            f"the dose values cannot be read: {reason}",
+            "complete pixel data of Rows × Columns × NumberOfFrames values",
+            "dicom.pixels",
+        )
+        return None, "", None
+    if pixels.size != frames * rows * columns:
+        ctx.bad(
+            file,
+            ("PixelData",),
+            f"{pixels.size} dose values for a grid of {frames} × {rows} × {columns}",
+            "one value per voxel",
+            "dicom.pixels",
+        )
+        return None, "", None
+    values = pixels.reshape(frames, rows, columns) * scale[0]
+    row_step, col_step = spacing
     z0 = 0.0 if offsets[0] == ipp[2] and offsets[0] != 0 else ipp[2]
-    x = ipp[0] + orientation[0] * col_step * np.arange(int(ds.Columns))
-    y = ipp[1] + orientation[4] * row_step * np.arange(int(ds.Rows))
+    x = ipp[0] + orientation[0] * col_step * np.arange(columns)
+    y = ipp[1] + orientation[4] * row_step * np.arange(rows)
     z = z0 + np.asarray(offsets)
     axes: dict[str, Any] = {}
     for axis, coords, name in ((2, x, "x"), (1, y, "y"), (0, z, "z")):
@@ -198,24 +307,38 @@ def _dose_grid(ds: Any, file: str, ctx: _Context, fractions: int | None) -> tupl
         axes[name] = ascending
     how = f"RTDOSE DoseSummationType {summation}"
     used = None
-    if summation == "FRACTION":
+    if summation == "FRACTION" and fractions is not None:
         values = values * fractions
         used = fractions
         how += f": the dose of one fraction, multiplied by {fractions} fractions"
     return DoseGrid(axes["x"], axes["y"], axes["z"], values), how, used
 
 
-def _structure_set(ds: Any, file: str) -> tuple[dict[str, int], dict[int, str], dict[int, list[Any]], str]:
+Contours = list[tuple[tuple[str | int, ...], Any]]
+"""Contour items of one ROI, each with its path in the structure set (for messages)."""
+
+
+def _structure_set(
+    ds: Any, file: str, ctx: _Context
+) -> tuple[dict[str, int], dict[int, str], dict[int, Contours], str]:
     """ROI name → number, number → referenced frame of reference, number → contour items; the set's FoR."""
     names: dict[str, int] = {}
     frames: dict[int, str] = {}
-    for item in ds.get("StructureSetROISequence", []):
-        number = int(item.ROINumber)
+    for i, item in enumerate(ds.get("StructureSetROISequence", [])):
+        number = _integer(item, "ROINumber", file, ("StructureSetROISequence", i), ctx)
+        if number is None:
+            continue
         names.setdefault(str(item.get("ROIName", "")).strip(), number)
         frames[number] = str(item.get("ReferencedFrameOfReferenceUID", ""))
-    contours: dict[int, list[Any]] = {}
-    for item in ds.get("ROIContourSequence", []):
-        contours[int(item.ReferencedROINumber)] = list(item.get("ContourSequence", []))
+    contours: dict[int, Contours] = {}
+    for i, item in enumerate(ds.get("ROIContourSequence", [])):
+        number = _integer(item, "ReferencedROINumber", file, ("ROIContourSequence", i), ctx)
+        if number is None:
+            continue
+        contours[number] = [
+            (("ROIContourSequence", i, "ContourSequence", j), c)
+            for j, c in enumerate(item.get("ContourSequence", []))
+        ]
     refs = ds.get("ReferencedFrameOfReferenceSequence", [])
     set_for = str(refs[0].get("FrameOfReferenceUID", "")) if refs else ""
     return names, frames, contours, set_for
@@ -225,18 +348,60 @@ def _roi_names_in_order(ds: Any) -> list[str]:
     return [str(item.get("ROIName", "")).strip() for item in ds.get("StructureSetROISequence", [])]
 
 
-def _planes(items: Sequence[Any]) -> list[tuple[float, list[Any]]]:
+def _planes(items: Contours, file: str, ctx: _Context) -> list[tuple[float, list[Any]]]:
+    """Closed contours grouped by plane (z to 0.01 mm), each plane at the mean z its contours give."""
     import numpy as np
 
     by_z: dict[float, list[Any]] = {}
-    for item in items:
+    exact: dict[float, list[float]] = {}
+    for path, item in items:
         if str(item.get("ContourGeometricType", "")).upper() != "CLOSED_PLANAR":
             continue
-        data = np.asarray(_floats(item.ContourData)).reshape(-1, 3)
+        numbers = _numbers(item, "ContourData", file, path, ctx)
+        if numbers is None:
+            continue
+        if len(numbers) % 3:
+            ctx.bad(
+                file,
+                (*path, "ContourData"),
+                f"{plural(len(numbers), 'number')}: not (x, y, z) triples",
+                "x, y, z of each contour point",
+                "dicom.contours",
+            )
+            continue
+        data = np.asarray(numbers).reshape(-1, 3)
         if len(data) < 3:
             continue
-        by_z.setdefault(round(float(data[0, 2]), 2), []).append(data[:, :2])
-    return sorted(by_z.items())
+        key = round(float(data[0, 2]), 2)
+        by_z.setdefault(key, []).append(data[:, :2])
+        exact.setdefault(key, []).append(float(data[0, 2]))
+    return [(float(np.mean(exact[key])), by_z[key]) for key in sorted(by_z)]
+
+
+def _decimals(excess: float) -> int:
+    """Enough decimals to show a coverage shortfall of this size (0.0007 mm needs 4)."""
+    if excess <= 0:
+        return 1
+    return min(4, max(1, 1 - math.floor(math.log10(float(f"{excess:.2g}")))))
+
+
+def _coverage_message(roi: str, tg: str, lo: Any, hi: Any, extent: list[tuple[float, float]]) -> str:
+    """Where the ROI's slab model leaves the dose grid, axis by axis, with numbers precise enough to differ."""
+    parts = []
+    for k, axis in enumerate("xyz"):
+        g_lo, g_hi = extent[k]
+        for value, edge, side in ((float(lo[k]), g_lo, "below"), (float(hi[k]), g_hi, "above")):
+            excess = edge - value if side == "below" else value - edge
+            if excess > COVERAGE_TOLERANCE_MM:
+                d = _decimals(excess)
+                parts.append(
+                    f"{axis} {value:.{d}f} mm, {excess:.{d}f} mm {side} the grid's edge at {edge:.{d}f} mm"
+                )
+    where = "; ".join(parts)
+    return (
+        f"the dose grid does not cover ROI '{roi}' ({tg}): its contours, each standing for a slab as thick as "
+        f"the plane spacing, reach {where} (a dose grid covers half a voxel beyond its outer voxel centres)"
+    )
 
 
 def _plan(ds: Any, file: str, ctx: _Context) -> tuple[float | None, int | None, list[float]]:
@@ -251,16 +416,20 @@ def _plan(ds: Any, file: str, ctx: _Context) -> tuple[float | None, int | None, 
             "a plan with one fraction group (import each plan separately)",
             "dicom.plan",
         )
-    elif groups and groups[0].get("NumberOfFractionsPlanned") is not None:
-        fractions = int(groups[0].NumberOfFractionsPlanned)
-    targets = sorted(
-        {
-            round(float(item.TargetPrescriptionDose), 4)
-            for item in ds.get("DoseReferenceSequence", [])
-            if str(item.get("DoseReferenceType", "")).upper() == "TARGET"
-            and item.get("TargetPrescriptionDose") is not None
-        }
-    )
+    elif groups:
+        fractions = _integer(
+            groups[0], "NumberOfFractionsPlanned", file, ("FractionGroupSequence", 0), ctx, required=False
+        )
+    found: set[float] = set()
+    for i, item in enumerate(ds.get("DoseReferenceSequence", [])):
+        if str(item.get("DoseReferenceType", "")).upper() != "TARGET":
+            continue
+        dose = _numbers(
+            item, "TargetPrescriptionDose", file, ("DoseReferenceSequence", i), ctx, count=1, required=False
+        )
+        if dose is not None:
+            found.add(round(dose[0], 4))
+    targets = sorted(found)
     return (targets[0] if len(targets) == 1 else None), fractions, targets
 
 
@@ -299,16 +468,30 @@ def _records(
                 for d in (_date(ds.get("FirstTreatmentDate")), _date(ds.get("MostRecentTreatmentDate")))
                 if d
             ]
-            for group in ds.get("FractionGroupSummarySequence", []):
-                if group.get("NumberOfFractionsDelivered") is not None:
-                    delivered.append(int(group.NumberOfFractionsDelivered))
+            for i, group in enumerate(ds.get("FractionGroupSummarySequence", [])):
+                n = _integer(
+                    group,
+                    "NumberOfFractionsDelivered",
+                    path,
+                    ("FractionGroupSummarySequence", i),
+                    ctx,
+                    required=False,
+                )
+                if n is not None:
+                    delivered.append(n)
         else:
             found = [d for d in [_date(ds.get("TreatmentDate"))] if d]
-            delivered += [
-                int(b.CurrentFractionNumber)
-                for b in ds.get("TreatmentSessionBeamSequence", [])
-                if b.get("CurrentFractionNumber") is not None
-            ]
+            for i, beam in enumerate(ds.get("TreatmentSessionBeamSequence", [])):
+                n = _integer(
+                    beam,
+                    "CurrentFractionNumber",
+                    path,
+                    ("TreatmentSessionBeamSequence", i),
+                    ctx,
+                    required=False,
+                )
+                if n is not None:
+                    delivered.append(n)
         if not found:
             ctx.bad(
                 path,
@@ -323,6 +506,79 @@ def _records(
     return min(dates), max(dates), (max(delivered) if delivered else None)
 
 
+def _sample_roi(
+    roi: str,
+    tg: str,
+    planes: list[tuple[float, list[Any]]],
+    grid: Any,
+    resolution_mm: float | None,
+    rtdose: str,
+    rtstruct: str,
+    ctx: _Context,
+) -> tuple[dict[str, float | None], Any] | None:
+    """Dmax and D_v of one ROI, or None with a problem: not covered by the grid (checked on the contours'
+    bounding box before sampling), or too large to sample at the asked resolution (checked before allocating).
+
+    A resolution given by the user is used as given or refused; without one, a structure too large for the
+    default is sampled at the finest resolution within the limits, with a warning.
+    """
+    import numpy as np
+
+    from reirrad.importers.dvhcalc import (
+        SamplingTooLarge,
+        finest_resolution,
+        metrics_from_samples,
+        plane_spacing,
+        sample_structure,
+    )
+
+    t = plane_spacing([z for z, _ in planes])
+    xy = np.concatenate([q for _, polygons in planes for q in polygons])
+    lo = [float(xy[:, 0].min()), float(xy[:, 1].min()), planes[0][0] - t / 2]
+    hi = [float(xy[:, 0].max()), float(xy[:, 1].max()), planes[-1][0] + t / 2]
+    extent = grid.extent()
+    if any(
+        lo[k] < extent[k][0] - COVERAGE_TOLERANCE_MM or hi[k] > extent[k][1] + COVERAGE_TOLERANCE_MM
+        for k in range(3)
+    ):
+        ctx.bad(
+            rtdose,
+            ("ROI", roi),
+            _coverage_message(roi, tg, lo, hi, extent),
+            "a dose grid computed over the whole structure (enlarge the calculation volume)",
+            "dicom.coverage",
+        )
+        return None
+    h = resolution_mm if resolution_mm is not None else DEFAULT_RESOLUTION_MM
+    try:
+        samples = sample_structure(planes, h)
+    except SamplingTooLarge as exc:
+        coarsest = max(h, COARSEST_RESOLUTION_MM)
+        finest = finest_resolution(planes, h, coarsest)
+        span = ", ".join(f"{a} {hi[k] - lo[k]:.0f} mm" for k, a in enumerate("xyz"))
+        if resolution_mm is not None or finest is None:
+            ctx.bad(
+                rtstruct,
+                ("ROI", roi),
+                f"ROI '{roi}' ({tg}), spanning {span}, would need {exc} at {h:g} mm",
+                f"--resolution {finest:g} or coarser"
+                if finest is not None
+                else f"a structure that can be sampled at {coarsest:g} mm (check its contours)",
+                "dicom.sampling",
+            )
+            return None
+        ctx.warnings.append(
+            f"{rtstruct}: ROI '{roi}' ({tg}), spanning {span}, would need {exc} at {h:g} mm: sampled at "
+            f"{finest:g} mm, the finest within the limits (the tolerance grows in proportion; see "
+            "docs/importing.md)"
+        )
+        samples = sample_structure(planes, finest)
+    inner, surface = grid.sample(samples.points), grid.sample(samples.surface)
+    values = metrics_from_samples(inner, samples.volumes_cc, surface)
+    values["Dmin"] = float(min(inner.min(), surface.min()))
+    return values, samples
+
+
 def import_dicom(
     rtdose: str,
     rtstruct: str,
@@ -331,23 +587,30 @@ def import_dicom(
     options: CourseOptions | None = None,
     structure_map: StructureMap | None = None,
     explicit_rois: Mapping[str, str] | None = None,
-    resolution_mm: float = 0.5,
+    resolution_mm: float | None = None,
 ) -> ImportResult:
     """Compute a course from DICOM RT objects; every problem found is raised together as an InputError.
 
     pydicom's warnings about non-conforming values (raised when a value is first read) are counted and
     reported without their text, which may quote patient data.
     """
+    ctx = _Context([], [])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = _import_dicom(
-            rtdose, rtstruct, rtplan, records, options, structure_map, explicit_rois, resolution_mm
-        )
+        refusal: InputError | None = None
+        try:
+            result = _import_dicom(
+                rtdose, rtstruct, rtplan, records, options, structure_map, explicit_rois, resolution_mm, ctx
+            )
+        except InputError as exc:
+            refusal = exc
     if caught:
-        result.warnings.append(
+        ctx.warnings.append(
             f"pydicom reported {len(caught)} warning(s) about non-conforming values "
             "(not shown: they may quote patient data)"
         )
+    if refusal is not None:
+        raise ImportRefused.gathered(refusal.problems, ctx.warnings)
     return result
 
 
@@ -359,40 +622,55 @@ def _import_dicom(
     options: CourseOptions | None = None,
     structure_map: StructureMap | None = None,
     explicit_rois: Mapping[str, str] | None = None,
-    resolution_mm: float = 0.5,
+    resolution_mm: float | None = None,
+    ctx: _Context | None = None,
 ) -> ImportResult:
     """The import itself; see import_dicom."""
     require("numpy", "dicom")
-    from reirrad.importers.dvhcalc import metrics_from_samples, sample_structure
-
     options = options or CourseOptions()
     smap = structure_map or load_structure_map()
-    ctx = _Context([], [])
+    ctx = ctx or _Context([], [])
     notes: list[str] = []
-    missing = [
-        Problem(p, (), "file not found", accepted="an existing file", code="io")
-        for p in [rtdose, rtstruct, *([rtplan] if rtplan else []), *records]
-        if not Path(p).is_file()
-    ]
-    if missing:
-        raise InputError.of(missing)
+    unreadable: list[Problem] = []
+    for p in [rtdose, rtstruct, *([rtplan] if rtplan else []), *records]:
+        try:
+            check_regular_file(p)
+        except InputError as exc:
+            unreadable += exc.problems
+    if unreadable:
+        raise InputError.of(unreadable)
     dose_ds = _read(rtdose, {RT_DOSE: "RT Dose"}, "--rtdose", ctx)
     struct_ds = _read(rtstruct, {RT_STRUCT: "RT Structure Set"}, "--rtstruct", ctx)
     plan_ds = _read(rtplan, RT_PLANS, "--rtplan", ctx) if rtplan else None
     dose_for = str(dose_ds.get("FrameOfReferenceUID", ""))
 
-    prescription, fractions, targets = (None, None, [])
+    prescription: float | None = None
+    fractions: int | None = None
+    targets: list[float] = []
     plan_uid = None
     if plan_ds is not None:
-        prescription, fractions, targets = _plan(plan_ds, rtplan, ctx)  # type: ignore[arg-type]
+        plan_file = rtplan or ""
+        prescription, fractions, targets = _plan(plan_ds, plan_file, ctx)
         plan_uid = str(plan_ds.get("SOPInstanceUID", ""))
+        listed = ", ".join(f"{t:g}" for t in targets)
         if len(targets) > 1 and options.prescription is None:
             ctx.bad(
-                rtplan,
-                ("DoseReferenceSequence",),  # type: ignore[arg-type]
-                f"the plan prescribes {len(targets)} different target doses "
-                f"({', '.join(f'{t:g}' for t in targets)} Gy)",
+                plan_file,
+                ("DoseReferenceSequence",),
+                f"the plan prescribes {len(targets)} different target doses ({listed} Gy)",
                 "--prescription GY to say which is the course's",
+                "dicom.prescription",
+            )
+        elif (
+            len(targets) > 1
+            and options.prescription is not None
+            and not any(abs(t - options.prescription) <= 0.005 for t in targets)
+        ):
+            ctx.bad(
+                plan_file,
+                ("DoseReferenceSequence",),
+                f"--prescription {options.prescription:g} is none of the plan's target doses ({listed} Gy)",
+                "--prescription with one of the plan's target doses",
                 "dicom.prescription",
             )
         refs = dose_ds.get("ReferencedRTPlanSequence", [])
@@ -408,7 +686,7 @@ def _import_dicom(
         plan_for = str(plan_ds.get("FrameOfReferenceUID", ""))
         if plan_for and dose_for and plan_for != dose_for:
             ctx.bad(
-                rtplan,
+                plan_file,
                 ("FrameOfReferenceUID",),
                 "the plan's frame of reference differs from the dose's",
                 "files of one plan, sharing a FrameOfReferenceUID",
@@ -428,7 +706,7 @@ def _import_dicom(
                 f"Dates from {plural(len(records), 'treatment record')}: first and last treatment date."
             )
 
-    names, roi_frames, contours, set_for = _structure_set(struct_ds, rtstruct)
+    names, roi_frames, contours, set_for = _structure_set(struct_ds, rtstruct, ctx)
     try:
         choice = resolve_rois(_roi_names_in_order(struct_ds), smap, explicit_rois or {}, rtstruct)
     except InputError as exc:
@@ -441,7 +719,14 @@ def _import_dicom(
 
     structures: dict[str, dict[str, float]] = {}
     resolutions = set()
+    ptv_high_dmin = None
+    target_rois = [roi for tg, roi in choice.chosen.items() if tg in TARGET_NAMES]
+    target_notes(options, target_rois, rtstruct, notes, ctx.warnings)
     for tg, roi in choice.chosen.items():
+        if tg in TARGET_NAMES and not options.planned:
+            continue
+        if roi not in names:
+            continue  # its ROINumber was refused above
         number = names[roi]
         roi_for = roi_frames.get(number) or set_for
         if dose_for and roi_for and roi_for != dose_for:
@@ -454,7 +739,10 @@ def _import_dicom(
                 "dicom.frame",
             )
             continue
-        planes = _planes(contours.get(number, []))
+        before = len(ctx.problems)
+        planes = _planes(contours.get(number, []), rtstruct, ctx)
+        if len(ctx.problems) > before:
+            continue
         if len(planes) < 2:
             ctx.bad(
                 rtstruct,
@@ -466,28 +754,18 @@ def _import_dicom(
             continue
         if grid is None:
             continue
-        samples = sample_structure(planes, resolution_mm)
-        outside = grid.outside(samples.points)
-        surface_out = grid.outside(samples.surface)
-        if outside.any() or surface_out.any():
-            lo = samples.surface.min(axis=0)
-            hi = samples.surface.max(axis=0)
-            ext = grid.extent()
-            ctx.bad(
-                rtdose,
-                ("ROI", roi),
-                f"the dose grid does not cover ROI '{roi}' ({tg}): the ROI spans "
-                + ", ".join(f"{a} {lo[k]:.1f}…{hi[k]:.1f}" for k, a in enumerate("xyz"))
-                + " mm, the grid "
-                + ", ".join(f"{a} {ext[k][0]:.1f}…{ext[k][1]:.1f}" for k, a in enumerate("xyz"))
-                + " mm",
-                "a dose grid computed over the whole structure (enlarge the calculation volume)",
-                "dicom.coverage",
+        sampled = _sample_roi(roi, tg, planes, grid, resolution_mm, rtdose, rtstruct, ctx)
+        if sampled is None:
+            continue
+        values, samples = sampled
+        resolutions.add(round(samples.resolution_mm, 3))
+        if tg in TARGET_NAMES:
+            ptv_high_dmin = values["Dmin"]
+            notes.append(
+                f"{choice.describe(tg)}: ptv_high_dmin is its minimum dose, the lowest of the sampled "
+                "interior and surface point doses."
             )
             continue
-        values = metrics_from_samples(
-            grid.sample(samples.points), samples.volumes_cc, grid.sample(samples.surface)
-        )
         for metric, v in (("D0.03cc", 0.03), ("D0.1cc", 0.1), ("D1cc", 1.0)):
             if values[metric] is None:
                 ctx.warnings.append(
@@ -495,9 +773,7 @@ def _import_dicom(
                     f"{metric} left out"
                 )
         structures[tg] = ordered_metrics(values)
-        resolutions.add(round(samples.resolution_mm, 3))
-        if tg != roi:
-            notes.append(f"{tg} is ROI '{roi}'.")
+        notes.append(f"{choice.describe(tg)}.")
     if structures:
         notes.append(
             "Near-max doses by jittered supersampling of the contours ("
@@ -505,14 +781,15 @@ def _import_dicom(
             + " mm cells) with trilinear dose interpolation; D_v interpolated on the sorted point doses, "
             "no histogram bins (docs/importing.md)."
         )
-    if ctx.problems:
-        raise InputError.of(ctx.problems)
     plan_fx = fractions
     if delivered is not None and plan_fx is not None and delivered < plan_fx:
         ctx.warnings.append(
             f"the treatment records show {delivered} of {plan_fx} planned fractions delivered; the "
             "doses are those of the full plan: if the course stopped early, correct them"
         )
+    record = (
+        records[0] if len(records) == 1 else f"{records[0]} (and the other records)" if records else rtdose
+    )
     course = assemble_course(
         rtdose,
         options,
@@ -521,12 +798,20 @@ def _import_dicom(
         dose_gy=prescription,
         fractions=fractions,
         sources={
-            "start": "the treatment record",
-            "end": "the treatment record",
+            "start": "the treatment records",
+            "end": "the treatment records",
             "prescription": "the RT Plan",
             "fractions": "the RT Plan",
         },
+        files={
+            "start": record,
+            "end": record,
+            "prescription": rtplan or rtdose,
+            "fractions": rtplan or rtdose,
+        },
         structures=structures,
+        earlier=ctx.problems,
+        ptv_high_dmin=ptv_high_dmin,
     )
     if plan_ds is not None and prescription is not None:
         notes.append("Prescription: the RT Plan's target prescription dose and planned fractions.")

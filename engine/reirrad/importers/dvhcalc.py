@@ -5,9 +5,9 @@ Method (stated in docs/importing.md):
 * Structure model: each contour plane stands for a slab of the ROI's plane spacing ``t`` centred on it
   (the usual TPS model); polygons on one plane combine by the even-odd rule, so holes work.
 * Sampling (stratified, jittered): each slab's bounding box is cut into cells ``h`` × ``h`` ×
-  ``t/ceil(t/h)`` (``h`` = 0.5 mm by default, coarsened only when a structure would need more than
-  ``MAX_SAMPLES`` cells) and one point is drawn uniformly inside each cell (numpy PCG64, fixed seed: the
-  result is reproducible). A regular lattice would cut a dose gradient along x, y or z into steps of
+  ``t/ceil(t/h)`` (``h`` as asked; the work is counted first and bounded by ``MAX_CELLS``,
+  ``MAX_SURFACE_POINTS`` and ``MAX_EDGE_VISITS``) and one point is drawn uniformly inside each cell (numpy
+  PCG64, fixed seed: the result is reproducible). A regular lattice would cut a dose gradient along x, y or z into steps of
   gradient × h; jittered points do not, and the thin slivers that hold the hottest 0.03 cm³ of a cord
   get their share of points. Points inside the contours are kept; each stands for its cell's volume.
 * Dose at each point: trilinear interpolation in the dose grid; a dose voxel covers half a spacing on
@@ -31,10 +31,29 @@ import numpy.typing as npt
 
 from reirrad.importers.common import METRIC_VOLUMES_CC
 
-__all__ = ["MAX_SAMPLES", "DoseGrid", "StructureSamples", "metrics_from_samples", "sample_structure"]
+__all__ = [
+    "MAX_CELLS",
+    "MAX_EDGE_VISITS",
+    "MAX_SURFACE_POINTS",
+    "DoseGrid",
+    "SamplingCost",
+    "SamplingTooLarge",
+    "StructureSamples",
+    "finest_resolution",
+    "metrics_from_samples",
+    "sample_structure",
+    "sampling_cost",
+]
 
 FloatArray = npt.NDArray[np.float64]
-MAX_SAMPLES = 4_000_000
+MAX_CELLS = 4_000_000
+"""Sampling cells per structure (one jittered point each): 500 cm³ of bounding box at 0.5 mm; about 200 MB."""
+MAX_SURFACE_POINTS = 2_000_000
+"""Points on a structure's contour edges over all slab levels (the Dmax search)."""
+MAX_EDGE_VISITS = 500_000
+"""Contour edges visited one by one (per plane and chunk of cells): the even-odd test's and the surface's loop."""
+CHUNK_CELLS = 1_000_000
+"""Cells drawn and tested at a time within one plane: bounds the transient memory (~80 MB)."""
 SEED = 20150105
 
 
@@ -54,10 +73,11 @@ class DoseGrid:
             out.append((float(a[0] - (a[1] - a[0]) / 2), float(a[-1] + (a[-1] - a[-2]) / 2)))
         return out
 
-    def outside(self, points: FloatArray) -> npt.NDArray[np.bool_]:
+    def outside(self, points: FloatArray, tolerance_mm: float = 1e-6) -> npt.NDArray[np.bool_]:
+        """Which points lie beyond the grid's extent by more than the tolerance."""
         mask = np.zeros(len(points), dtype=bool)
         for k, (lo, hi) in enumerate(self.extent()):
-            mask |= (points[:, k] < lo - 1e-6) | (points[:, k] > hi + 1e-6)
+            mask |= (points[:, k] < lo - tolerance_mm) | (points[:, k] > hi + tolerance_mm)
         return mask
 
     def sample(self, points: FloatArray) -> FloatArray:
@@ -95,15 +115,25 @@ class StructureSamples:
 
 
 def _inside(px: FloatArray, py: FloatArray, polygon: FloatArray) -> npt.NDArray[np.bool_]:
-    """Even-odd (crossing number) test of many points against one closed polygon."""
-    inside = np.zeros(px.shape, dtype=bool)
+    """Even-odd (crossing number) test of many points against one closed polygon.
+
+    An edge from ya to yb can only be crossed by points with min(ya, yb) ≤ y < max(ya, yb): with the points
+    sorted by y once, each edge tests only that band (the same arithmetic as testing all, much less of it).
+    """
+    order = np.argsort(py, kind="stable")
+    sx, sy = px[order], py[order]
+    hit = np.zeros(px.shape, dtype=bool)
     xs, ys = polygon[:, 0], polygon[:, 1]
     for xa, ya, xb, yb in zip(xs, ys, np.roll(xs, -1), np.roll(ys, -1), strict=True):
         if ya == yb:
             continue
-        crosses = (ya > py) != (yb > py)
-        x_at = xa + (py - ya) * (xb - xa) / (yb - ya)
-        inside ^= crosses & (px < x_at)
+        a, b = np.searchsorted(sy, (min(ya, yb), max(ya, yb)), side="left")
+        if a == b:
+            continue
+        x_at = xa + (sy[a:b] - ya) * (xb - xa) / (yb - ya)
+        hit[a:b] ^= sx[a:b] < x_at
+    inside = np.empty_like(hit)
+    inside[order] = hit
     return inside
 
 
@@ -124,14 +154,93 @@ def plane_spacing(zs: Sequence[float]) -> float:
     return float(np.median(np.diff(np.sort(np.asarray(zs, dtype=float)))))
 
 
+@dataclass(frozen=True)
+class SamplingCost:
+    """What sampling a structure at one resolution would take, counted before anything is allocated."""
+
+    resolution_mm: float
+    cells: int
+    """Jittered cells over the slabs' bounding boxes (memory and time of the point-in-polygon tests)."""
+    surface_points: int
+    """Points on the contours' edges at every sub-level of the slabs (memory of the Dmax search)."""
+    edge_visits: int
+    """Contour edges visited one at a time: per chunk of cells of their plane, and once for the surface."""
+
+    def over_limits(self) -> list[str]:
+        """The limits this sampling would exceed, as readable phrases (empty when within them)."""
+        out = []
+        if self.cells > MAX_CELLS:
+            out.append(f"{self.cells / 1e6:.3g} million sample cells (limit {MAX_CELLS / 1e6:g} million)")
+        if self.surface_points > MAX_SURFACE_POINTS:
+            out.append(
+                f"{self.surface_points / 1e6:.3g} million surface points (limit {MAX_SURFACE_POINTS / 1e6:g} million)"
+            )
+        if self.edge_visits > MAX_EDGE_VISITS:
+            out.append(
+                f"{self.edge_visits / 1e6:.3g} million contour edge visits (limit {MAX_EDGE_VISITS / 1e6:g} million)"
+            )
+        return out
+
+
+def sampling_cost(planes: Sequence[tuple[float, Sequence[FloatArray]]], resolution_mm: float) -> SamplingCost:
+    """The cost of ``sample_structure(planes, resolution_mm)``, from bounding boxes and perimeters only."""
+    h = resolution_mm
+    t = plane_spacing([z for z, _ in planes])
+    n_sub = _sublevels(t, h)
+    cells = surface = visits = 0
+    for _, polygons in planes:
+        xy = np.concatenate(polygons)
+        span = xy.max(axis=0) - xy.min(axis=0)
+        plane_cells = max(1, math.ceil(span[0] / h)) * max(1, math.ceil(span[1] / h)) * n_sub
+        cells += plane_cells
+        visits += sum(len(q) for q in polygons) * (math.ceil(plane_cells / CHUNK_CELLS) + 1)
+        perimeter = sum(float(np.hypot(*np.diff(np.vstack([q, q[:1]]), axis=0).T).sum()) for q in polygons)
+        surface += (math.ceil(perimeter / h) + sum(len(q) for q in polygons)) * (n_sub + 2)
+    return SamplingCost(h, cells, surface, visits)
+
+
+def finest_resolution(
+    planes: Sequence[tuple[float, Sequence[FloatArray]]], requested_mm: float, coarsest_mm: float
+) -> float | None:
+    """The finest resolution ≥ ``requested_mm`` (to 0.01 mm) whose sampling stays within the limits, or None
+    when even ``coarsest_mm`` would not."""
+    if not sampling_cost(planes, requested_mm).over_limits():
+        return requested_mm
+    if sampling_cost(planes, coarsest_mm).over_limits():
+        return None
+    lo, hi = requested_mm, coarsest_mm
+    while hi - lo > 0.005:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if sampling_cost(planes, mid).over_limits() else (lo, mid)
+    return math.ceil(hi * 100) / 100
+
+
+class SamplingTooLarge(ValueError):
+    """Sampling at the asked resolution would exceed the work limits; nothing was allocated."""
+
+    def __init__(self, cost: SamplingCost) -> None:
+        self.cost = cost
+        super().__init__("; ".join(cost.over_limits()))
+
+
+def _sublevels(t: float, h: float) -> int:
+    return max(1, math.ceil(t / h - 1e-9))
+
+
 def sample_structure(
     planes: Sequence[tuple[float, Sequence[FloatArray]]], resolution_mm: float = 0.5
 ) -> StructureSamples:
-    """Sample a structure given as (z, [polygon (n, 2) in mm, ...]) per plane; at least two planes."""
+    """Sample a structure given as (z, [polygon (n, 2) in mm, ...]) per plane; at least two planes.
+
+    The resolution is used as given; when the sampling would exceed the work limits (``sampling_cost``),
+    SamplingTooLarge is raised before anything large is allocated.
+    """
+    h = resolution_mm
+    cost = sampling_cost(planes, h)
+    if cost.over_limits():
+        raise SamplingTooLarge(cost)
     t = plane_spacing([z for z, _ in planes])
-    approx = sum(abs(_area(p)) for _, polys in planes for p in polys) * t
-    h = max(resolution_mm, (approx / MAX_SAMPLES) ** (1 / 3)) if approx > 0 else resolution_mm
-    n_sub = max(1, math.ceil(t / h - 1e-9))
+    n_sub = _sublevels(t, h)
     sub = t * ((np.arange(n_sub) + 0.5) / n_sub - 0.5)
     cell = np.array([h, h, t / n_sub])
     rng = np.random.default_rng(SEED)
@@ -139,20 +248,21 @@ def sample_structure(
     for z, polygons in planes:
         xy = np.concatenate(polygons)
         lo = np.array([xy[:, 0].min(), xy[:, 1].min(), z - t / 2])
-        counts = [
+        counts = (
             max(1, math.ceil((xy[:, 0].max() - lo[0]) / h)),
             max(1, math.ceil((xy[:, 1].max() - lo[1]) / h)),
             n_sub,
-        ]
-        corners = np.stack(np.meshgrid(*[np.arange(c) for c in counts], indexing="ij"), axis=-1).reshape(
-            -1, 3
         )
-        p = lo + (corners + rng.random(corners.shape)) * cell
-        inside = np.zeros(len(p), dtype=bool)
-        for polygon in polygons:
-            inside ^= _inside(p[:, 0], p[:, 1], polygon)
-        points.append(p[inside])
-        volumes.append(np.full(int(inside.sum()), float(np.prod(cell)) / 1000.0))
+        total = counts[0] * counts[1] * counts[2]
+        for first in range(0, total, CHUNK_CELLS):
+            flat = np.arange(first, min(total, first + CHUNK_CELLS))
+            corners = np.column_stack(np.unravel_index(flat, counts))
+            p = lo + (corners + rng.random(corners.shape)) * cell
+            inside = np.zeros(len(p), dtype=bool)
+            for polygon in polygons:
+                inside ^= _inside(p[:, 0], p[:, 1], polygon)
+            points.append(p[inside])
+            volumes.append(np.full(int(inside.sum()), float(np.prod(cell)) / 1000.0))
         edge = np.concatenate([_edge_points(q, h) for q in polygons])
         for dz in np.concatenate([sub, [-t / 2, t / 2]]):
             surface.append(np.column_stack([edge, np.full(len(edge), z + dz)]))

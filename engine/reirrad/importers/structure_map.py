@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reirrad.case import STRUCTURE_NAMES, suggest_structure
@@ -14,6 +14,7 @@ from reirrad.load.yamlio import load_yaml_file
 
 __all__ = [
     "DEFAULT_MAP",
+    "TARGET_NAMES",
     "RoiChoice",
     "StructureMap",
     "load_structure_map",
@@ -23,6 +24,10 @@ __all__ = [
 ]
 
 DEFAULT_MAP = Path(__file__).with_name("structure_map.yaml")
+TARGET_NAMES = ("PTV_High",)
+"""Targets an importer reads: PTV_High's minimum dose is the planned course's ``ptv_high_dmin``."""
+BUNDLED_TITLE = "the bundled structure map (reirrad/importers/structure_map.yaml)"
+"""How messages and notes name the bundled map: the same text on every machine."""
 _NEURAL_HINTS = ("cord", "canal", "thecal", "cauda", "plex", "esoph", "oesoph", "myelon", "spinal")
 
 
@@ -33,14 +38,30 @@ def normalize(name: str) -> str:
 
 @dataclass(frozen=True)
 class StructureMap:
-    """A loaded map: normalized synonym → TG-263 name, and the normalized names to ignore."""
+    """A loaded map: normalized synonym → TG-263 name, each synonym as written, and the names to ignore."""
 
     file: str
     names: Mapping[str, str]
     ignore: frozenset[str]
+    written: Mapping[str, str] = field(default_factory=dict)
+    """Normalized synonym → the entry as written in the map (the TG-263 name itself for those)."""
+
+    @property
+    def title(self) -> str:
+        """The map as messages name it: the same text on every machine for the bundled one."""
+        return BUNDLED_TITLE if Path(self.file) == DEFAULT_MAP else f"the structure map {self.file}"
 
     def lookup(self, roi: str) -> str | None:
         return self.names.get(normalize(roi))
+
+    def entry(self, roi: str) -> str:
+        """How an ROI matched: 'entry 'Cord_PRV3mm' under SpinalCord_PRV03 of FILE' (or its TG-263 name)."""
+        key = normalize(roi)
+        tg = self.names[key]
+        written = self.written.get(key, tg)
+        if written == tg:
+            return f"its TG-263 name {tg}" + ("" if roi == tg else f" ('{tg}' ignoring case and separators)")
+        return f"entry '{written}' under {tg} of {self.title}"
 
     def ignored(self, roi: str) -> bool:
         return normalize(roi) in self.ignore
@@ -69,41 +90,43 @@ def load_structure_map(path: str | Path | None = None) -> StructureMap:
             ]
         )
     for key in data:
-        if key not in ("version", "structures", "ignore"):
-            bad((key,), f"unknown key '{key}'", "version, structures, ignore")
+        if key not in ("version", "structures", "targets", "ignore"):
+            bad((key,), f"unknown key '{key}'", "version, structures, targets, ignore")
     if data.get("version") != 1:
         bad(("version",), f"version {data.get('version')!r} is not supported", "version: 1")
-    names: dict[str, str] = {normalize(n): n for n in STRUCTURE_NAMES}
-    structures = data.get("structures")
-    if not isinstance(structures, dict):
-        bad(
-            ("structures",),
-            "structures must map TG-263 names to lists of ROI names",
-            "SpinalCord: [Cord, Spinal Cord]",
-        )
-        structures = {}
-    for tg, synonyms in structures.items():
-        if tg not in STRUCTURE_NAMES:
-            hint = suggest_structure(str(tg))
-            bad(
-                ("structures", tg),
-                f"'{tg}' is not a structure name of the case format"
-                + (f"; did you mean '{hint}'?" if hint else ""),
-                ", ".join(STRUCTURE_NAMES),
-            )
+    names: dict[str, str] = {normalize(n): n for n in (*STRUCTURE_NAMES, *TARGET_NAMES)}
+    written: dict[str, str] = dict(names)
+    for section, allowed, example in (
+        ("structures", STRUCTURE_NAMES, "SpinalCord: [Cord, Spinal Cord]"),
+        ("targets", TARGET_NAMES, "PTV_High: [PTV High, PTV_H]"),
+    ):
+        entries = data.get(section, {} if section == "targets" else None)
+        if not isinstance(entries, dict):
+            bad((section,), f"{section} must map TG-263 names to lists of ROI names", example)
             continue
-        if not isinstance(synonyms, list) or not all(isinstance(s, str) and s.strip() for s in synonyms):
-            bad(("structures", tg), "must be a list of ROI names", "[Cord, Spinal Cord]")
-            continue
-        for i, synonym in enumerate(synonyms):
-            key = normalize(synonym)
-            if names.get(key, tg) != tg:
+        for tg, synonyms in entries.items():
+            if tg not in allowed:
+                hint = suggest_structure(str(tg)) if section == "structures" else ""
                 bad(
-                    ("structures", tg, i),
-                    f"'{synonym}' is already mapped to {names[key]}",
-                    "each ROI name under one TG-263 name",
+                    (section, tg),
+                    f"'{tg}' is not a {section[:-1]} name of the case format"
+                    + (f"; did you mean '{hint}'?" if hint else ""),
+                    ", ".join(allowed),
                 )
-            names[key] = tg
+                continue
+            if not isinstance(synonyms, list) or not all(isinstance(s, str) and s.strip() for s in synonyms):
+                bad((section, tg), "must be a list of ROI names", example.split(": ", 1)[1])
+                continue
+            for i, synonym in enumerate(synonyms):
+                key = normalize(synonym)
+                if names.get(key, tg) != tg:
+                    bad(
+                        (section, tg, i),
+                        f"'{synonym}' is already mapped to {names[key]}",
+                        "each ROI name under one TG-263 name",
+                    )
+                names[key] = tg
+                written.setdefault(key, synonym)
     ignore = data.get("ignore", [])
     if not isinstance(ignore, list) or not all(isinstance(s, str) for s in ignore):
         bad(("ignore",), "must be a list of ROI names", "[VocalCords]")
@@ -117,7 +140,7 @@ def load_structure_map(path: str | Path | None = None) -> StructureMap:
             )
     if problems:
         raise InputError.of(problems)
-    return StructureMap(file, names, frozenset(normalize(r) for r in ignore))
+    return StructureMap(file, names, frozenset(normalize(r) for r in ignore), written)
 
 
 def looks_relevant(roi: str) -> bool:
@@ -143,13 +166,13 @@ def parse_roi_options(values: Sequence[str] | None, file: str = "--roi") -> dict
                     code="roi-option",
                 )
             )
-        elif tg not in STRUCTURE_NAMES:
+        elif tg not in (*STRUCTURE_NAMES, *TARGET_NAMES):
             problems.append(
                 Problem(
                     file,
                     (value,),
                     f"'{tg}' is not a structure name of the case format",
-                    accepted=", ".join(STRUCTURE_NAMES),
+                    accepted=", ".join((*STRUCTURE_NAMES, *TARGET_NAMES)),
                     code="roi-option",
                 )
             )
@@ -172,10 +195,17 @@ def parse_roi_options(values: Sequence[str] | None, file: str = "--roi") -> dict
 
 @dataclass(frozen=True)
 class RoiChoice:
-    """Which ROI gives which TG-263 structure, and the ROIs left aside."""
+    """Which ROI gives which TG-263 structure, how it was chosen, and the ROIs left aside."""
 
     chosen: dict[str, str]
     unused: list[str]
+    how: dict[str, str] = field(default_factory=dict)
+    """TG-263 name → how its ROI was chosen ("--roi", or which map entry matched)."""
+
+    def describe(self, tg: str) -> str:
+        """'SpinalCord_PRV03 is ROI 'Cord PRV 2mm' (structure map entry ... )'."""
+        roi = self.chosen[tg]
+        return f"{tg} is ROI '{roi}' ({self.how.get(tg, 'chosen')})"
 
 
 def resolve_rois(
@@ -216,45 +246,47 @@ def resolve_rois(
                 )
             )
         chosen[tg] = roi
+    how = {tg: f"--roi {tg}=..." for tg in chosen}
     explicit_rois = set(explicit.values())
     unused: list[str] = []
     for roi in dict.fromkeys(roi_list):
         if roi in explicit_rois:
             continue
-        tg = smap.lookup(roi)
-        if tg is None:
+        mapped = smap.lookup(roi)
+        if mapped is None:
             if not smap.ignored(roi) and looks_relevant(roi):
                 hint = suggest_structure(roi)
                 bad(
                     roi,
-                    f"ROI '{roi}' is not in the structure map {smap.file} but looks like a structure reirrad "
+                    f"ROI '{roi}' is not in {smap.title} but looks like a structure reirrad "
                     "uses" + (f" ({hint}?)" if hint else ""),
-                    f"add it under its TG-263 name or under 'ignore' in {smap.file} (or a copy given with "
+                    f"add it under its TG-263 name or under 'ignore' in {smap.title} (or a copy given with "
                     "--map), or choose it with --roi NAME=ROI",
                     "roi.unmapped",
                 )
             unused.append(roi)
-        elif tg in explicit:
+        elif mapped in explicit:
             unused.append(roi)
-        elif tg in chosen:
+        elif mapped in chosen:
             bad(
                 roi,
-                f"ROIs '{chosen[tg]}' and '{roi}' both map to {tg}",
-                f"choose one with --roi {tg}=ROI, or list the other under 'ignore' in the structure map",
+                f"ROIs '{chosen[mapped]}' and '{roi}' both map to {mapped}",
+                f"choose one with --roi {mapped}=ROI, or list the other under 'ignore' in the structure map",
                 "roi.ambiguous",
             )
         else:
-            chosen[tg] = roi
-    if not chosen and not problems:
+            chosen[mapped] = roi
+            how[mapped] = smap.entry(roi)
+    if not any(tg in STRUCTURE_NAMES for tg in chosen) and not problems:
         problems.append(
             Problem(
                 file,
                 (),
                 f"no ROI maps to a structure reirrad uses (ROIs: {listing(roi_list)})",
-                accepted=f"add the cord's ROI name to {smap.file}, or give --roi SpinalCord=ROI",
+                accepted=f"add the cord's ROI name to {smap.title}, or give --roi SpinalCord=ROI",
                 code="roi.none",
             )
         )
     if problems:
         raise InputError.of(problems)
-    return RoiChoice(chosen, unused)
+    return RoiChoice(chosen, unused, how)
