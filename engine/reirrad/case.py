@@ -325,8 +325,13 @@ class PriorCourse(Course):
 
 
 class PlannedCourse(Course):
-    structures: Annotated[dict[StructureName, DoseMetrics], Field(min_length=1)]
+    """The course being considered; without ``structures`` there is no planned dose yet."""
+
     ptv_high_dmin: Dose | None = None
+
+    @property
+    def has_dose(self) -> bool:
+        return bool(self.structures)
 
 
 class Case(_Model):
@@ -335,7 +340,17 @@ class Case(_Model):
     patient: Patient | None = None
     lesion: Lesion
     prior_courses: list[PriorCourse]
-    planned_course: PlannedCourse
+    planned_course: PlannedCourse | None = None
+    """None before any plan exists: the planned start is then the evaluation's date."""
+
+    @property
+    def has_planned_dose(self) -> bool:
+        """Whether a plan exists with a dose to some structure (else the case is evaluated before planning)."""
+        return self.planned_course is not None and self.planned_course.has_dose
+
+    def planned_start(self, as_of: date) -> date:
+        """The planned course's start, or ``as_of`` when there is no planned course yet."""
+        return self.planned_course.start if self.planned_course is not None else as_of  # type: ignore[return-value]
 
     @property
     def most_recent_prior(self) -> PriorCourse | None:
@@ -368,10 +383,19 @@ def _semantic_problems(case: Case, lines: LineMap, file: str) -> list[Problem]:
             "the total of the six components, or only one of the two",
             "sins.total",
         )
+    if case.planned_course is None and not case.prior_courses:
+        add(
+            ("planned_course",),
+            "no planned course and no prior course: there is nothing to evaluate",
+            "a planned course, or at least one prior course (before planning, the question is what the earlier "
+            "courses leave for a new one)",
+            "case.empty",
+        )
     courses: list[tuple[tuple[str | int, ...], Course]] = [
         (("prior_courses", i), c) for i, c in enumerate(case.prior_courses)
     ]
-    courses.append((("planned_course",), case.planned_course))
+    if case.planned_course is not None:
+        courses.append((("planned_course",), case.planned_course))
     for base, course in courses:
         n = course.fractions
         per_fraction = course.prescription_gy / n
@@ -410,7 +434,7 @@ def _semantic_problems(case: Case, lines: LineMap, file: str) -> list[Problem]:
                 "end on or after start",
                 "dates.order",
             )
-        if case.planned_course.start < prior.end:  # type: ignore[operator]
+        if case.planned_course is not None and case.planned_course.start < prior.end:  # type: ignore[operator]
             add(
                 ("planned_course", "start"),
                 f"the planned course starts ({case.planned_course.start}) before prior course {i + 1} ends "

@@ -10,10 +10,11 @@ from typing import Any, NamedTuple, Protocol
 
 from reirrad.case import Case
 from reirrad.dose.calculations import Computed, compute_item, context_facts
+from reirrad.dose.limits import derive_limits
 from reirrad.errors import EngineError
 from reirrad.explain.results import build_result
 from reirrad.explain.why import Explainer
-from reirrad.knowledge.data import Assessment, HistologyLists
+from reirrad.knowledge.data import Assessment, HistologyLists, Table
 from reirrad.knowledge.rulepack import Rule, RulePack, load_pack
 from reirrad.load.cache import cached
 from reirrad.load.paths import tool_version
@@ -61,8 +62,9 @@ class Prepared(NamedTuple):
 
 
 def _given_doses(case: Case) -> set[tuple[str, str]]:
-    """The (structure, metric) pairs the planned course gives a dose for."""
-    return {(s, m) for s, metrics in case.planned_course.structures.items() for m, _ in metrics.items()}
+    """The (structure, metric) pairs the planned course gives a dose for (none before planning)."""
+    planned = case.planned_course.structures if case.planned_course is not None else None
+    return {(s, m) for s, metrics in (planned or {}).items() for m, _ in metrics.items()}
 
 
 def _items_for(rule: Rule, given: set[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -77,9 +79,12 @@ def build_fact(
     pack: RulePack,
     plans: Mapping[str, RulePlan] | None = None,
     radioresistant: Callable[[str], list[Any]] | None = None,
+    start: date | None = None,
 ) -> Prepared:
-    """The single fact the engine sees: context facts, an item marker per evaluation and each computed value."""
-    facts = context_facts(case, radioresistant)
+    """The single fact the engine sees: context facts, an item marker per evaluation and each computed value.
+    ``start`` is the planned start of a case with no planned course (the evaluation's date)."""
+    start = case.planned_start(start or pack.as_of or date.today())
+    facts = context_facts(case, radioresistant, start)
     fact: dict[str, Any] = {"kind": "case"}
     for key, value in facts.items():
         fact[key] = int(value) if isinstance(value, bool) else value
@@ -90,7 +95,7 @@ def build_fact(
         if rule.scope.per == "near_max_dose":
             fact[rule_marker_field(rule.id)] = 1
         for structure, metric in _items_for(rule, given):
-            computed = compute_item(case, pack, rule, structure, metric)
+            computed = compute_item(case, pack, rule, structure, metric, start)
             fact[marker_field(rule.id, structure, metric)] = 1
             if computed.value is not None:
                 computed.value = fact[value_field(rule.id, structure, metric)] = round(
@@ -108,8 +113,8 @@ def statuses_from_fired(
     for name in fired:
         rule = compiled.by_name[name]
         key = (rule.rule_id, rule.item)
-        if fired_status.get(key) == rule.status and rule.stage > 1:
-            continue  # two conjuncts of one recommendation status may both hold
+        if fired_status.get(key) == rule.status and (rule.stage > 1 or rule.part):
+            continue  # two conjuncts (or parts) of one status may both hold
         if key in fired_status:
             raise EngineError(
                 f"{rule.rule_id} {rule.item or '(case)'}: two statuses fired "
@@ -135,17 +140,28 @@ def statuses_from_fired(
 
 
 def _knowledge_of(pack: RulePack) -> Knowledge:
-    """The histology lists and the structured assessment of a pack (None where the pack has no such file)."""
-    from reirrad.knowledge.data import ASSESSMENT_FILE, LISTS_FILE, load_assessment, load_histology_lists
+    """The histology lists, the structured assessment and the published limit table of a pack (None where the
+    pack has no such file)."""
+    from reirrad.knowledge.data import (
+        ASSESSMENT_FILE,
+        LISTS_FILE,
+        TABLE_FILE,
+        load_assessment,
+        load_histology_lists,
+        load_table,
+    )
 
-    files = [pack.root / name for name in (LISTS_FILE, ASSESSMENT_FILE, Path("references.yaml"))]
+    files = [pack.root / name for name in (LISTS_FILE, ASSESSMENT_FILE, TABLE_FILE, Path("references.yaml"))]
 
-    def build() -> tuple[HistologyLists | None, Assessment | None]:
-        lists = load_histology_lists(pack.root) if files[0].is_file() else None
-        return lists, load_assessment(pack.root) if files[1].is_file() else None
+    def build() -> tuple[HistologyLists | None, Assessment | None, Table | None]:
+        return (
+            load_histology_lists(pack.root) if files[0].is_file() else None,
+            load_assessment(pack.root) if files[1].is_file() else None,
+            load_table(pack.root) if files[2].is_file() else None,
+        )
 
-    lists, assessment = cached("knowledge", [f for f in files if f.is_file()], build, str(pack.root))
-    return Knowledge(lists, assessment, cache(lists.match) if lists is not None else None)
+    lists, assessment, table = cached("knowledge", [f for f in files if f.is_file()], build, str(pack.root))
+    return Knowledge(lists, assessment, cache(lists.match) if lists is not None else None, table)
 
 
 def _compiled(pack: RulePack) -> CompiledPack:
@@ -202,15 +218,15 @@ class Evaluator:
             self.knowledge,
         )
 
-    def prepare(self, case: Case) -> Prepared:
-        return build_fact(case, self.pack, self.plans, self.knowledge.radioresistant)
+    def prepare(self, case: Case, as_of: date | None = None) -> Prepared:
+        return build_fact(case, self.pack, self.plans, self.knowledge.radioresistant, as_of or self.as_of)
 
     def evaluation(self, case: Case, *, as_of: date | None = None) -> Evaluation:
         """The case evaluated: every item with its status, as a typed, frozen record.
 
         ``as_of`` is the date the record names (default: the evaluator's); the rules are the evaluator's, which a
         caller such as the audit has chosen as the ones in force on that date."""
-        prepared = self.prepare(case)
+        prepared = self.prepare(case, as_of)
         if self.engine is not None:
             status = statuses_from_fired(self.compiled, prepared.items, self.engine.fire(prepared.fact))
         else:
@@ -222,7 +238,11 @@ class Evaluator:
             Item(i.rule, i.structure, i.metric, i.computed, status[(i.rule.id, i.key)])
             for i in prepared.items
         )
-        return Evaluation(self.run, case, prepared.facts, items, as_of or self.as_of)
+        on = as_of or self.as_of
+        before = None
+        if not case.has_planned_dose:
+            before = derive_limits(case, self.pack, table=self.knowledge.table, candidates=True, on=on)
+        return Evaluation(self.run, case, prepared.facts, items, on, before)
 
     def evaluate(self, case: Case, *, as_of: date | None = None) -> dict[str, Any]:
         """The result document (schemas/result.schema.json)."""

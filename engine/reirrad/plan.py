@@ -14,8 +14,9 @@ from typing import Any
 
 from reirrad.case import Case
 from reirrad.dose.calculations import Computed
+from reirrad.dose.limits import LimitsReport
 from reirrad.knowledge.conditions import Condition, fields_of, outcomes_of
-from reirrad.knowledge.data import Assessment, HistologyLists
+from reirrad.knowledge.data import Assessment, HistologyLists, Table
 from reirrad.knowledge.rulepack import Rule, RulePack
 from reirrad.logic.compiler import RULE_LEVEL, item_key
 from reirrad.vocabulary import Kind, Status
@@ -119,6 +120,8 @@ class Knowledge:
     assessment: Assessment | None = None
     radioresistant: Callable[[str], list[Any]] | None = None
     """A histology text → the radioresistant-list entries it matches; None without lists."""
+    table: Table | None = None
+    """The published limit table (Kotecha 2020 Table 3) shown beside derived limits; None without it."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,8 @@ class Evaluation:
     items: tuple[Item, ...]
     as_of: date
     """The date the rules were selected for (the run's, or the treatment date in an audit)."""
+    before_planning: LimitsReport | None = None
+    """Without a planned dose: what each policy leaves for a new course (derived limits, candidate schedules)."""
 
     @cached_property
     def outcomes(self) -> Outcomes:

@@ -18,7 +18,8 @@ __all__ = ["add_limits_parser", "run_limits"]
 
 def run_limits(args: argparse.Namespace) -> int:
     from reirrad.case import load_case
-    from reirrad.dose.limits import derive_limits, render_text
+    from reirrad.dose.limits import derive_limits
+    from reirrad.explain.limits import render_html, render_markdown, render_text
     from reirrad.knowledge.data import load_table
     from reirrad.knowledge.rulepack import load_pack
 
@@ -28,13 +29,24 @@ def run_limits(args: argparse.Namespace) -> int:
     pack = full.select(as_of)
     table = load_table(full.root)
     report = derive_limits(
-        case, pack, table=table, fractions=args.fractions, structures=args.structure, metrics=args.metric
+        case,
+        pack,
+        table=table,
+        fractions=args.fractions,
+        structures=args.structure,
+        metrics=args.metric,
+        candidates=True,
+        stereotactic=None if args.technique is None else args.technique == "sbrt",
     )
     if args.format == "json":
         data: dict[str, Any] = report.as_dict()
         sys.stdout.write(
             json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default) + "\n"
         )
+    elif args.format == "markdown":
+        sys.stdout.write(render_markdown(report))
+    elif args.format == "html":
+        sys.stdout.write(render_html(report))
     else:
         sys.stdout.write(render_text(report))
     return Exit.OK
@@ -54,7 +66,18 @@ def add_limits_parser(subparsers: Any) -> argparse.ArgumentParser:
         "interval, by number of fractions, with the criterion that binds and the published table cell.",
     )
     p.add_argument("case", type=Path, help="a case file (YAML, format reirrad/case/v1)")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--format",
+        choices=["text", "json", "markdown", "html"],
+        default="text",
+        help="markdown and html carry a chart (SVG) of the largest dose against the number of fractions",
+    )
+    p.add_argument(
+        "--technique",
+        choices=["sbrt", "conventional"],
+        default=None,
+        help="derive for this technique (default: the planned course's; before planning, SBRT)",
+    )
     p.add_argument(
         "--as-of", type=iso_date, default=None, help="use the rules in force on this date (default: today)"
     )

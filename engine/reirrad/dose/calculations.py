@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from reirrad.case import Case, PriorCourse
@@ -11,23 +12,31 @@ from reirrad.dose import radiobiology as rb
 from reirrad.knowledge.rulepack import Rule, RulePack
 from reirrad.vocabulary import Kind, conus_position
 
-__all__ = ["Computed", "compute_item", "context_facts", "prior_point_dose"]
+__all__ = ["NO_PLANNED_DOSE", "Computed", "compute_item", "context_facts", "earlier_sum", "prior_point_dose"]
+
+NO_PLANNED_DOSE = "no planned dose yet"
+"""Why every dose criterion is undecided before planning."""
 
 
-def context_facts(case: Case, radioresistant: Callable[[str], list[Any]] | None = None) -> dict[str, Any]:
-    """The facts about a case that rule conditions read; ``radioresistant`` matches a histology to the lists."""
+def context_facts(
+    case: Case, radioresistant: Callable[[str], list[Any]] | None = None, start: date | None = None
+) -> dict[str, Any]:
+    """The facts about a case that rule conditions read; ``radioresistant`` matches a histology to the lists.
+    ``start`` is the planned start (needed when the case has no planned course yet)."""
     planned = case.planned_course
-    facts: dict[str, Any] = {
-        "prior_course_count": len(case.prior_courses),
-        "planned_stereotactic": planned.is_stereotactic,
-        "planned_fractions": planned.fractions,
-        "conus_position": conus_position(list(case.lesion.levels)),
-        "prior_dosimetry_unavailable_count": sum(1 for c in case.prior_courses if c.dosimetry_lost),
-    }
-    facts["planned_dose_per_fraction"] = planned.prescription_gy / planned.fractions
+    facts: dict[str, Any] = {"prior_course_count": len(case.prior_courses)}
+    if planned is not None:
+        facts["planned_stereotactic"] = planned.is_stereotactic
+        facts["planned_fractions"] = planned.fractions
+    facts["conus_position"] = conus_position(list(case.lesion.levels))
+    facts["prior_dosimetry_unavailable_count"] = sum(1 for c in case.prior_courses if c.dosimetry_lost)
+    if planned is not None:
+        facts["planned_dose_per_fraction"] = planned.prescription_gy / planned.fractions
     recent = case.most_recent_prior
+    begins = planned.start if planned is not None else start
     if recent is not None:
-        facts["interval_months"] = rb.interval_months(recent.end, planned.start)  # type: ignore[arg-type]
+        if begins is not None:
+            facts["interval_months"] = rb.interval_months(recent.end, begins)  # type: ignore[arg-type]
         facts["most_recent_prior_stereotactic"] = recent.is_stereotactic
     patient, lesion = case.patient, case.lesion
     if patient is not None:
@@ -129,24 +138,33 @@ def prior_point_dose(
 
 def _planned(case: Case, structure: str, metric: str, out: Computed) -> float | None:
     planned = case.planned_course
+    if planned is None or not planned.has_dose:
+        out.missing.append(NO_PLANNED_DOSE)
+        return None
     dose = planned.dose_gy(structure, metric)
     if dose is None:
         out.missing.append(f"the planned course gives no {structure} {metric}")
     return dose
 
 
+def _months(rule: Rule) -> Callable[[date, date], float]:
+    convention = rule.quantity.months if rule.quantity is not None else None
+    return rb.MONTH_CONVENTIONS[convention or "days/30.4375"]
+
+
 def _cumulative(
-    case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, *, kind: str
+    case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, start: date, *, kind: str
 ) -> Computed:
     q = rule.quantity
     assert q is not None
     ab, repair = q.alpha_beta, q.repair
     assert ab is not None
-    key = (id(case), id(pack), kind, ab, repair, structure, metric)
+    conventions = (q.months, q.repair_courses)
+    key = (id(case), id(pack), kind, ab, repair, conventions, structure, metric, start)
     cached = _MEMO.get(key)
     if cached is not None and cached[0] is case:
         return cached[1].copy()
-    out = _cumulative_uncached(case, pack, ab, repair, structure, metric, kind=kind)
+    out = _cumulative_uncached(case, pack, rule, structure, metric, start, kind=kind)
     if len(_MEMO) > 64:
         _MEMO.clear()
     _MEMO[key] = (case, out)
@@ -157,16 +175,23 @@ _MEMO: dict[tuple[Any, ...], tuple[Case, Computed]] = {}
 """Cumulative sums shared by several rules of one case (e.g. hytec.cumulative and hytec.ratio)."""
 
 
-def _cumulative_uncached(
-    case: Case, pack: RulePack, ab: float, repair: str | None, structure: str, metric: str, *, kind: str
-) -> Computed:
-    out = Computed()
-    convert = rb.eqd2 if kind == "eqd2" else rb.bed
-    name = "EQD2" if kind == "eqd2" else "BED"
-    schedule = pack.repairs[repair].schedule if repair else None
-    key = f"{name.lower()}_gy"
-    planned = case.planned_course
-    start = planned.start
+def earlier_sum(
+    case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, start: date, out: Computed
+) -> float | None:
+    """Σ of the earlier courses' effective dose for a cumulative rule (EQD2 or BED at its α/β, each course repaired
+    by its own interval where the rule's repair schedule credits it), with the inputs and steps in ``out``; None
+    when a course's dose cannot be established (``out.missing`` says why)."""
+    q = rule.quantity
+    assert q is not None
+    ab = q.alpha_beta
+    assert ab is not None
+    kind = "bed" if q.calculation == "cumulative_bed" else "eqd2"
+    convert = rb.bed if kind == "bed" else rb.eqd2
+    name = "BED" if kind == "bed" else "EQD2"
+    schedule = pack.repairs[q.repair].schedule if q.repair else None
+    months_of = _months(rule)
+    first = min(case.prior_courses, key=lambda c: c.end, default=None)  # type: ignore[arg-type,return-value]
+    key = f"{kind}_gy"
     total = 0.0
     complete = True
     for i, course in enumerate(case.prior_courses):
@@ -176,8 +201,9 @@ def _cumulative_uncached(
             continue
         n = course.fractions
         converted = convert(dose, n, ab)
-        months = rb.interval_months(course.end, start)  # type: ignore[arg-type]
-        repaired = schedule.fraction_at(months) if schedule else 0.0
+        months = months_of(course.end, start)  # type: ignore[arg-type]
+        credited = q.repair_courses != "first" or course is first
+        repaired = schedule.fraction_at(months) if schedule and credited else 0.0
         effective = (1.0 - repaired) * converted
         out.inputs[f"prior_{i + 1}"] = {
             "dose_gy": dose,
@@ -190,19 +216,36 @@ def _cumulative_uncached(
         text = (
             f"prior course {i + 1}: {structure} {dose:g} Gy in {n} fx → {name}(α/β {ab:g}) {converted:.2f} Gy"
         )
-        if schedule is not None:
+        if schedule is not None and credited:
             text += (
                 f"; {months:.1f} months before the planned start, {repaired:.0%} repaired "
                 f"({schedule.name}) → {effective:.2f} Gy"
             )
+        elif schedule is not None:
+            text += f"; not repaired (the repair of {schedule.name} is credited to the first course only)"
         out.steps.append(text)
         total += effective
+    return total if complete else None
+
+
+def _cumulative_uncached(
+    case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, start: date, *, kind: str
+) -> Computed:
+    out = Computed()
+    q = rule.quantity
+    assert q is not None
+    ab = q.alpha_beta
+    assert ab is not None
+    convert = rb.eqd2 if kind == "eqd2" else rb.bed
+    name = "EQD2" if kind == "eqd2" else "BED"
+    planned = case.planned_course
+    total = earlier_sum(case, pack, rule, structure, metric, start, out)
     dose_new = _planned(case, structure, metric, out)
-    if dose_new is None or not complete:
+    if dose_new is None or total is None or planned is None:
         return out
     n = planned.fractions
     new = convert(dose_new, n, ab)
-    out.inputs["planned"] = {"dose_gy": dose_new, "fractions": n, key: round(new, 4)}
+    out.inputs["planned"] = {"dose_gy": dose_new, "fractions": n, f"{kind}_gy": round(new, 4)}
     out.steps.append(
         f"planned course: {structure} {metric} {dose_new:g} Gy in {n} fx → {name}(α/β {ab:g}) {new:.2f} Gy"
     )
@@ -211,42 +254,49 @@ def _cumulative_uncached(
     return out
 
 
-def _interval(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+def _interval(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, start: date) -> Computed:
     out = Computed()
     recent = case.most_recent_prior
     if recent is None:
         out.missing.append("there is no prior course")
         return out
-    start = case.planned_course.start
     days = (start - recent.end).days  # type: ignore[operator]
-    out.value = rb.interval_months(recent.end, start)  # type: ignore[arg-type]
+    convention = rule.quantity.months if rule.quantity is not None else None
+    out.value = _months(rule)(recent.end, start)  # type: ignore[arg-type]
     out.inputs = {"prior_end": str(recent.end), "planned_start": str(start), "days": days}
+    counted = "calendar months" if convention == "calendar" else f"days / {rb.DAYS_PER_MONTH}"
+    assumed = (
+        "" if case.planned_course is not None else ", the date of this evaluation: no planned course yet"
+    )
     out.steps.append(
         f"{days} days from the end of the most recent prior course ({recent.end}) to the planned "
-        f"start ({start}) = {out.value:.2f} months (days / {rb.DAYS_PER_MONTH})"
+        f"start ({start}{assumed}) = {out.value:.2f} months ({counted})"
     )
     return out
 
 
-def _planned_dose(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+def _planned_dose(
+    case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, start: date
+) -> Computed:
     out = Computed()
     dose = _planned(case, structure, metric, out)
-    if dose is not None:
+    if dose is not None and case.planned_course is not None:
+        n = case.planned_course.fractions
         out.value = dose
-        out.inputs = {"dose_gy": dose, "fractions": case.planned_course.fractions}
-        out.steps.append(
-            f"planned course: {structure} {metric} {dose:g} Gy in {case.planned_course.fractions} fx"
-        )
+        out.inputs = {"dose_gy": dose, "fractions": n}
+        out.steps.append(f"planned course: {structure} {metric} {dose:g} Gy in {n} fx")
     return out
 
 
-def _planned_eqd2(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+def _planned_eqd2(
+    case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, start: date
+) -> Computed:
     out = Computed()
     assert rule.quantity is not None
     assert rule.quantity.alpha_beta is not None
     ab = rule.quantity.alpha_beta
     dose = _planned(case, structure, metric, out)
-    if dose is not None:
+    if dose is not None and case.planned_course is not None:
         n = case.planned_course.fractions
         out.value = rb.eqd2(dose, n, ab)
         out.inputs = {"dose_gy": dose, "fractions": n, "alpha_beta": ab}
@@ -257,9 +307,9 @@ def _planned_eqd2(case: Case, pack: RulePack, rule: Rule, structure: str, metric
     return out
 
 
-def _ratio(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
-    out = _cumulative(case, pack, rule, structure, metric, kind="eqd2")
-    if out.value is None:
+def _ratio(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, start: date) -> Computed:
+    out = _cumulative(case, pack, rule, structure, metric, start, kind="eqd2")
+    if out.value is None or case.planned_course is None:
         return out
     new = out.inputs["planned"]["eqd2_gy"]
     cumulative = out.value
@@ -277,9 +327,14 @@ def _ratio(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) 
     return out
 
 
-def _ptv_high_dmin(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
+def _ptv_high_dmin(
+    case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, start: date
+) -> Computed:
     out = Computed()
     planned = case.planned_course
+    if planned is None:
+        out.missing.append(NO_PLANNED_DOSE)
+        return out
     if planned.ptv_high_dmin is None:
         out.missing.append("the planned course gives no ptv_high_dmin")
         return out
@@ -289,26 +344,35 @@ def _ptv_high_dmin(case: Case, pack: RulePack, rule: Rule, structure: str, metri
     return out
 
 
-_CALCULATIONS: dict[str, Callable[[Case, RulePack, Rule, str, str], Computed]] = {
+_CALCULATIONS: dict[str, Callable[[Case, RulePack, Rule, str, str, date], Computed]] = {
     "interval_months": _interval,
     "planned_dose": _planned_dose,
     "planned_eqd2": _planned_eqd2,
-    "cumulative_eqd2": lambda c, p, r, s, m: _cumulative(c, p, r, s, m, kind="eqd2"),
-    "cumulative_bed": lambda c, p, r, s, m: _cumulative(c, p, r, s, m, kind="bed"),
+    "cumulative_eqd2": lambda c, p, r, s, m, d: _cumulative(c, p, r, s, m, d, kind="eqd2"),
+    "cumulative_bed": lambda c, p, r, s, m, d: _cumulative(c, p, r, s, m, d, kind="bed"),
     "eqd2_ratio": _ratio,
     "ptv_high_dmin": _ptv_high_dmin,
 }
 
 
-def compute_item(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str) -> Computed:
-    """Compute the rule's quantity for one (structure, metric) item; case-level rules pass empty strings."""
+def compute_item(
+    case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, start: date | None = None
+) -> Computed:
+    """Compute the rule's quantity for one (structure, metric) item; case-level rules pass empty strings.
+    ``start`` is the planned start; it defaults to the planned course's and is needed when there is none."""
     if rule.quantity is None:
         return Computed()
+    begins = case.planned_course.start if case.planned_course is not None else start
+    if begins is None:
+        raise ValueError("compute_item needs the planned start of a case with no planned course")
     if rule.scope.per == "near_max_dose" and not structure:
         out = Computed()
-        out.missing.append(
-            f"the planned course gives none of {', '.join(rule.scope.structures)} with "
-            f"{' or '.join(rule.scope.metrics)}"
-        )
+        if not case.has_planned_dose:
+            out.missing.append(NO_PLANNED_DOSE)
+        else:
+            out.missing.append(
+                f"the planned course gives none of {', '.join(rule.scope.structures)} with "
+                f"{' or '.join(rule.scope.metrics)}"
+            )
         return out
-    return _CALCULATIONS[rule.quantity.calculation](case, pack, rule, structure, metric)
+    return _CALCULATIONS[rule.quantity.calculation](case, pack, rule, structure, metric, begins)  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from typing import Any
 
 from reirrad.case import Case
 from reirrad.dose import radiobiology as rb
-from reirrad.dose.calculations import Computed, compute_item, context_facts, prior_point_dose
+from reirrad.dose.calculations import Computed, compute_item, context_facts, earlier_sum
 from reirrad.knowledge.conditions import And, Condition, Const, Not, Or, Outcome, outcomes_of
 from reirrad.knowledge.data import Row, Table
 from reirrad.knowledge.rulepack import Rule, RulePack
@@ -37,6 +37,8 @@ from reirrad.vocabulary import METRICS, NEURAL_STRUCTURES
 __all__ = [
     "INVERTIBLE",
     "NEURAL_STRUCTURES",
+    "CandidateFit",
+    "CandidateSchedule",
     "CriterionLimit",
     "DerivedLimit",
     "Gate",
@@ -69,6 +71,10 @@ class CriterionLimit:
     operator: str
     steps: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    earlier: float | None = None
+    """For a cumulative criterion: the earlier courses' effective dose, in the rule's unit."""
+    limit: float | None = None
+    unit: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +85,9 @@ class CriterionLimit:
             "max_dose_exact": self.max_dose,
             "operator": self.operator,
             "missing": self.missing,
+            "earlier": None if self.earlier is None else round(self.earlier, 4),
+            "limit": self.limit,
+            "unit": self.unit,
         }
 
 
@@ -156,6 +165,11 @@ class LimitsReport:
     table: Table | None
     row: Row | None
     notes: list[str]
+    technique: str = "SBRT or SRS"
+    planned_start: date | None = None
+    start_assumed: bool = False
+    """True when the case has no planned course and the planned start is the evaluation's date."""
+    candidates: list[tuple[CandidateSchedule, list[CandidateFit]]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -171,6 +185,24 @@ class LimitsReport:
             "published_cells": self.published,
             "not_applicable": self.not_applicable,
             "notes": self.notes,
+            "technique": self.technique,
+            "planned_start": None if self.planned_start is None else self.planned_start.isoformat(),
+            "planned_start_assumed": self.start_assumed,
+            "candidates": [
+                {
+                    "label": c.label,
+                    "fractions": c.fractions,
+                    "technique": "SBRT or SRS" if c.stereotactic else "conventional",
+                    "dose": c.dose,
+                    "dose_high": c.dose_high,
+                    "source": c.source,
+                    "published": c.published,
+                    "policies": [
+                        {"policy": f.policy, "verdict": f.verdict, "reason": f.reason} for f in fits
+                    ],
+                }
+                for c, fits in self.candidates
+            ],
         }
         if self.table is not None:
             out["table"] = {
@@ -211,48 +243,6 @@ def _condition_text(expr: Condition, boolean: frozenset[str]) -> str:
     return f"{expr.field} {expr.op.sign} {shown}"
 
 
-# --- earlier doses -------------------------------------------------------------------------------------------------
-
-
-def _earlier_sum(
-    case: Case,
-    pack: RulePack,
-    alpha_beta: float,
-    repair: str | None,
-    structure: str,
-    metric: str,
-    kind: str,
-    out: Computed,
-) -> float | None:
-    """Σ of the earlier courses' effective dose (EQD2 or BED at α/β, each repaired by its own interval), or None
-    when a course's dose cannot be established (out.missing says why)."""
-    convert = rb.eqd2 if kind == "eqd2" else rb.bed
-    name = "EQD2" if kind == "eqd2" else "BED"
-    schedule = pack.repairs[repair].schedule if repair else None
-    total, complete = 0.0, True
-    for i, course in enumerate(case.prior_courses):
-        dose = prior_point_dose(pack, i, course, structure, metric, out)
-        if dose is None:
-            complete = False
-            continue
-        converted = convert(dose, course.fractions, alpha_beta)
-        months = rb.interval_months(course.end, case.planned_course.start)  # type: ignore[arg-type]
-        repaired = schedule.fraction_at(months) if schedule else 0.0
-        effective = (1.0 - repaired) * converted
-        text = (
-            f"prior course {i + 1}: {structure} {dose:g} Gy in {course.fractions} fx → {name}(α/β {alpha_beta:g}) "
-            f"{converted:.2f} Gy"
-        )
-        if schedule is not None:
-            text += (
-                f"; {months:.1f} months before the planned start, {repaired:.0%} repaired ({schedule.name}) → "
-                f"{effective:.2f} Gy"
-            )
-        out.steps.append(text)
-        total += effective
-    return total if complete else None
-
-
 # --- one criterion -------------------------------------------------------------------------------------------------
 
 
@@ -268,7 +258,14 @@ def _inverse_text(name: str, budget: float, n: int, ab: float, dose: float) -> s
 
 
 def _criterion(
-    case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, n: int, ctx: dict[str, Any]
+    case: Case,
+    pack: RulePack,
+    rule: Rule,
+    structure: str,
+    metric: str,
+    n: int,
+    ctx: dict[str, Any],
+    start: date,
 ) -> tuple[CriterionLimit, Computed]:
     q, limit = rule.quantity, rule.limit
     assert q is not None
@@ -305,13 +302,14 @@ def _criterion(
         return crit, out
     kind = "bed" if calc == "cumulative_bed" else "eqd2"
     name = kind.upper() if kind == "bed" else "EQD2"
-    earlier = _earlier_sum(case, pack, ab, q.repair, structure, metric, kind, out)
+    earlier = earlier_sum(case, pack, rule, structure, metric, start, out)
     crit.steps += out.steps
     crit.missing += out.missing
     if earlier is None:
         crit.missing.insert(0, f"{rule.id}: cannot be derived")
         return crit, out
     if calc in ("cumulative_eqd2", "cumulative_bed"):
+        crit.earlier, crit.limit, crit.unit = earlier, lim, q.unit
         budget = lim - earlier
         crit.max_dose = (
             rb.max_dose_for_bed(budget, n, ab) if kind == "bed" else rb.max_dose_for_eqd2(budget, n, ab)
@@ -341,10 +339,10 @@ def _criterion(
     return crit, out
 
 
-def _gate(case: Case, pack: RulePack, rule: Rule, ctx: dict[str, Any]) -> Gate:
+def _gate(case: Case, pack: RulePack, rule: Rule, ctx: dict[str, Any], start: date) -> Gate:
     assert rule.limit is not None
     assert rule.quantity is not None
-    computed = compute_item(case, pack, rule, "", "")
+    computed = compute_item(case, pack, rule, "", "", start)
     entry = rule.limit.resolve(ctx)
     limit = None if entry is None else entry.value
     status = "indeterminate"
@@ -403,7 +401,7 @@ def _gate_rules(pack: RulePack, policy: str) -> list[Rule]:
 def _structure_sources(case: Case, pack: RulePack) -> set[str]:
     """Structures the case gives a dose for: named by the planned or an earlier course, or supplied for a lost plan
     by the missing-dosimetry assumption in force."""
-    named: set[str] = set(case.planned_course.structures)
+    named: set[str] = set(case.planned_course.structures or {}) if case.planned_course is not None else set()
     for course in case.prior_courses:
         named |= set(course.structures or {})
         if course.dosimetry_lost:
@@ -436,7 +434,8 @@ def _items(
         if metrics:
             ms = [m for m in metrics if m in scope_m]
         else:
-            planned = case.planned_course.structures.get(s)  # type: ignore[call-overload]
+            given = case.planned_course.structures if case.planned_course is not None else None
+            planned = (given or {}).get(s)  # type: ignore[call-overload]
             ms = [m for m in scope_m if planned is not None and planned.get(m) is not None] or scope_m
         out += [(s, m) for m in ms]
     return out
@@ -471,6 +470,204 @@ def _order(names: Sequence[str], name: str) -> int:
     return names.index(name) if name in names else len(names)
 
 
+def _derive_one(
+    case: Case,
+    pack: RulePack,
+    policy: str,
+    rules: list[Rule],
+    items: list[tuple[str, str]],
+    ctx: dict[str, Any],
+    n: int,
+    start: date,
+    asked: bool,
+) -> list[DerivedLimit] | None:
+    """The policy's limits for ``n`` fractions on these facts; None when no rule of the policy applies."""
+    in_play = [r for r in rules if applies(r, ctx)]
+    if not in_play:
+        return None
+    gates = [_gate(case, pack, g, ctx, start) for g in _gate_rules(pack, policy) if applies(g, ctx)]
+    if not items:
+        scope = sorted({s for r in in_play for s in r.scope.structures if s in NEURAL_STRUCTURES})
+        why = f"cannot be derived: the case gives a dose for none of {', '.join(scope)}"
+        if asked:
+            why += " (or none of the structures / metrics asked for)"
+        return [DerivedLimit(policy, "", "", n, None, None, in_play, [], gates, [], [why], [])]
+    out: list[DerivedLimit] = []
+    for structure, metric in items:
+        item_rules = [r for r in in_play if structure in r.scope.structures and metric in r.scope.metrics]
+        if not item_rules:
+            continue
+        criteria: list[CriterionLimit] = []
+        steps: list[str] = []
+        missing: list[str] = []
+        assumptions: list[str] = []
+        for rule in item_rules:
+            crit, computed = _criterion(case, pack, rule, structure, metric, n, ctx, start)
+            criteria.append(crit)
+            steps += [s for s in crit.steps if s not in steps]
+            missing += [m for m in crit.missing if m not in missing]
+            assumptions += [a for a in computed.assumptions if a not in assumptions]
+        best: float | None = None
+        binding: str | None = None
+        doses = [c.max_dose for c in criteria if c.max_dose is not None]
+        if len(doses) == len(criteria):
+            best = lowest = min(doses)
+            tied = [c.rule_id for c in criteria if c.max_dose is not None and c.max_dose - lowest <= TIE]
+            binding = tied[0]
+            if not math.isfinite(lowest):
+                best, binding = None, None
+                missing.append("no criterion of the policy bounds the dose")
+            else:
+                steps.append(
+                    f"binding: {' and '.join(tied)} → at most {lowest:.2f} Gy "
+                    f"(shown rounded down: {floor_cgy(lowest):.2f} Gy)"
+                )
+        else:
+            missing.insert(
+                0,
+                "cannot be derived: "
+                + "; ".join(c.rule_id for c in criteria if c.max_dose is None)
+                + " lack(s) an input",
+            )
+        for g in gates:
+            steps += [s for s in g.steps if s not in steps]
+        strict = any(c.operator == "<" and c.rule_id == binding for c in criteria)
+        out.append(
+            DerivedLimit(
+                policy,
+                structure,
+                metric,
+                n,
+                best,
+                binding,
+                item_rules,
+                criteria,
+                gates,
+                steps,
+                missing,
+                assumptions,
+                strict,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class CandidateSchedule:
+    """A schedule on the table at a tumour board: from the published table, or an option a recommendation names."""
+
+    label: str
+    fractions: int
+    stereotactic: bool
+    source: str
+    dose: float | None = None
+    dose_high: float | None = None
+    published: dict[str, Any] | None = None
+    """The published cell for this schedule after the case's earlier course (Table 3), where there is one."""
+
+
+@dataclass
+class CandidateFit:
+    """Whether one policy allows a candidate schedule, and with what cord / thecal sac limit."""
+
+    policy: str
+    verdict: str
+    """'fits', 'fits only if the cord gets less than the prescription', 'does not fit', 'not applicable',
+    'cannot be derived'."""
+    reason: str
+    limits: list[DerivedLimit]
+
+
+def _candidates(pack: RulePack, table: Table | None, row: Row | None) -> list[CandidateSchedule]:
+    out: list[CandidateSchedule] = []
+    if table is not None:
+        for schedule in table.schedules:
+            cell = row.cell(schedule.id) if row is not None else None
+            published = None
+            if cell is not None:
+                published = {
+                    "table": table.id,
+                    "row": row.label if row else None,
+                    "column": schedule.label,
+                    "published": cell.text(),
+                    "cell": cell.as_dict(),
+                    "basis": "HyTEC-based (the table cites the HyTEC report and Sahgal 2012)",
+                }
+            dose = schedule.dose if schedule.dose is not None else schedule.dose_low
+            out.append(
+                CandidateSchedule(
+                    schedule.label,
+                    schedule.fractions,
+                    True,
+                    f"{table.ref} {table.locator}",
+                    dose,
+                    schedule.dose_high,
+                    published,
+                )
+            )
+    named: dict[tuple[float, int], list[str]] = {}
+    labels: dict[tuple[float, int], str] = {}
+    for rule in pack.rules:
+        if rule.kind != "recommendation" or rule.action is None:
+            continue
+        for option in rule.action.options:
+            if option.fractions is None or option.dose is None:
+                continue
+            key = (option.dose, option.fractions)
+            labels.setdefault(key, option.label)
+            named.setdefault(key, []).append(rule.id)
+    for (dose, n), rule_ids in named.items():
+        out.append(
+            CandidateSchedule(labels[(dose, n)], n, False, f"an option of {', '.join(rule_ids)}", dose)
+        )
+    return out
+
+
+def _fit(policy: str, limits: list[DerivedLimit] | None, candidate: CandidateSchedule) -> CandidateFit:
+    if limits is None:
+        return CandidateFit(
+            policy,
+            "not applicable",
+            f"no rule of {policy} applies to a {'SBRT' if candidate.stereotactic else 'conventional'} "
+            f"course in {candidate.fractions} fraction(s)",
+            [],
+        )
+    failed = [g for lim in limits for g in lim.gates if g.status == "fail"]
+    if failed:
+        g = failed[0]
+        return CandidateFit(policy, "does not fit", f"{g.rule_id} is not met ({g.criterion})", limits)
+    known = [lim for lim in limits if lim.max_dose is not None]
+    if not known:
+        why = next((m for lim in limits for m in lim.missing), "a criterion lacks an input")
+        return CandidateFit(policy, "cannot be derived", why, limits)
+    lowest = min(known, key=lambda lim: lim.max_dose or 0.0)
+    cap = floor_cgy(lowest.max_dose or 0.0)
+    where = f"{lowest.structure} {lowest.metric}"
+    if cap <= 0:
+        return CandidateFit(
+            policy, "does not fit", f"no dose is left for {where} ({lowest.binding_criterion})", limits
+        )
+    if candidate.stereotactic or candidate.dose is None:
+        return CandidateFit(
+            policy, "fits", f"{where} at most {cap:.2f} Gy ({lowest.binding_criterion})", limits
+        )
+    top = candidate.dose_high or candidate.dose
+    if cap >= top:
+        return CandidateFit(
+            policy,
+            "fits",
+            f"{where} at most {cap:.2f} Gy ({lowest.binding_criterion}), above the "
+            f"prescription: fits even with the cord at the full {top:g} Gy",
+            limits,
+        )
+    return CandidateFit(
+        policy,
+        "fits only if the cord gets less than the prescription",
+        f"{where} at most {cap:.2f} Gy ({lowest.binding_criterion}), below the {top:g} Gy prescribed",
+        limits,
+    )
+
+
 def derive_limits(
     case: Case,
     pack: RulePack,
@@ -479,119 +676,39 @@ def derive_limits(
     fractions: Sequence[int] | None = None,
     structures: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
+    candidates: bool = False,
+    stereotactic: bool | None = None,
+    on: date | None = None,
 ) -> LimitsReport:
     """Every dose policy's largest planned near-maximum dose for this case, per structure, metric and fractions.
 
-    ``pack`` must be a selection (RulePack.select): the rules in force on one date.
-    """
+    ``pack`` must be a selection (RulePack.select): the rules in force on one date. The technique is the planned
+    course's (SBRT or SRS, or conventional) or, before planning, SBRT; the rules of a policy that do not apply to it
+    are not derived. With ``candidates``, each schedule of the published table and each schedule a recommendation
+    names is checked against every policy. ``on`` is the date of a case with no planned course (default: the
+    selection's date)."""
     if pack.as_of is None:
         raise ValueError("derive_limits needs the rules in force on one date: pass pack.select(as_of)")
     numbers = sorted(set(fractions)) if fractions else default_fractions(table)
-    base_ctx = context_facts(case)
+    start = case.planned_start(on or pack.as_of)
+    base_ctx = context_facts(case, None, start)
+    planned = case.planned_course
+    if stereotactic is None:
+        stereotactic = planned.is_stereotactic if planned is not None else True
     limits: list[DerivedLimit] = []
     not_applicable: list[dict[str, Any]] = []
     notes: list[str] = []
-    for policy, rules in sorted(_dose_rules(pack).items()):
-        gate_rules = _gate_rules(pack, policy)
+    dose_rules = sorted(_dose_rules(pack).items())
+    asked = bool(structures or metrics)
+    for policy, rules in dose_rules:
         items = _items(case, pack, rules, structures, metrics)
         applicable_any = False
         for n in numbers:
-            ctx = {**base_ctx, "planned_fractions": n, "planned_stereotactic": True}
-            in_play = [r for r in rules if applies(r, ctx)]
-            if not in_play:
-                continue
-            applicable_any = True
-            gates = [_gate(case, pack, g, ctx) for g in gate_rules if applies(g, ctx)]
-            if not items:
-                scope = sorted({s for r in in_play for s in r.scope.structures if s in NEURAL_STRUCTURES})
-                limits.append(
-                    DerivedLimit(
-                        policy,
-                        "",
-                        "",
-                        n,
-                        None,
-                        None,
-                        in_play,
-                        [],
-                        gates,
-                        [],
-                        [
-                            f"cannot be derived: the case gives a dose for none of {', '.join(scope)}"
-                            + (
-                                " (or none of the structures / metrics asked for)"
-                                if structures or metrics
-                                else ""
-                            )
-                        ],
-                        [],
-                    )
-                )
-                continue
-            for structure, metric in items:
-                item_rules = [
-                    r for r in in_play if structure in r.scope.structures and metric in r.scope.metrics
-                ]
-                if not item_rules:
-                    continue
-                criteria: list[CriterionLimit] = []
-                steps: list[str] = []
-                missing: list[str] = []
-                assumptions: list[str] = []
-                seen_steps: set[str] = set()
-                for rule in item_rules:
-                    crit, computed = _criterion(case, pack, rule, structure, metric, n, ctx)
-                    criteria.append(crit)
-                    for s in crit.steps:
-                        if s not in seen_steps:
-                            steps.append(s)
-                            seen_steps.add(s)
-                    missing += [m for m in crit.missing if m not in missing]
-                    assumptions += [a for a in computed.assumptions if a not in assumptions]
-                best: float | None = None
-                binding: str | None = None
-                doses = [c.max_dose for c in criteria if c.max_dose is not None]
-                if len(doses) == len(criteria):
-                    best = lowest = min(doses)
-                    tied = [
-                        c.rule_id for c in criteria if c.max_dose is not None and c.max_dose - lowest <= TIE
-                    ]
-                    binding = tied[0]
-                    if not math.isfinite(lowest):
-                        best, binding = None, None
-                        missing.append("no criterion of the policy bounds the dose")
-                    else:
-                        steps.append(
-                            f"binding: {' and '.join(tied)} → at most {lowest:.2f} Gy "
-                            f"(shown rounded down: {floor_cgy(lowest):.2f} Gy)"
-                        )
-                else:
-                    missing.insert(
-                        0,
-                        "cannot be derived: "
-                        + "; ".join(c.rule_id for c in criteria if c.max_dose is None)
-                        + " lack(s) an input",
-                    )
-                for g in gates:
-                    steps += [s for s in g.steps if s not in steps]
-                strict = any(c.operator == "<" and c.rule_id == binding for c in criteria)
-                limits.append(
-                    DerivedLimit(
-                        policy,
-                        structure,
-                        metric,
-                        n,
-                        best,
-                        binding,
-                        item_rules,
-                        criteria,
-                        gates,
-                        steps,
-                        missing,
-                        assumptions,
-                        strict,
-                    )
-                )
+            ctx = {**base_ctx, "planned_fractions": n, "planned_stereotactic": stereotactic}
+            found = _derive_one(case, pack, policy, rules, items, ctx, n, start, asked)
+            if found is not None:
+                applicable_any = True
+                limits += found
         if not applicable_any:
             not_applicable.append(
                 {
@@ -624,83 +741,51 @@ def derive_limits(
             notes.append(f"{table.id} has rows for a single earlier course only: no published cell is shown")
         else:
             notes.append(f"no row of {table.id} has the earlier course's prescription and fractions")
-    return LimitsReport(case.case_id, pack.as_of, pack, limits, published, not_applicable, table, row, notes)
-
-
-_SIGN = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
-
-
-def render_text(report: LimitsReport) -> str:
-    """A readable table per policy: the limit, what binds, each criterion's own figure, the published cell."""
-    lines = [
-        f"reirrad limits — case {report.case_id}, rules in force on {report.as_of} "
-        f"({report.pack.name} {report.pack.version})",
-        "Largest planned near-maximum dose (physical Gy, whole new course), rounded down to 0.01 Gy.",
-        "",
-    ]
-    pub = {(p["policy"], p["structure"], p["metric"], p["fractions"]): p for p in report.published}
-    by_policy: dict[str, list[DerivedLimit]] = {}
-    for lim in report.limits:
-        by_policy.setdefault(lim.policy, []).append(lim)
-    for policy, lims in by_policy.items():
-        rules = list(dict.fromkeys(f"{r.id} {r.version}" for lim in lims for r in lim.rules))
-        lines.append(f"{policy}  (rules: {', '.join(rules)})")
-        gates = {g.rule_id: g for lim in lims for g in lim.gates}
-        for g in gates.values():
-            value = "not known" if g.value is None else f"{g.value:.2f} {g.unit}"
-            lines.append(
-                f"  gate {g.rule_id}: {value} {_SIGN.get(g.operator, g.operator)} {g.limit:g} → "
-                f"{g.status.upper()}"
-                + ("  (the policy is not met at any dose until this passes)" if g.status == "fail" else "")
-            )
-        criteria = list(dict.fromkeys(c.rule_id for lim in lims for c in lim.criteria))
-        header = ["structure", "metric", "fx", "max dose", "binding", *criteria, "published"]
-        body = []
-        for lim in lims:
-            by_rule = {c.rule_id: c for c in lim.criteria}
-            shown = (
-                "—" if lim.max_dose is None else f"{'<' if lim.strict else ''}{floor_cgy(lim.max_dose):.2f}"
-            )
-            cells = [
-                lim.structure or "—",
-                lim.metric or "—",
-                str(lim.fractions),
-                shown,
-                lim.binding_criterion or "—",
-            ]
-            for rid in criteria:
-                c = by_rule.get(rid)
-                cells.append(
-                    ""
-                    if c is None
-                    else "—"
-                    if c.max_dose is None
-                    else "∞"
-                    if not math.isfinite(c.max_dose)
-                    else f"{floor_cgy(c.max_dose):.2f}"
+    fits: list[tuple[CandidateSchedule, list[CandidateFit]]] = []
+    if candidates:
+        for candidate in _candidates(pack, table, row):
+            ctx = {
+                **base_ctx,
+                "planned_fractions": candidate.fractions,
+                "planned_stereotactic": candidate.stereotactic,
+            }
+            if candidate.dose is not None:
+                ctx["planned_dose_per_fraction"] = candidate.dose / candidate.fractions
+            fits.append(
+                (
+                    candidate,
+                    [
+                        _fit(
+                            policy,
+                            _derive_one(
+                                case,
+                                pack,
+                                policy,
+                                rules,
+                                _items(case, pack, rules, structures, metrics),
+                                ctx,
+                                candidate.fractions,
+                                start,
+                                asked,
+                            ),
+                            candidate,
+                        )
+                        for policy, rules in dose_rules
+                    ],
                 )
-            p = pub.get((lim.policy, lim.structure, lim.metric, lim.fractions))
-            cells.append("" if p is None else p["published"])
-            body.append(cells)
-        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-        for r in [header, *body]:
-            lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-        missing = list(dict.fromkeys(m for lim in lims for m in lim.missing))
-        for m in missing:
-            lines.append(f"  missing: {m}")
-        assumed = list(dict.fromkeys(a for lim in lims for a in lim.assumptions))
-        if assumed:
-            lines.append(f"  assumption used: {', '.join(assumed)}")
-        lines.append("")
-    for na in report.not_applicable:
-        lines.append(
-            f"{na['policy']}: not applicable to this case ("
-            + "; ".join(f"{k} applies when {v}" for k, v in na["applies_when"].items())
-            + ")"
-        )
-    if report.row is not None and report.table is not None:
-        lines.append(f"published: {report.table.ref} {report.table.locator}, row '{report.row.label}'")
-    for note in report.notes:
-        lines.append(f"note: {note}")
-    lines.append("Steps behind every figure: --format json (limits[].steps).")
-    return "\n".join(lines).rstrip() + "\n"
+            )
+    return LimitsReport(
+        case.case_id,
+        pack.as_of,
+        pack,
+        limits,
+        published,
+        not_applicable,
+        table,
+        row,
+        notes,
+        "SBRT or SRS" if stereotactic else "conventional",
+        start,
+        planned is None,
+        fits,
+    )

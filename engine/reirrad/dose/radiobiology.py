@@ -7,8 +7,10 @@ from datetime import date
 
 __all__ = [
     "DAYS_PER_MONTH",
+    "MONTH_CONVENTIONS",
     "bed",
     "bed_to_eqd2",
+    "calendar_months",
     "eqd2",
     "eqd2_to_bed",
     "interval_months",
@@ -69,3 +71,30 @@ def max_dose_for_eqd2(eqd2_budget: float, fractions: int, alpha_beta: float) -> 
 def interval_months(prior_end: date, planned_start: date) -> float:
     """Months from the end of a prior course to the start of the new one: days / 30.4375."""
     return (planned_start - prior_end).days / DAYS_PER_MONTH
+
+
+def _add_months(day: date, months: int) -> date:
+    """The same day of the month ``months`` later (the month's last day when it is shorter)."""
+    year, month = divmod(day.month - 1 + months, 12)
+    year += day.year
+    month += 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - date.resolution).day
+    return date(year, month, min(day.day, last))
+
+
+def calendar_months(prior_end: date, planned_start: date) -> float:
+    """Months by the calendar: whole months whose same day has been reached, plus the share of the next month.
+
+    2015-01-01 → 2015-06-01 is exactly 5.0; → 2015-05-31 is 4 + 30/31. A reading of "months" the sources allow
+    beside days / 30.4375 (docs/decisions.md)."""
+    if planned_start < prior_end:
+        return -calendar_months(planned_start, prior_end)
+    whole = (planned_start.year - prior_end.year) * 12 + planned_start.month - prior_end.month
+    while whole > 0 and _add_months(prior_end, whole) > planned_start:
+        whole -= 1
+    reached, following = _add_months(prior_end, whole), _add_months(prior_end, whole + 1)
+    return whole + (planned_start - reached).days / (following - reached).days
+
+
+MONTH_CONVENTIONS = {"days/30.4375": interval_months, "calendar": calendar_months}
+"""How an interval in months is counted; a rule's ``quantity.parameters.months`` names one (default the first)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reirrad.explain.why import AWAITING_PLAN
+
 __all__ = ["POLICY_ORDER", "render_markdown", "render_text"]
 
 POLICY_ORDER = ["hytec", "nelson", "conus-bed3", "de-novo", "coverage"]
@@ -132,10 +134,19 @@ def _considered_lines(result: dict[str, Any], bullet: str = "- ") -> list[list[s
                 for r in not_made
             ]
         )
+    awaiting = [
+        r for r in open_ if all(b["text"].endswith(AWAITING_PLAN) for b in r["because"] if b["holds"] is None)
+    ]
+    open_ = [r for r in open_ if r not in awaiting]
     if open_:
         sections.append(
             ["Undecided: data needed"]
             + [f"{bullet}[{r['rule_id']}] {r['title']} — needs: {_because(r, None)}." for r in open_]
+        )
+    if awaiting:
+        sections.append(
+            ["Awaiting a plan (these read the dose verdicts)"]
+            + [f"{bullet}[{r['rule_id']}] {r['title']}." for r in awaiting]
         )
     return sections
 
@@ -157,13 +168,137 @@ def _assessment_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
     return out
 
 
+def _before_planning_header(result: dict[str, Any]) -> list[str]:
+    before = result.get("before_planning")
+    if before is None:
+        return []
+    start = (
+        f"; no planned course, so the planned start is taken as {before['planned_start']} (the date asked for)"
+        if before["planned_start_assumed"]
+        else ""
+    )
+    return [
+        f"Before planning: no planned dose yet{start}. No dose criterion passes or fails until there is a plan; "
+        "below, what each policy leaves for a new course."
+    ]
+
+
+def _limit_rows(limits: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per policy and structure / metric, one column per number of fractions, then what binds."""
+    numbers = sorted({lim["fractions"] for lim in limits["limits"]})
+    rows: dict[tuple[str, str, str], dict[int, str]] = {}
+    binds: dict[tuple[str, str, str], list[str]] = {}
+    for lim in limits["limits"]:
+        key = (lim["policy"], lim["structure"], lim["metric"])
+        shown = "—" if lim["max_dose"] is None else f"{'<' if lim['strict'] else ''}{lim['max_dose']:.2f}"
+        rows.setdefault(key, {})[lim["fractions"]] = shown
+        if lim["binding_criterion"] and lim["binding_criterion"] not in binds.setdefault(key, []):
+            binds[key].append(lim["binding_criterion"])
+    head = ["Policy", "Structure / metric", *(f"{n} fx" for n in numbers), "Binding criterion"]
+    body = [
+        [
+            policy,
+            f"{structure} {metric}".strip() or "—",
+            *(cells.get(n, "") for n in numbers),
+            ", ".join(binds.get((policy, structure, metric), [])) or "—",
+        ]
+        for (policy, structure, metric), cells in sorted(
+            rows.items(),
+            key=lambda kv: _order(
+                {"policy": kv[0][0], "rule_id": "", "structure": kv[0][1], "metric": kv[0][2]}
+            ),
+        )
+    ]
+    return head, body
+
+
+def _gate_lines(limits: dict[str, Any], bullet: str = "- ") -> list[str]:
+    gates: dict[str, dict[str, Any]] = {}
+    for lim in limits["limits"]:
+        for g in lim["gates"]:
+            gates.setdefault(g["rule_id"], g)
+    out = []
+    for g in gates.values():
+        value = "not known" if g["value"] is None else f"{g['value']:.2f} {g['unit']}"
+        out.append(f"{bullet}{g['rule_id']}: {value} {_OP[g['operator']]} {g['limit']:g} → {g['status']}")
+    return out
+
+
+def _so_far_lines(limits: dict[str, Any], bullet: str = "- ") -> list[str]:
+    grouped: dict[tuple[str, str, float, float, str], list[str]] = {}
+    for lim in limits["limits"]:
+        for c in lim["criteria"]:
+            if c.get("earlier") is None or c.get("limit") is None:
+                continue
+            key = (c["rule_id"], lim["structure"], c["earlier"], c["limit"], c["unit"])
+            metrics = grouped.setdefault(key, [])
+            if lim["metric"] not in metrics:
+                metrics.append(lim["metric"])
+    out = []
+    for (rule_id, structure, earlier, limit, unit), metrics in grouped.items():
+        left = limit - earlier
+        out.append(
+            f"{bullet}{rule_id} {structure} {' and '.join(metrics)}: {earlier:.2f} {unit} already given (after its "
+            f"repair credit) of {limit:g} {unit} → "
+            + (f"{left:.2f} {unit} left" if left > 0 else "nothing left")
+        )
+    return out
+
+
+def _candidate_lines(limits: dict[str, Any], bullet: str = "- ") -> list[str]:
+    out = []
+    for c in limits.get("candidates", []):
+        covering = [f for f in c["policies"] if f["verdict"] != "not applicable"]
+        silent = [f["policy"] for f in c["policies"] if f["verdict"] == "not applicable"]
+        kind = "SBRT" if c["technique"].startswith("SBRT") else "conventional"
+        text = f"{bullet}{c['label']} ({kind}): "
+        text += "; ".join(f"{f['policy']} {f['verdict']} — {f['reason']}" for f in covering) or (
+            f"no cord policy in force covers a {kind} course in {c['fractions']} fraction(s)"
+        )
+        if covering and silent:
+            text += f"; not covered by {', '.join(silent)}"
+        if c.get("published"):
+            text += f". Published ({c['published']['basis']}): {c['published']['published']}"
+        out.append(text + ".")
+    return out
+
+
+def _before_planning_sections(result: dict[str, Any], bullet: str = "- ") -> list[list[str]]:
+    """The short view before planning: limits by fractions, gates, dose already given, candidate schedules."""
+    limits = result["before_planning"]["limits"]
+    sections = []
+    head, body = _limit_rows(limits)
+    if body:
+        sections.append(
+            [
+                "What may be given: largest planned cord / thecal sac near-maximum dose (physical Gy, whole new "
+                "course, rounded down)",
+                _table(head, body),
+            ]
+        )
+    gates = _gate_lines(limits, bullet)
+    if gates:
+        sections.append(["Interval gates", *gates])
+    so_far = _so_far_lines(limits, bullet)
+    if so_far:
+        sections.append(["Dose already given", *so_far])
+    candidates = _candidate_lines(limits, bullet)
+    if candidates:
+        sections.append(["Candidate schedules", *candidates])
+    for na in limits.get("not_applicable", []):
+        sections.append([f"{na['policy']}: not applicable to this case"])
+    return sections
+
+
 def render_text(result: dict[str, Any]) -> str:
     """A tumour-board note: recommendations, the dose policies side by side, what was considered and not
     recommended, what is missing; then the assessment and, for the physicist, every explanation."""
     head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Verdict"]
-    out = [*_header(result), ""]
+    out = [*_header(result), *_before_planning_header(result), ""]
     if "recommendations" in result:
         out += [*_made_lines(result), ""]
+    if "before_planning" in result:
+        return _render_text_before_planning(result, out)
     summary = ", ".join(
         f"{p['policy']}: {p['verdict'].upper() if p['verdict'] == 'fail' else p['verdict']}"
         for p in sorted(
@@ -201,13 +336,27 @@ def render_text(result: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _render_text_before_planning(result: dict[str, Any], out: list[str]) -> str:
+    for section in _before_planning_sections(result):
+        out += [*section, ""]
+    for section in _considered_lines(result):
+        out += [*section, ""]
+    out += ["Missing data"] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])
+    assessment = _assessment_lines(result)
+    if assessment:
+        out += ["", *assessment]
+    return "\n".join(out) + "\n"
+
+
 def render_markdown(result: dict[str, Any]) -> str:
     head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Verdict"]
     out = [f"# Re-irradiation evaluation — case `{result['case_id']}`", ""]
-    out += [f"- {line}" for line in _header(result)[1:]] + [""]
+    out += [f"- {line}" for line in [*_header(result)[1:], *_before_planning_header(result)]] + [""]
     if "recommendations" in result:
         recs = _made_lines(result)
         out += ["## " + recs[0], "", *recs[1:], ""]
+    if "before_planning" in result:
+        return _render_markdown_before_planning(result, out)
     out += ["## Cord dose policies", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(r) + " |" for r in _rows(result["constraints"])]
     if result["advisories"]:
@@ -241,4 +390,39 @@ def render_markdown(result: dict[str, Any]) -> str:
     if applied:
         out += ["", "## Assumptions applied", ""]
         out += [f"- **{a['rule_id']}** v{a['rule_version']}: {a['statement']}" for a in applied]
+    return "\n".join(out) + "\n"
+
+
+def _render_markdown_before_planning(result: dict[str, Any], out: list[str]) -> str:
+    from reirrad.explain.limits import chart_series, render_svg
+
+    limits = result["before_planning"]["limits"]
+    head, body = _limit_rows(limits)
+    if body:
+        out += [
+            "## What may be given",
+            "",
+            "Largest planned cord / thecal sac near-maximum dose, physical Gy over the whole new course, rounded "
+            "down to 0.01 Gy.",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
+        out += ["| " + " | ".join(r) + " |" for r in body]
+        out.append("")
+        for structure, metric in chart_series(limits):
+            out += [render_svg(limits, structure, metric), ""]
+    for title, lines in (
+        ("Interval gates", _gate_lines(limits)),
+        ("Dose already given", _so_far_lines(limits)),
+        ("Candidate schedules", _candidate_lines(limits)),
+    ):
+        if lines:
+            out += [f"## {title}", "", *lines, ""]
+    for section in _considered_lines(result):
+        out += ["## " + section[0], "", *section[1:], ""]
+    out += ["## Missing data", ""] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])
+    assessment = _assessment_lines(result)
+    if assessment:
+        out += ["", "## " + assessment[0], "", *assessment[1:]]
     return "\n".join(out) + "\n"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reirrad.dose.calculations import NO_PLANNED_DOSE
 from reirrad.explain.assessment import build_assessment
-from reirrad.explain.why import Explainer
+from reirrad.explain.why import AWAITING_PLAN, Explainer
 from reirrad.knowledge.rulepack import Rule
 from reirrad.plan import Evaluation, Item, evidence_of
 from reirrad.vocabulary import Kind, Op, Status
@@ -63,6 +64,7 @@ def _why_not(
     status: Status,
     ctx: Mapping[str, Any],
     memo: dict[tuple[str, bool], list[str]],
+    awaiting_plan: bool = False,
 ) -> list[str]:
     """The applicability leaves behind a status: the false ones when not applicable, else the unknown ones.
 
@@ -70,7 +72,7 @@ def _why_not(
     key = (rule.id, status == Status.NOT_APPLICABLE)
     found = memo.get(key)
     if found is None:
-        applies = why.applies(rule.id, ctx)
+        applies = why.applies(rule.id, ctx, awaiting_plan)
         found = memo[key] = (
             [text for text, truth in applies if truth is False]
             if key[1]
@@ -90,7 +92,7 @@ def _constraint_entry(
     computed = item.computed
     plan = evaluation.run.plans[rule.id]
     limit_value, limit_note = plan.limit_for(ctx)
-    why_not = _why_not(why, rule, status, ctx, memo)
+    why_not = _why_not(why, rule, status, ctx, memo, not evaluation.case.has_planned_dose)
     entry: dict[str, Any] = {
         "policy": rule.policy,
         "criterion": rule.criterion,
@@ -126,8 +128,10 @@ def _recommendation_entry(evaluation: Evaluation, why: Explainer, item: Item) ->
     """A recommendation with the facts that made or blocked it: positives, negatives and unknowns."""
     rule, status = item.rule, item.status
     plan = evaluation.run.plans[rule.id]
-    leaves = why.condition(rule.id, evaluation.facts, evaluation.outcomes)
-    because = [{"text": text, "holds": holds} for text, holds in leaves]
+    leaves = why.condition(
+        rule.id, evaluation.facts, evaluation.outcomes, not evaluation.case.has_planned_dose
+    )
+    because = [{"text": text, "holds": holds} for text, holds in dict.fromkeys(leaves)]
     assert rule.action is not None
     word = _REC_WORD[status]
     relevant = [text for text, holds in leaves if holds is _REC_HOLDS[status]]
@@ -174,7 +178,7 @@ def build_result(evaluation: Evaluation, why: Explainer) -> dict[str, Any]:
             for r in recommendations
             if r["status"] == Status.INDETERMINATE
             for b in r["because"]
-            if b["holds"] is None
+            if b["holds"] is None and not b["text"].endswith(AWAITING_PLAN)
         }
     )
     assessment: list[dict[str, Any]] = []
@@ -208,6 +212,25 @@ def build_result(evaluation: Evaluation, why: Explainer) -> dict[str, Any]:
         "policy_summary": [{"policy": p, **c, "verdict": _policy_verdict(c)} for p, c in policies.items()],
         "assessment": assessment,
         "missing_data": missing,
+        **_before_planning(evaluation),
+    }
+
+
+def _before_planning(evaluation: Evaluation) -> dict[str, Any]:
+    """Without a planned dose: the planned start used, and what each policy leaves for a new course."""
+    report = evaluation.before_planning
+    if report is None:
+        return {}
+    limits = report.as_dict()
+    for key in ("command", "case_id", "as_of", "pack"):
+        limits.pop(key, None)
+    return {
+        "before_planning": {
+            "reason": NO_PLANNED_DOSE,
+            "planned_start": limits.pop("planned_start"),
+            "planned_start_assumed": limits.pop("planned_start_assumed"),
+            "limits": limits,
+        }
     }
 
 

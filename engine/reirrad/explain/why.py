@@ -15,18 +15,23 @@ from reirrad.logic.facts import CONTEXT_FACTS
 from reirrad.plan import Outcomes, RulePlan
 from reirrad.vocabulary import Op, Status
 
-__all__ = ["Explainer", "Leaf", "explain_condition"]
+__all__ = ["AWAITING_PLAN", "Explainer", "Leaf", "explain_condition"]
 
 Leaf = tuple[str, Truth]
 """A condition leaf in words, and whether it holds (None: unknown)."""
 
+AWAITING_PLAN = "awaiting a plan"
+"""What an unknown leaf says before planning when it waits for the plan itself (a planned fact or a dose verdict)."""
+_PLANNED_FACTS = frozenset({"planned_stereotactic", "planned_fractions", "planned_dose_per_fraction"})
 
-def _leaf_text(leaf: Cmp, facts: Mapping[str, Any]) -> Leaf:
+
+def _leaf_text(leaf: Cmp, facts: Mapping[str, Any], awaiting_plan: bool) -> Leaf:
     spec = CONTEXT_FACTS.get(leaf.field)
     name = spec.description if spec else leaf.field
     holds = leaf_truth(leaf, facts)
     if holds is None:
-        return f"{name}: not provided", None
+        waits = awaiting_plan and leaf.field in _PLANNED_FACTS
+        return f"{name}: {AWAITING_PLAN if waits else 'not provided'}", None
     value = facts[leaf.field]
     want = leaf.value
     if isinstance(value, bool) or (spec is not None and spec.type == "boolean"):
@@ -38,11 +43,13 @@ def _leaf_text(leaf: Cmp, facts: Mapping[str, Any]) -> Leaf:
     return f"{name} = {shown} ({leaf.op.sign} {wanted} required)", holds
 
 
-def _outcome_text(leaf: Outcome, outcomes: Outcomes) -> Leaf:
+def _outcome_text(leaf: Outcome, outcomes: Outcomes, awaiting_plan: bool) -> Leaf:
     items = outcomes.get(leaf.rule)
     holds = outcome_truth(leaf, None if items is None else {leaf.rule: [st for _, st in items]})
     if items is None:
         return f"{leaf.rule}: not in force on this date", holds
+    if holds is None and awaiting_plan:
+        return f"{leaf.rule}: {AWAITING_PLAN}", holds
     hits = [item.replace("|", " ") or "(case)" for item, st in items if st == leaf.status]
     if hits:
         return f"{leaf.rule}: {leaf.status} on {', '.join(hits)}", holds
@@ -55,24 +62,27 @@ def _outcome_text(leaf: Outcome, outcomes: Outcomes) -> Leaf:
 
 
 def explain_condition(
-    expr: Condition, facts: Mapping[str, Any], outcomes: Outcomes | None = None
+    expr: Condition, facts: Mapping[str, Any], outcomes: Outcomes | None = None, awaiting_plan: bool = False
 ) -> list[Leaf]:
-    """Every leaf of a condition with its truth on this case: the pertinent positives, negatives and unknowns."""
+    """Every leaf of a condition with its truth on this case: the pertinent positives, negatives and unknowns.
+    Before planning (``awaiting_plan``), a leaf that waits for the plan says so."""
     if isinstance(expr, Cmp):
-        return [_leaf_text(expr, facts)]
+        return [_leaf_text(expr, facts, awaiting_plan)]
     if isinstance(expr, Outcome):
-        return [_outcome_text(expr, outcomes or {})]
+        return [_outcome_text(expr, outcomes or {}, awaiting_plan)]
     if isinstance(expr, Not):
         if isinstance(expr.item, Outcome):
-            text, holds = _outcome_text(expr.item, outcomes or {})
+            text, holds = _outcome_text(expr.item, outcomes or {}, awaiting_plan)
+            if holds is None and awaiting_plan:
+                return [(text, None)]
             return [(f"{text} (none may have {expr.item.status})", None if holds is None else not holds)]
         return [
             (f"not ({text})", None if holds is None else not holds)
-            for text, holds in explain_condition(expr.item, facts, outcomes)
+            for text, holds in explain_condition(expr.item, facts, outcomes, awaiting_plan)
         ]
     out: list[Leaf] = []
     for child in getattr(expr, "items", ()):
-        out += explain_condition(child, facts, outcomes)
+        out += explain_condition(child, facts, outcomes, awaiting_plan)
     return out
 
 
@@ -86,22 +96,25 @@ class Explainer:
         self.plans = plans
         self._explained: dict[tuple[Any, ...], list[Leaf]] = {}
 
-    def condition(self, rule_id: str, facts: Mapping[str, Any], outcomes: Outcomes) -> list[Leaf]:
+    def condition(
+        self, rule_id: str, facts: Mapping[str, Any], outcomes: Outcomes, awaiting_plan: bool = False
+    ) -> list[Leaf]:
         """Every leaf of the rule's condition with its truth, verdict leaves included."""
         plan = self.plans[rule_id]
         key = (
             "condition",
             rule_id,
+            awaiting_plan,
             tuple(facts.get(f) for f in plan.applies_fields),
             tuple(None if outcomes.get(r) is None else tuple(outcomes[r]) for r in plan.outcome_rules),
         )
-        return self._cached(key, lambda: explain_condition(plan.applies, facts, outcomes))
+        return self._cached(key, lambda: explain_condition(plan.applies, facts, outcomes, awaiting_plan))
 
-    def applies(self, rule_id: str, facts: Mapping[str, Any]) -> list[Leaf]:
+    def applies(self, rule_id: str, facts: Mapping[str, Any], awaiting_plan: bool = False) -> list[Leaf]:
         """The rule's applicability leaves with their truth on this case."""
         plan = self.plans[rule_id]
-        key = ("applies", rule_id, tuple(facts.get(f) for f in plan.applies_fields))
-        return self._cached(key, lambda: explain_condition(plan.applies, facts))
+        key = ("applies", rule_id, awaiting_plan, tuple(facts.get(f) for f in plan.applies_fields))
+        return self._cached(key, lambda: explain_condition(plan.applies, facts, None, awaiting_plan))
 
     def _cached(self, key: tuple[Any, ...], build: Callable[[], list[Leaf]]) -> list[Leaf]:
         found = self._explained.get(key)

@@ -112,6 +112,16 @@ class Quantity(_Frozen):
     def repair(self) -> str | None:
         return self.parameters.get("repair")
 
+    @property
+    def months(self) -> str | None:
+        """How intervals are counted (``days/30.4375``, the default, or ``calendar``)."""
+        return self.parameters.get("months")
+
+    @property
+    def repair_courses(self) -> str | None:
+        """Which earlier courses a repair schedule credits (``every``, the default, or ``first``)."""
+        return self.parameters.get("repair_courses")
+
 
 class LimitEntry(_Frozen):
     key: str | int

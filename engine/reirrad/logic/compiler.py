@@ -26,6 +26,7 @@ from reirrad.logic.facts import ALWAYS_PRESENT
 from reirrad.vocabulary import Kind, Op, Status
 
 __all__ = [
+    "MAX_EXPRESSIONS",
     "RULE_LEVEL",
     "CompiledPack",
     "CompiledRule",
@@ -81,6 +82,9 @@ class CompiledRule:
     asserts: dict[str, Any] | None = None
     negated: tuple[bool, ...] = ()
     stage: int = 1
+    part: int = 0
+    """1, 2, … when a status's pattern was too long for durable-rules and was split into parts (any may fire);
+    0 for a whole pattern."""
 
     def is_negated(self, index: int) -> bool:
         return bool(self.negated) and self.negated[index]
@@ -114,6 +118,44 @@ class CompiledPack:
         return out
 
 
+MAX_EXPRESSIONS = 31
+"""durable-rules keeps a pattern's comparisons and its $and / $or brackets (two each) in a sequence of at most 31
+(MAX_SEQUENCE_EXPRESSIONS - 1 in its rete.c; more is error 113 when the ruleset is created)."""
+
+
+def _expressions(expr: Pattern) -> int:
+    if isinstance(expr, Both | Either):
+        return 2 + sum(_expressions(i) for i in expr.items)
+    return 1
+
+
+def fitting_parts(expr: Pattern) -> list[Pattern]:
+    """``expr`` as one pattern if durable can hold it, else as parts whose disjunction is ``expr``, each short
+    enough: an $or is split into its alternatives, and an $and over an $or is distributed over its longest $or."""
+    if _expressions(expr) <= MAX_EXPRESSIONS:
+        return [expr]
+    if isinstance(expr, Either):
+        return [part for item in expr.items for part in fitting_parts(item)]
+    if isinstance(expr, Both):
+        choices = [i for i in expr.items if isinstance(i, Either)]
+        if choices:
+            widest = max(choices, key=lambda i: len(i.items))  # type: ignore[union-attr]
+            others = tuple(i for i in expr.items if i is not widest)
+            return [
+                part
+                for alternative in widest.items  # type: ignore[union-attr]
+                if (distributed := simplify(Both((*others, alternative)))) != FALSE
+                for part in fitting_parts(distributed)
+            ]
+    raise ValueError(
+        f"a pattern of {_expressions(expr)} expressions cannot be split for durable-rules: {expr!r}"
+    )
+
+
+def _part_name(name: str, j: int, parts: list[Pattern]) -> str:
+    return name if len(parts) == 1 else f"{name}~{j}"
+
+
 def stage_fact(stage: int) -> dict[str, Any]:
     """The control fact that opens a stage: that stage's rules join it, once every earlier outcome exists."""
     return {"kind": "stage", "stage": stage}
@@ -133,12 +175,12 @@ def _check(rule: Rule, value: str) -> tuple[Pattern, Pattern, Pattern]:
         return Cmp(value, op, limit.value), Cmp(value, neg, limit.value), Missing(value)
     by = limit.by
     assert by is not None
-    if by not in ALWAYS_PRESENT:
-        raise ValueError(f"{rule.id}: a limit table must be keyed by a fact every case has, not '{by}'")
     rows = [(e.key, e.value) for e in limit.table]
     true = Either(tuple(Both((Cmp(by, Op.EQ, k), Cmp(value, op, v))) for k, v in rows))
     false = Either(tuple(Both((Cmp(by, Op.EQ, k), Cmp(value, neg, v))) for k, v in rows))
-    unknown = Either((Missing(value), Both(tuple(Cmp(by, Op.NE, k) for k, _ in rows))))
+    # no row for this case's key, or (a key fact absent before planning) no key at all: unknown
+    no_key = () if by in ALWAYS_PRESENT else (Missing(by),)
+    unknown = Either((Missing(value), *no_key, Both(tuple(Cmp(by, Op.NE, k) for k, _ in rows))))
     return simplify(true), simplify(false), simplify(unknown)
 
 
@@ -186,10 +228,18 @@ def _compile_recommendation(
             if full == FALSE:
                 unreachable.append(f"{rule.id}|||{status}")
             else:
-                compiled.append(
+                parts = fitting_parts(full)
+                compiled.extend(
                     CompiledRule(
-                        f"{rule.id}|||{status}", rule.id, rule.version, "", status, (to_pattern(full),)
+                        _part_name(f"{rule.id}|||{status}", j, parts),
+                        rule.id,
+                        rule.version,
+                        "",
+                        status,
+                        (to_pattern(p),),
+                        part=j if len(parts) > 1 else 0,
                     )
+                    for j, p in enumerate(parts, 1)
                 )
         return compiled, unreachable, set()
     # Kleene statuses are exclusive and exhaustive, so one of the three is "neither of the other two". The one with
@@ -276,8 +326,19 @@ def compile_rule(
                 if (rule.id, status) in chained
                 else None
             )
-            compiled.append(
-                CompiledRule(name, rule.id, rule.version, key, status, (to_pattern(full),), asserts)
+            parts = fitting_parts(full)
+            compiled.extend(
+                CompiledRule(
+                    _part_name(name, j, parts),
+                    rule.id,
+                    rule.version,
+                    key,
+                    status,
+                    (to_pattern(p),),
+                    asserts,
+                    part=j if len(parts) > 1 else 0,
+                )
+                for j, p in enumerate(parts, 1)
             )
 
     per_dose = rule.scope.per == "near_max_dose"

@@ -16,15 +16,15 @@ class FactSpec:
 
 CONTEXT_FACTS: dict[str, FactSpec] = {
     "prior_course_count": FactSpec("integer", True, "number of earlier courses over the lesion"),
-    "planned_stereotactic": FactSpec("boolean", True, "the planned course is SBRT or SRS"),
-    "planned_fractions": FactSpec("integer", True, "fractions of the planned course"),
+    "planned_stereotactic": FactSpec("boolean", False, "the planned course is SBRT or SRS"),
+    "planned_fractions": FactSpec("integer", False, "fractions of the planned course"),
     "conus_position": FactSpec("text", True, "'above' if any treated level is L1 or higher, else 'below'"),
     "interval_months": FactSpec(
         "number", False, "months from the end of the most recent prior course to the planned start"
     ),
     "prior_dosimetry_unavailable_count": FactSpec("integer", True, "prior courses whose plan data is lost"),
     "most_recent_prior_stereotactic": FactSpec("boolean", False, "most recent prior course is SBRT or SRS"),
-    "planned_dose_per_fraction": FactSpec("number", True, "planned dose per fraction (Gy)"),
+    "planned_dose_per_fraction": FactSpec("number", False, "planned dose per fraction (Gy)"),
     "expected_survival_months": FactSpec("number", False, "expected survival (months)"),
     "ecog": FactSpec("integer", False, "ECOG performance status"),
     "epidural_high_grade": FactSpec("boolean", False, "high-grade epidural disease (Bilsky 2 or 3)"),
@@ -40,4 +40,5 @@ CONTEXT_FACTS: dict[str, FactSpec] = {
 which makes a condition on them UNKNOWN (Kleene logic), never false."""
 
 ALWAYS_PRESENT = frozenset(name for name, spec in CONTEXT_FACTS.items() if spec.always)
-"""Facts every case carries: a condition on them is never unknown, and limit tables may be keyed by them."""
+"""Facts every case carries: a condition on them is never unknown. The planned course's facts are absent before
+planning (a case with no planned course), so a condition on them is then unknown."""
