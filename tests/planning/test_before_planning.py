@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from reirrad.case import load_case, parse_case
 from reirrad.cli.main import main
 from reirrad.dose.calculations import NO_PLANNED_DOSE
