@@ -81,7 +81,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, engine: ServiceEngine)
     port = _free_port()
     config = ServiceConfig(port=port, data_dir=tmp_path_factory.mktemp("live-data"))
     server = uvicorn.Server(
-        uvicorn.Config(create_app(config, engine), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            create_app(config, engine), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -99,7 +101,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, engine: ServiceEngine)
 def browser() -> Iterator[Any]:
     """Debian's Chromium, driven by Playwright (no browser download)."""
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does: apt-get install -y chromium)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does: apt-get install -y chromium)"
+        )
     if shutil.which("chromium") is None and not Path(CHROMIUM).is_file():
         pytest.fail("chromium is not runnable")
     from playwright.sync_api import sync_playwright

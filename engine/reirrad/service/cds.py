@@ -81,6 +81,7 @@ RULE_SYSTEM = "https://reirrad.example/fhir/CodeSystem/rule"
 CASE_ID = "cds-order"
 """The case id of every case built from an order: the case hash then depends on the clinical content only."""
 MAX_SUMMARY = 139
+_OPS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
 
 
 class _Open(BaseModel):
@@ -313,7 +314,7 @@ def _line_card(line: dict[str, Any], kind: str, base_url: str, pack_label: str) 
     if status == "fail":
         summary = (
             f"{line['policy']} {line['criterion']}: {what} {line['value']:.2f} {line['unit']} is over the "
-            f"limit {line['operator']} {line['limit']:g}"
+            f"limit {_OPS[line['operator']]} {line['limit']:g}"
         )
         indicator = "critical" if kind == "constraint" else "warning"
     elif status == "indeterminate":
@@ -332,7 +333,7 @@ def _line_card(line: dict[str, Any], kind: str, base_url: str, pack_label: str) 
     ]
     if line["value"] is not None and line["limit"] is not None:
         detail_lines.append(
-            f"- value: {line['value']:.2f} {line['unit']}; limit {line['operator']} {line['limit']:g} {line['unit']}"
+            f"- value: {line['value']:.2f} {line['unit']}; limit {_OPS[line['operator']]} {line['limit']:g} {line['unit']}"
         )
     if line["missing"]:
         detail_lines.append(f"- missing: {'; '.join(line['missing'])}")
@@ -494,8 +495,8 @@ def _check_order(
             continue  # a course over other levels is not a prior course over this lesion
         if not levels:
             warnings.append(
-                f"{label} does not say which spinal levels it treated: it is counted as a course over this "
-                "lesion (the cautious reading)."
+                f"Counted as a course over this lesion: {label} does not say which spinal levels it treated "
+                "(the cautious reading)."
             )
         course = _course_from(resource, False, label, problems, warnings)
         if course is not None:
