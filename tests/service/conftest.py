@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from reirrad.service.app import create_app
 from reirrad.service.engine import ServiceEngine
 from reirrad.service.security import ServiceConfig

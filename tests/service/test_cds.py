@@ -9,12 +9,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-
-from reirrad.service.cds import OVERRIDE_REASONS, SERVICE_ID
-from reirrad.service.security import ServiceConfig
-
 from cds_examples import course_summary, hook_request, level, organ_dose, planned_course, searchset
 from cds_hooks_shapes import DISCOVERY, RESPONSE
+from reirrad.service.cds import OVERRIDE_REASONS, SERVICE_ID
+from reirrad.service.security import ServiceConfig
 
 URL = f"/cds-services/{SERVICE_ID}"
 
@@ -105,7 +103,8 @@ def test_a_missing_prefetch_gives_a_card_saying_what_is_missing(client: Any) -> 
     card = _only_missing(call(client, hook_request(omit_prefetch=True))["cards"])
     assert card["indicator"] == "warning"
     assert card["summary"] == "Re-irradiation not checked: the earlier radiotherapy courses were not sent"
-    assert "radiotherapyCourses" in card["detail"] and "nothing here is a pass" in card["detail"]
+    assert "radiotherapyCourses" in card["detail"]
+    assert "nothing here is a pass" in card["detail"]
     assert card["links"][0]["type"] == "absolute"
 
 
@@ -276,9 +275,8 @@ def _token(key: Any, aud: str, **changes: Any) -> str:
 
 @pytest.fixture
 def jwt_client(tmp_path: Any, engine: Any, ehr_key: tuple[Any, dict[str, Any]]) -> Any:
-    from starlette.testclient import TestClient
-
     from reirrad.service.app import create_app
+    from starlette.testclient import TestClient
 
     config = ServiceConfig(
         host="0.0.0.0",
