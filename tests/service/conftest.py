@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import shutil
 import socket
 import threading
@@ -12,13 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from reirrad.service.app import create_app
 from reirrad.service.engine import ServiceEngine
 from reirrad.service.security import ServiceConfig
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -30,22 +26,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
-
-
-def example_case() -> dict[str, Any]:
-    """The Lucido 2025 patient (docs/examples/t1-chondrosarcoma.yaml) as JSON data."""
-    data: dict[str, Any] = _plain(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")))
-    return data
 
 
 @pytest.fixture(scope="session")
