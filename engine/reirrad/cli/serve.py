@@ -65,10 +65,8 @@ def _read_jwks(path: Path) -> dict[str, Any]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from reirrad.importers.common import require
-
-    for module in ("fastapi", "uvicorn", "jinja2", "multipart", "jwt"):
-        _require_serve(module, require)
+    for module in ("fastapi", "uvicorn", "jinja2", "python_multipart", "jwt"):
+        _require_serve(module)
     import uvicorn
 
     from reirrad.service.app import create_app
@@ -114,10 +112,10 @@ def _serve(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _require_serve(module: str, require: Any) -> None:
-    try:
-        __import__(module)
-    except ImportError:
+def _require_serve(module: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
         raise InputError.of(
             [
                 Problem(
@@ -128,7 +126,7 @@ def _require_serve(module: str, require: Any) -> None:
                     code="dependency",
                 )
             ]
-        ) from None
+        )
 
 
 def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
