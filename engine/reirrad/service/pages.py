@@ -280,7 +280,11 @@ async def _import_into(request: Request, form: FormData, state: forms.FormState)
 
 @router.post("/case", response_class=HTMLResponse)
 async def case_form(request: Request) -> HTMLResponse:
-    form = await request.form()
+    async with request.form() as form:
+        return await _case_form(request, form)
+
+
+async def _case_form(request: Request, form: FormData) -> HTMLResponse:
     values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
     state = forms.FormState.from_form(values)
     action = _text(form, "action") or "evaluate"
