@@ -16,6 +16,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, ValidationError
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from reirrad.errors import InputError, Problem
 from reirrad.importers.common import CourseOptions, ImportResult, render
@@ -36,6 +37,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
     }
     for status, text in (
+        (400, "The body could not be parsed (malformed JSON or multipart)"),
+        (401, "Credentials are needed (beyond loopback)"),
+        (403, "The credentials were refused"),
         (413, "The request is too large"),
         (415, "The request is not JSON"),
         (422, "The input was refused: every problem with its field and what is accepted"),
@@ -110,12 +114,32 @@ async def read_json(request: Request, what: str) -> Any:
 
 
 AsOf = Annotated[
-    date | None,
-    Query(description="use the rules in force on this date, YYYY-MM-DD (default: today)"),
+    str | None,
+    Query(
+        description="use the rules in force on this date, YYYY-MM-DD (default: today)",
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        json_schema_extra={"format": "date"},
+    ),
 ]
 
 
-@router.get("/api/v1/health", tags=["service"])
+def as_of_date(text: str | None) -> date | None:
+    """The as-of date of a query, or an InputError naming it (the pattern lets 2016-02-30 through)."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError.of(
+            [
+                Problem(
+                    "query", ("as_of",), f"'{text}' is not a calendar date", "a date YYYY-MM-DD", code="as_of"
+                )
+            ]
+        ) from None
+
+
+@router.get("/api/v1/health", tags=["service"], responses=PROBLEM_RESPONSES)
 async def health(request: Request) -> dict[str, Any]:
     """The service is up; which rule pack it serves."""
     from reirrad.load.paths import tool_version
@@ -143,9 +167,10 @@ async def evaluate(
     ] = "json",
 ) -> Response:
     """Evaluate one case against every rule in force: the result as in ``reirrad evaluate``."""
+    day = as_of_date(as_of)
     data = await read_json(request, "a case as JSON (schemas/case.schema.json)")
     case = parse_case_data(data, "request body")
-    result = await run_bounded(request, _engine(request).evaluate, case, as_of)
+    result = await run_bounded(request, _engine(request).evaluate, case, day)
     if format == "markdown":
         from reirrad.explain.report import render_markdown
 
@@ -176,6 +201,7 @@ async def limits(
     ] = None,
 ) -> JSONResponse:
     """The largest planned cord / thecal sac dose each policy allows, before planning."""
+    day = as_of_date(as_of)
     data = await read_json(request, "a case as JSON (schemas/case.schema.json)")
     case = parse_case_data(data, "request body")
     engine = _engine(request)
@@ -184,7 +210,7 @@ async def limits(
         from reirrad.dose.limits import derive_limits
 
         return derive_limits(
-            case, engine.rules_in_force(as_of), table=engine.table(), fractions=fractions
+            case, engine.rules_in_force(day), table=engine.table(), fractions=fractions
         ).as_dict()
 
     return JSONResponse(await run_bounded(request, derive))
@@ -198,7 +224,7 @@ def _safe_name(name: str | None, fallback: str) -> str:
     return (_SAFE.sub("_", base).strip("._") or fallback)[:100]
 
 
-async def _save(folder: Path, upload: UploadFile, fallback: str, names: dict[str, str]) -> str:
+async def _save(folder: Path, upload: StarletteUpload, fallback: str, names: dict[str, str]) -> str:
     target = folder / _safe_name(upload.filename, fallback)
     n = 1
     while target.exists():
@@ -415,7 +441,7 @@ def rule_summary(rule: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/api/v1/pack", tags=["rule pack"])
+@router.get("/api/v1/pack", tags=["rule pack"], responses=PROBLEM_RESPONSES)
 async def pack(request: Request) -> dict[str, Any]:
     """The rule pack: name, version, hash and every version of every rule."""
     engine = _engine(request)
@@ -433,7 +459,7 @@ async def pack(request: Request) -> dict[str, Any]:
 @router.get(
     "/api/v1/pack/rules/{rule_id}",
     tags=["rule pack"],
-    responses={404: PROBLEM_RESPONSES[422] | {"description": "no such rule"}},
+    responses={**PROBLEM_RESPONSES, 404: PROBLEM_RESPONSES[422] | {"description": "no such rule"}},
 )
 async def pack_rule(
     request: Request, rule_id: Annotated[str, PathParam(max_length=200, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -473,7 +499,7 @@ def _reference(engine: ServiceEngine, ref: str) -> dict[str, Any]:
     return {"citation": found.short(), "title": found.title, "doi": found.doi}
 
 
-@router.get("/api/v1/pack/evidence", tags=["rule pack"])
+@router.get("/api/v1/pack/evidence", tags=["rule pack"], responses=PROBLEM_RESPONSES)
 async def pack_evidence(request: Request) -> dict[str, Any]:
     """The references the rules cite (the evidence registry of the pack)."""
     engine = _engine(request)
@@ -522,14 +548,14 @@ async def disagree(request: Request, body: Disagreement) -> dict[str, Any]:
     return {"recorded": store is not None, "rule_id": body.rule_id, "rule_version": body.rule_version}
 
 
-@router.get("/api/v1/feedback", tags=["feedback"])
+@router.get("/api/v1/feedback", tags=["feedback"], responses=PROBLEM_RESPONSES)
 async def feedback_report(request: Request) -> dict[str, Any]:
     """Per rule and version: how often it fired, was accepted, overridden or disagreed with, and why."""
     store = _store(request)
     return {"rules": [t.as_dict() for t in store.report()] if store else []}
 
 
-@router.get("/cds-services", tags=["CDS Hooks"])
+@router.get("/cds-services", tags=["CDS Hooks"], responses=PROBLEM_RESPONSES)
 async def cds_discovery() -> dict[str, Any]:
     """CDS Hooks discovery."""
     return cds.discovery()
@@ -546,7 +572,7 @@ def _unknown_service(service_id: str) -> JSONResponse:
 @router.post(
     "/cds-services/{service_id}",
     tags=["CDS Hooks"],
-    responses={**PROBLEM_RESPONSES, 404: {"description": "no such service"}},
+    responses={**PROBLEM_RESPONSES, 404: PROBLEM_RESPONSES[422] | {"description": "no such service"}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -583,7 +609,7 @@ async def cds_call(request: Request, service_id: Annotated[str, PathParam(max_le
 @router.post(
     "/cds-services/{service_id}/feedback",
     tags=["CDS Hooks"],
-    responses={**PROBLEM_RESPONSES, 404: {"description": "no such service"}},
+    responses={**PROBLEM_RESPONSES, 404: PROBLEM_RESPONSES[422] | {"description": "no such service"}},
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -173,7 +173,7 @@ def create_app(config: ServiceConfig | None = None, engine: ServiceEngine | None
                 )
             ]
         return problem_response(
-            exc.status_code, detail, problems, instance=request.url.path, headers=exc.headers
+            exc.status_code, detail, problems, instance=request.url.path, headers=dict(exc.headers or {})
         )
 
     @app.exception_handler(TimeoutError)

@@ -556,10 +556,10 @@ def run_service(
     info = engine.info
     pack_label = f"reirrad rule pack {info.name} {info.version} (sha256 {info.content_sha256[:12]}…)"
     entries = request.context.draftOrders.get("entry") or []
-    orders = [
-        e.get("resource") for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    resources: list[dict[str, Any]] = [
+        e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)
     ]
-    orders = [r for r in orders if _is_planned_course(r)]
+    orders = [r for r in resources if _is_planned_course(r)]
     if request.hook == "order-select" and request.context.selections is not None:
         chosen = set(request.context.selections)
         orders = [r for r in orders if f"ServiceRequest/{r.get('id')}" in chosen]

@@ -170,7 +170,7 @@ def form_to_case(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[st
     if patient:
         case["patient"] = patient
     case["lesion"] = _section(form, "lesion", LESION_FIELDS, ("lesion",), where)
-    priors = []
+    priors: list[dict[str, Any]] = []
     i = 0
     while f"prior_courses[{i}].start" in form:
         prefix = f"prior_courses[{i}]"

@@ -104,7 +104,8 @@ def _as_of(text: str | None) -> tuple[date | None, list[Problem]]:
 
 
 def _case_yaml(case_data: dict[str, Any]) -> str:
-    return yaml.safe_dump(case_data, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    text: str = yaml.safe_dump(case_data, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    return text
 
 
 async def _report(
@@ -220,7 +221,7 @@ async def _import_into(request: Request, form: FormData, state: forms.FormState)
             **numbers,
         )
     except ValueError as exc:
-        errors = getattr(exc, "errors", lambda: [])()
+        errors: list[Any] = getattr(exc, "errors", list)()
         for e in errors:
             key = str(e["loc"][0]) if e.get("loc") else "files"
             state.errors.setdefault(f"upload.{key}", []).append(Problem("upload", (key,), e["msg"], ""))
