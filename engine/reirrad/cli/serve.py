@@ -64,12 +64,11 @@ def _read_jwks(path: Path) -> dict[str, Any]:
     return data
 
 
-def _serve(args: argparse.Namespace) -> int:
-    for module in ("fastapi", "uvicorn", "jinja2", "python_multipart", "jwt"):
-        _require_serve(module)
-    import uvicorn
+_PATH_OPTIONS = ("data", "rules", "token_file", "cds_jwks")
+_WORKER_ENV = "REIRRAD_SERVE_OPTIONS"
 
-    from reirrad.service.app import create_app
+
+def _config(args: argparse.Namespace) -> Any:
     from reirrad.service.security import ServiceConfig
 
     config = ServiceConfig(
@@ -89,26 +88,59 @@ def _serve(args: argparse.Namespace) -> int:
     problems = config.startup_problems()
     if problems:
         raise InputError.of(problems)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = create_app(config)
+    return config
+
+
+def worker_app() -> Any:
+    """The application of one uvicorn worker process (``--workers`` > 1): the options come in the environment."""
+    import os
+
+    from reirrad.service.app import create_app
+
+    options = json.loads(os.environ[_WORKER_ENV])
+    for key in _PATH_OPTIONS:
+        if options.get(key) is not None:
+            options[key] = Path(options[key])
+    app = create_app(_config(argparse.Namespace(**options)))
     app.fastapi.state.engine.warm()
-    info = app.fastapi.state.engine.info
+    return app
+
+
+def _serve(args: argparse.Namespace) -> int:
+    for module in ("fastapi", "uvicorn", "jinja2", "python_multipart", "jwt"):
+        _require_serve(module)
+    import os
+
+    import uvicorn
+
+    from reirrad.service.app import create_app
+
+    config = _config(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     print(
-        f"reirrad serve: rule pack {info.header}\n"
-        f"  page: {config.base_url}/   API: {config.base_url}/api/v1/   CDS Hooks: {config.base_url}/cds-services\n"
-        f"  feedback store: {config.data_dir.resolve()}",
+        f"reirrad serve: page {config.base_url}/   API {config.base_url}/api/v1/   CDS Hooks "
+        f"{config.base_url}/cds-services\n  feedback store: {config.data_dir.resolve()}; "
+        f"{args.workers} worker process(es)",
         file=sys.stderr,
     )
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        access_log=False,
-        log_level="warning",
-        timeout_keep_alive=5,
-        limit_concurrency=args.max_connections,
-        server_header=False,
-    )
+    common: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_keep_alive": 5,
+        "limit_concurrency": args.max_connections,
+        "server_header": False,
+    }
+    if args.workers > 1:
+        options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
+        os.environ[_WORKER_ENV] = json.dumps(options)
+        uvicorn.run("reirrad.cli.serve:worker_app", factory=True, workers=args.workers, **common)
+        return Exit.OK
+    app = create_app(config)
+    app.fastapi.state.engine.warm()
+    print(f"  rule pack {app.fastapi.state.engine.info.header}", file=sys.stderr)
+    uvicorn.run(app, **common)
     return Exit.OK
 
 
@@ -169,6 +201,12 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--timeout", type=whole_number(1), default=30, help="seconds one request may take (default 30)"
+    )
+    p.add_argument(
+        "--workers",
+        type=whole_number(1),
+        default=1,
+        help="worker processes, each with the rule pack loaded once (default 1; 2 uses both cores of a 2-core machine)",
     )
     p.add_argument(
         "--max-connections",

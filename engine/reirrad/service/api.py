@@ -23,7 +23,7 @@ from reirrad.importers.common import CourseOptions, ImportResult, render
 from reirrad.service import cds
 from reirrad.service.engine import ServiceEngine, case_to_data, parse_case_data
 from reirrad.service.feedback import FeedbackStore
-from reirrad.service.problems import problem_response
+from reirrad.service.problems import FastJSONResponse, problem_response
 from reirrad.service.security import ServiceConfig
 
 __all__ = ["read_json", "router", "run_bounded"]
@@ -182,8 +182,8 @@ async def evaluate(
     if format == "fhir":
         from reirrad.service.fhir import result_to_fhir
 
-        return JSONResponse(result_to_fhir(result, case_to_data(case)), media_type="application/fhir+json")
-    return JSONResponse(result)
+        return FastJSONResponse(result_to_fhir(result, case_to_data(case)), media_type="application/fhir+json")
+    return FastJSONResponse(result)
 
 
 @router.post(
@@ -213,7 +213,7 @@ async def limits(
             case, engine.rules_in_force(day), table=engine.table(), fractions=fractions
         ).as_dict()
 
-    return JSONResponse(await run_bounded(request, derive))
+    return FastJSONResponse(await run_bounded(request, derive))
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -603,7 +603,7 @@ async def cds_call(request: Request, service_id: Annotated[str, PathParam(max_le
     config = _config(request)
     store = _store(request) if config.record_feedback else None
     answer = await run_bounded(request, cds.run_service, body, _engine(request), store, config.base_url)
-    return JSONResponse(answer)
+    return FastJSONResponse(answer)
 
 
 @router.post(
