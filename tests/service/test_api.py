@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from reirrad.load.validation import load_schema
 from reirrad.service.security import ServiceConfig
-from service_helpers import ECLIPSE, example_case
+from service_helpers import ECLIPSE, ROOT, example_case
 
 
 def test_the_lucido_patient_evaluates_as_the_cli_does(client: Any) -> None:
@@ -273,3 +273,65 @@ def test_an_unexpected_fault_is_a_500_problem_without_a_traceback(
     assert r.headers["content-type"] == "application/problem+json"
     assert "Traceback" not in r.text
     assert "secret" not in r.text
+
+
+def test_dicom_files_the_importer_refuses_are_named_as_uploaded(client: Any) -> None:
+    from pydicom.data import get_testdata_file
+
+    with (
+        open(get_testdata_file("rtdose.dcm"), "rb") as dose,
+        open(get_testdata_file("rtstruct.dcm"), "rb") as rs,
+    ):
+        r = client.post(
+            "/api/v1/import/dicom",
+            files={
+                "rtdose": ("RD.dcm", dose, "application/dicom"),
+                "rtstruct": ("RS.dcm", rs, "application/dicom"),
+            },
+            data={
+                "technique": "3DCRT",
+                "start": "2015-01-05",
+                "end": "2015-01-16",
+                "prescription": "30",
+                "fractions": "10",
+            },
+        )
+    assert r.status_code == 422
+    found = {(p["file"], p["path"]) for p in r.json()["problems"]}
+    assert ("RD.dcm", "DoseUnits") in found
+    assert ("RS.dcm", "(document)") in found
+    assert "/tmp" not in r.text
+
+
+def test_a_dicom_phantom_is_imported_through_the_api(client: Any, tmp_path: Any) -> None:
+    """A uniform 20 Gy dose over a cord cylinder (the importer tests' phantom): every near-max metric is 20 Gy."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "tests" / "importers"))
+    from importer_factories import axis, cylinder, write_rtdose, write_rtstruct
+
+    x, z = axis(-20, 20, 2.5), axis(90, 150, 2.5)
+    write_rtdose(tmp_path / "dose.dcm", lambda a, b, c: np.full(a.shape, 20.0), x=x, y=x, z=z)
+    planes = [100 + 2.5 * i for i in range(16)]
+    write_rtstruct(tmp_path / "rs.dcm", {"Cord": cylinder(5.0, planes), "PTV_T8": cylinder(15, planes)})
+    with (tmp_path / "dose.dcm").open("rb") as dose, (tmp_path / "rs.dcm").open("rb") as rs:
+        r = client.post(
+            "/api/v1/import/dicom",
+            files={"rtdose": ("dose.dcm", dose), "rtstruct": ("rs.dcm", rs)},
+            data={
+                "technique": "3DCRT",
+                "start": "2015-01-05",
+                "end": "2015-01-16",
+                "prescription": "30",
+                "fractions": "10",
+            },
+        )
+    assert r.status_code == 200, r.text
+    assert r.json()["course"]["structures"]["SpinalCord"] == {
+        "Dmax": 20.0,
+        "D0.03cc": 20.0,
+        "D0.1cc": 20.0,
+        "D1cc": 20.0,
+    }

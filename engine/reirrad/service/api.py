@@ -31,6 +31,20 @@ __all__ = ["read_json", "router", "run_bounded"]
 router = APIRouter()
 T = TypeVar("T")
 
+try:
+    from orjson import loads as _orjson_loads
+
+    def _loads(raw: bytes) -> Any:
+        try:
+            return _orjson_loads(raw)
+        except ValueError:
+            return json.loads(raw)  # the standard library's message names the line and column
+
+except ImportError:  # pragma: no cover - the serve extra installs orjson
+
+    def _loads(raw: bytes) -> Any:
+        return json.loads(raw)
+
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {
         "description": text,
@@ -106,7 +120,7 @@ async def read_json(request: Request, what: str) -> Any:
         )
     raw = await request.body()
     try:
-        return json.loads(raw)
+        return _loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError.of(
             [Problem("request body", (), f"not JSON ({exc})", what, code="http.json")]
@@ -182,7 +196,9 @@ async def evaluate(
     if format == "fhir":
         from reirrad.service.fhir import result_to_fhir
 
-        return FastJSONResponse(result_to_fhir(result, case_to_data(case)), media_type="application/fhir+json")
+        return FastJSONResponse(
+            result_to_fhir(result, case_to_data(case)), media_type="application/fhir+json"
+        )
     return FastJSONResponse(result)
 
 
