@@ -335,3 +335,29 @@ def test_a_dicom_phantom_is_imported_through_the_api(client: Any, tmp_path: Any)
         "D0.1cc": 20.0,
         "D1cc": 20.0,
     }
+
+
+def test_the_log_holds_no_patient_data(client: Any, caplog: Any) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="reirrad.service")
+    client.post("/api/v1/evaluate?as_of=2016-09-15", json=example_case())
+    bad = example_case()
+    bad["patient"]["histology"] = ""
+    client.post("/api/v1/evaluate", json=bad)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("POST /api/v1/evaluate 200 ") for line in lines)
+    assert any(line.startswith("POST /api/v1/evaluate 422 ") for line in lines)
+    text = "\n".join(lines)
+    for private in ("t1-chondrosarcoma", "chondrosarcoma", "2016-09-15", "32.8"):
+        assert private not in text
+
+
+def test_a_request_over_its_time_is_a_504_problem(engine: Any, tmp_path: Any) -> None:
+    from reirrad.service.app import create_app
+    from starlette.testclient import TestClient
+
+    with TestClient(create_app(ServiceConfig(data_dir=tmp_path, timeout_s=1e-6), engine)) as c:
+        r = c.post("/api/v1/evaluate", json=example_case())
+    assert r.status_code == 504
+    assert r.json()["title"] == "The request took too long"
