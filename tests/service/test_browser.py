@@ -104,6 +104,7 @@ def test_an_eclipse_export_read_into_the_form(live_server: str, page: Any) -> No
     assert page.locator('[name="prior_courses[0].technique"]').input_value() == "3DCRT"
     assert page.locator('[name="prior_courses[0].end"]').input_value() == "2015-01-16"
     assert "Phantom" not in page.content()
+    page.get_by_test_id("prior-0").evaluate("el => el.scrollIntoView()")
     shot(page, "import")
 
 

@@ -85,7 +85,8 @@ def test_serve_starts_on_loopback_and_answers(tmp_path: Path) -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     text = err.decode()
-    assert f"page: http://127.0.0.1:{port}/" in text
+    assert f"page http://127.0.0.1:{port}/" in text
+    assert "rule pack reirrad-spine-reirradiation" in text
     assert "t1-chondrosarcoma" not in text  # nothing of the case in the log
 
 
