@@ -26,7 +26,7 @@ from reirrad.importers.common import (
     require,
 )
 
-__all__ = ["TECHNIQUE_CODES", "import_fhir", "import_fhir_data"]
+__all__ = ["TECHNIQUE_CODES", "import_fhir"]
 
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
 CODEX = "http://hl7.org/fhir/us/codex-radiation-therapy/StructureDefinition/"
@@ -145,6 +145,11 @@ def import_fhir(
     path: str, options: CourseOptions | None = None, course_id: str | None = None, volume: str | None = None
 ) -> ImportResult:
     """Read one radiotherapy course from a FHIR bundle; problems are raised as an InputError."""
+    options = options or CourseOptions()
+    require("fhir.resources", "fhir")
+    from fhir.resources.R4B.bundle import Bundle
+    from pydantic import ValidationError
+
     raw = read_bytes(path)
     try:
         data = json.loads(raw.decode("utf-8-sig"))
@@ -152,22 +157,6 @@ def import_fhir(
         raise InputError.of(
             [Problem(path, (), f"not JSON ({exc})", accepted="a FHIR Bundle in JSON", code="fhir.json")]
         ) from None
-    return import_fhir_data(data, path, options, course_id=course_id, volume=volume)
-
-
-def import_fhir_data(
-    data: Any,
-    path: str,
-    options: CourseOptions | None = None,
-    course_id: str | None = None,
-    volume: str | None = None,
-) -> ImportResult:
-    """``import_fhir`` on a Bundle already parsed from JSON (a CDS Hooks prefetch); ``path`` names it in problems."""
-    options = options or CourseOptions()
-    require("fhir.resources", "fhir")
-    from fhir.resources.R4B.bundle import Bundle
-    from pydantic import ValidationError
-
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         got = data.get("resourceType") if isinstance(data, dict) else type(data).__name__
         raise InputError.of(

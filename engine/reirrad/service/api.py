@@ -45,6 +45,7 @@ except ImportError:  # pragma: no cover - the serve extra installs orjson
     def _loads(raw: bytes) -> Any:
         return json.loads(raw)
 
+
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {
         "description": text,

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -403,17 +405,27 @@ def result_cards(result: dict[str, Any], base_url: str, pack_label: str) -> list
 def _course_from(
     resource: dict[str, Any], planned: bool, label: str, problems: list[Problem], warnings: list[str]
 ) -> dict[str, Any] | None:
+    """One course read by the FHIR importer (``reirrad import fhir``) from a bundle holding only ``resource``,
+    plus the organ doses of reirrad's extension; the importer's problems name ``label``."""
     from reirrad.importers.common import CourseOptions
-    from reirrad.importers.fhir import import_fhir_data
+    from reirrad.importers.fhir import import_fhir
 
     technique = _technique(resource, label, problems)
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": resource}]}
-    try:
-        imported = import_fhir_data(bundle, label, CourseOptions(planned=planned, technique=technique))
-    except InputError as exc:
-        problems.extend(exc.problems)
-        return None
-    warnings.extend(w for w in imported.warnings if "FHIR gives target doses" not in w)
+    with tempfile.TemporaryDirectory(prefix="reirrad-cds-") as folder:
+        path = Path(folder) / "bundle.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        try:
+            imported = import_fhir(str(path), CourseOptions(planned=planned, technique=technique))
+        except InputError as exc:
+            problems.extend(
+                Problem(label, p.path, p.message.replace(str(path), label), p.accepted, p.line, p.code)
+                for p in exc.problems
+            )
+            return None
+    warnings.extend(
+        w.replace(str(path), label) for w in imported.warnings if "FHIR gives target doses" not in w
+    )
     course = dict(imported.course)
     doses = _organ_doses(resource, label, problems)
     if doses:
