@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -127,7 +128,9 @@ async def _sample_memory(pid: int, stop: dict[str, Any], samples: list[tuple[flo
         await asyncio.sleep(1.0)
 
 
-async def _run(port: int, pid: int, requests: list[bytes], clients: int, duration: float, limit: int) -> dict[str, Any]:
+async def _run(
+    port: int, pid: int, requests: list[bytes], clients: int, duration: float, limit: int
+) -> dict[str, Any]:
     latencies: list[float] = []
     next_index = [0]
     stop: dict[str, Any] = {"done": False, "errors": 0, "limit": limit, "count": lambda: len(latencies)}
@@ -135,7 +138,9 @@ async def _run(port: int, pid: int, requests: list[bytes], clients: int, duratio
     cpu_before = _cpu_seconds(pid)
     own_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    tasks = [asyncio.create_task(_client(port, requests, next_index, stop, latencies)) for _ in range(clients)]
+    tasks = [
+        asyncio.create_task(_client(port, requests, next_index, stop, latencies)) for _ in range(clients)
+    ]
     sampler = asyncio.create_task(_sample_memory(pid, stop, samples))
     try:
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=duration)
@@ -179,7 +184,9 @@ async def _run(port: int, pid: int, requests: list[bytes], clients: int, duratio
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load at most (default 60)")
     parser.add_argument("--requests", type=int, default=10**9, help="requests at most (default: no limit)")
@@ -197,8 +204,20 @@ def main() -> int:
     data = Path(tempfile.mkdtemp(prefix="reirrad-bench-"))
     log = (data / "serve.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "reirrad", "serve", "--host", "127.0.0.1", "--port", str(port), "--data", str(data)]
-        + ["--workers", str(args.workers)],
+        [
+            sys.executable,
+            "-m",
+            "reirrad",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data",
+            str(data),
+            "--workers",
+            str(args.workers),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=log,
     )
@@ -222,6 +241,7 @@ def main() -> int:
             server.kill()
             server.wait()
         log.close()
+        shutil.rmtree(data, ignore_errors=True)
     figures["setup"] = {
         "clients": args.clients,
         "workers": args.workers,

@@ -18,7 +18,10 @@ from reirrad.service.app import create_app
 from reirrad.service.security import ServiceConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-APP = create_app(ServiceConfig(data_dir=Path(tempfile.mkdtemp(prefix="reirrad-fuzz-"))))
+_DATA = tempfile.TemporaryDirectory(
+    prefix="reirrad-fuzz-"
+)  # removed when the test session's interpreter exits
+APP = create_app(ServiceConfig(data_dir=Path(_DATA.name)))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
