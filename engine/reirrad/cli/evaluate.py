@@ -1,4 +1,4 @@
-"""``reirrad evaluate CASE``: one case against every rule in force, as text, markdown or JSON."""
+"""``reirrad evaluate CASE``: one case against every rule in force, as text, markdown, JSON or a FHIR Bundle."""
 
 from __future__ import annotations
 
@@ -24,7 +24,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     pack = load_pack(args.rules) if args.rules else None
     evaluator = Evaluator(pack, as_of=args.as_of, engine=args.engine)
     result = evaluator.evaluate(case)
-    if args.format == "json":
+    if args.format == "fhir":
+        from reirrad.service.engine import case_to_data
+        from reirrad.service.fhir import result_to_fhir
+
+        bundle = result_to_fhir(result, case_to_data(case))
+        sys.stdout.write(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
+    elif args.format == "json":
         sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     elif args.format == "markdown":
         sys.stdout.write(render_markdown(result))
@@ -39,7 +45,12 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
         "evaluate", help="evaluate one case file against every policy in the rule pack"
     )
     ev.add_argument("case", type=Path, help="a case file (YAML, format reirrad/case/v1)")
-    ev.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    ev.add_argument(
+        "--format",
+        choices=["text", "json", "markdown", "fhir"],
+        default="text",
+        help="fhir: a FHIR R4 Bundle (GuidanceResponse, a DetectedIssue per failed criterion); needs reirrad[import]",
+    )
     ev.add_argument(
         "--as-of", type=iso_date, default=None, help="use the rules in force on this date (default: today)"
     )

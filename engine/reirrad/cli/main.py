@@ -11,9 +11,11 @@ from reirrad.cli.audit import add_audit_parser, add_synth_parser
 from reirrad.cli.case import add_case_parser
 from reirrad.cli.evaluate import add_evaluate_parser
 from reirrad.cli.exits import Exit
+from reirrad.cli.feedback import add_feedback_parser
 from reirrad.cli.importers import add_import_parser
 from reirrad.cli.limits import add_limits_parser
 from reirrad.cli.rules import add_rules_parser
+from reirrad.cli.serve import add_serve_parser
 from reirrad.errors import EngineError, InputError
 
 __all__ = ["build_parser", "main"]
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_parser(sub)
     add_case_parser(sub)
     add_rules_parser(sub)
+    add_serve_parser(sub)
+    add_feedback_parser(sub)
     return parser
 
 

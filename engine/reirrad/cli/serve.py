@@ -1,0 +1,218 @@
+"""``reirrad serve``: the web page, the JSON API and the CDS Hooks service on one local address (uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from reirrad.cli.args import whole_number
+from reirrad.cli.exits import Exit
+from reirrad.errors import InputError, Problem
+
+__all__ = ["add_serve_parser"]
+
+
+def _read_token(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InputError.of(
+            [
+                Problem(
+                    str(path),
+                    (),
+                    f"cannot be read: {exc.strerror}",
+                    "a file holding the access token",
+                    code="io",
+                )
+            ]
+        ) from None
+    if len(token) < 16 or any(c.isspace() for c in token):
+        raise InputError.of(
+            [
+                Problem(
+                    str(path),
+                    (),
+                    "the token is shorter than 16 characters or holds spaces",
+                    "one line of at least 16 characters, e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+                    code="serve.token",
+                )
+            ]
+        )
+    return token
+
+
+def _read_jwks(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError.of(
+            [Problem(str(path), (), f"cannot be read: {exc.strerror}", "a JWK Set (JSON)", code="io")]
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise InputError.of(
+            [Problem(str(path), (), f"not JSON ({exc})", "a JWK Set (JSON)", code="serve.jwks")]
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list) or not data["keys"]:
+        raise InputError.of(
+            [Problem(str(path), ("keys",), "no keys", 'a JWK Set: {"keys": [...]}', code="serve.jwks")]
+        )
+    return data
+
+
+_PATH_OPTIONS = ("data", "rules", "token_file", "cds_jwks")
+_WORKER_ENV = "REIRRAD_SERVE_OPTIONS"
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from reirrad.service.security import ServiceConfig
+
+    config = ServiceConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data,
+        rules=args.rules,
+        token=_read_token(args.token_file) if args.token_file else None,
+        jwks=_read_jwks(args.cds_jwks) if args.cds_jwks else None,
+        cds_issuers=tuple(args.cds_issuer or ()),
+        public_url=args.public_url,
+        cors_origins=tuple(args.cors_origin or ()),
+        max_json_bytes=args.max_json_kb * 1024,
+        max_upload_bytes=args.max_upload_mb * 1024 * 1024,
+        timeout_s=float(args.timeout),
+    )
+    problems = config.startup_problems()
+    if problems:
+        raise InputError.of(problems)
+    return config
+
+
+def worker_app() -> Any:
+    """The application of one uvicorn worker process (``--workers`` > 1): the options come in the environment."""
+    import os
+
+    from reirrad.service.app import create_app
+
+    options = json.loads(os.environ[_WORKER_ENV])
+    for key in _PATH_OPTIONS:
+        if options.get(key) is not None:
+            options[key] = Path(options[key])
+    app = create_app(_config(argparse.Namespace(**options)))
+    app.fastapi.state.engine.warm()
+    return app
+
+
+def _serve(args: argparse.Namespace) -> int:
+    for module in ("fastapi", "uvicorn", "jinja2", "python_multipart", "jwt"):
+        _require_serve(module)
+    import os
+
+    import uvicorn
+
+    from reirrad.service.app import create_app
+
+    config = _config(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    print(
+        f"reirrad serve: page {config.base_url}/   API {config.base_url}/api/v1/   CDS Hooks "
+        f"{config.base_url}/cds-services\n  feedback store: {config.data_dir.resolve()}; "
+        f"{args.workers} worker process(es)",
+        file=sys.stderr,
+    )
+    common: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_keep_alive": 5,
+        "limit_concurrency": args.max_connections,
+        "server_header": False,
+    }
+    if args.workers > 1:
+        options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
+        os.environ[_WORKER_ENV] = json.dumps(options)
+        uvicorn.run("reirrad.cli.serve:worker_app", factory=True, workers=args.workers, **common)
+        return Exit.OK
+    app = create_app(config)
+    app.fastapi.state.engine.warm()
+    print(f"  rule pack {app.fastapi.state.engine.info.header}", file=sys.stderr)
+    uvicorn.run(app, **common)
+    return Exit.OK
+
+
+def _require_serve(module: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise InputError.of(
+            [
+                Problem(
+                    "reirrad serve",
+                    (),
+                    f"needs the Python package '{module}', which is not installed",
+                    accepted="pip install 'reirrad[serve]'",
+                    code="dependency",
+                )
+            ]
+        )
+
+
+def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``serve`` subcommand to the ``reirrad`` parser; its func returns the exit code."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "serve",
+        help="the web page, JSON API and CDS Hooks service on a local address",
+        description="Serve the case page, the JSON API (/api/v1, OpenAPI at /openapi.json) and the CDS Hooks "
+        "service (/cds-services) from one process, with the rule pack loaded once. Binds 127.0.0.1 unless told "
+        "otherwise; another address needs --token-file, or --cds-jwks and --cds-issuer for CDS Hooks alone. "
+        "See docs/service.md.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=whole_number(1), default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path("reirrad-data"),
+        help="folder of the feedback store (default ./reirrad-data)",
+    )
+    p.add_argument(
+        "--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)"
+    )
+    p.add_argument(
+        "--token-file", type=Path, metavar="FILE", help="bearer token for the page, API and CDS Hooks"
+    )
+    p.add_argument(
+        "--cds-jwks", type=Path, metavar="FILE", help="the EHR's JWK Set: CDS Hooks calls need its signed JWT"
+    )
+    p.add_argument("--cds-issuer", action="append", metavar="URL", help="an accepted JWT issuer (repeatable)")
+    p.add_argument("--public-url", metavar="URL", help="the address clients use (JWT audience, card links)")
+    p.add_argument(
+        "--cors-origin", action="append", metavar="ORIGIN", help="allow this browser origin (CORS is closed)"
+    )
+    p.add_argument(
+        "--max-json-kb", type=whole_number(1), default=2048, help="largest JSON body in KiB (default 2048)"
+    )
+    p.add_argument(
+        "--max-upload-mb", type=whole_number(1), default=64, help="largest upload in MiB (default 64)"
+    )
+    p.add_argument(
+        "--timeout", type=whole_number(1), default=30, help="seconds one request may take (default 30)"
+    )
+    p.add_argument(
+        "--workers",
+        type=whole_number(1),
+        default=1,
+        help="worker processes, each with the rule pack loaded once (default 1; 2 uses both cores of a 2-core machine)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=whole_number(1),
+        default=256,
+        help="concurrent connections before 503 (default 256)",
+    )
+    p.set_defaults(func=_serve)
+    return p

@@ -1,0 +1,183 @@
+"""The page without a browser: the form builds the case the YAML would, and each refusal stands next to its input
+in the CLI's own words."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+from reirrad.cli.main import main
+from reirrad.service import forms
+from service_helpers import EXAMPLE
+
+LUCIDO_FORM = {
+    "case_id": "t1-chondrosarcoma",
+    "patient.age": "70",
+    "patient.sex": "female",
+    "patient.histology": "chondrosarcoma",
+    "patient.ecog": "1",
+    "patient.expected_survival_months": "12",
+    "lesion.levels": "T1",
+    "lesion.bilsky_grade": "1b",
+    "lesion.sins": "7",
+    "lesion.recurrence": "in_field",
+    "prior_courses[0].start": "2015-01-05",
+    "prior_courses[0].end": "2015-01-16",
+    "prior_courses[0].technique": "3DCRT",
+    "prior_courses[0].prescription.dose": "30",
+    "prior_courses[0].prescription.fractions": "10",
+    "prior_courses[0].unit": "Gy",
+    "prior_courses[0].doses[0].structure": "SpinalCord",
+    "prior_courses[0].doses[0].Dmax": "32.8",
+    "prior_courses[0].doses[1].structure": "",
+    "planned_course.start": "2016-09-15",
+    "planned_course.technique": "SBRT",
+    "planned_course.prescription.dose": "24",
+    "planned_course.prescription.fractions": "1",
+    "planned_course.ptv_high_dmin": "19.0",
+    "planned_course.doses[0].structure": "SpinalCord",
+    "planned_course.doses[0].Dmax": "10.0",
+    "planned_course.doses[0].D0.03cc": "9.0",
+    "planned_course.doses[0].D0.1cc": "8.8",
+    "planned_course.doses[0].D1cc": "7.5",
+    "planned_course.doses[1].structure": "BrachialPlex_R",
+    "planned_course.doses[1].Dmax": "28.3",
+    "planned_course.doses[2].structure": "",
+}
+
+
+def test_the_form_builds_the_published_case() -> None:
+    import yaml
+    from reirrad.case import load_case
+    from reirrad.service.engine import case_to_data, parse_case_dict
+
+    data, _ = forms.form_to_case(LUCIDO_FORM)
+    case, problems = parse_case_dict(data, "form")
+    assert problems == []
+    assert case_to_data(case) == case_to_data(load_case(EXAMPLE))
+    assert yaml.safe_dump(forms.case_to_form(case_to_data(case)).values) == yaml.safe_dump(
+        forms.case_to_form(case_to_data(load_case(EXAMPLE))).values
+    )
+
+
+def test_a_case_shown_in_the_form_comes_back_unchanged() -> None:
+    from reirrad.case import load_case
+    from reirrad.service.engine import case_to_data, parse_case_dict
+
+    original = case_to_data(load_case(EXAMPLE))
+    state = forms.case_to_form(original)
+    data, _ = forms.form_to_case(state.values | {"prior_courses[0].doses[1].structure": ""})
+    case, problems = parse_case_dict(data, "form")
+    assert problems == []
+    assert case_to_data(case) == original
+
+
+def _errors(html: str) -> dict[str, list[str]]:
+    """Input name → the error notes shown beside it."""
+    out: dict[str, list[str]] = {}
+    for name, text in re.findall(r'<p class="error" id="([^"]+)-error" role="alert">([^<]*)</p>', html):
+        out.setdefault(unescape(name), []).append(unescape(text))
+    return out
+
+
+def _cli_errors(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "case.yaml"
+    path.write_text(text, encoding="utf-8")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["evaluate", str(path)]) == 2
+    return [line.removeprefix("error: ").replace(str(path), "FILE") for line in err.getvalue().splitlines()]
+
+
+def test_a_form_error_stands_at_its_input_in_the_cli_words(client: Any, tmp_path: Path) -> None:
+    form = dict(LUCIDO_FORM, **{"lesion.levels": "T99", "patient.ecog": "7"})
+    r = client.post("/case", data=form)
+    assert r.status_code == 422
+    errors = _errors(r.text)
+    yaml_text = EXAMPLE.read_text().replace("levels: [T1]", "levels: [T99]").replace("ecog: 1", "ecog: 7")
+    cli = _cli_errors(tmp_path, yaml_text)
+    cli_levels = next(line for line in cli if "lesion.levels[0]" in line)
+    cli_ecog = next(line for line in cli if "patient.ecog" in line)
+    assert cli_levels.endswith(": lesion.levels[0]: " + errors["lesion.levels"][0])
+    assert cli_ecog.endswith(": patient.ecog: " + errors["patient.ecog"][0])
+    assert 'aria-invalid="true"' in r.text
+    # the summary at the top lists every problem as the CLI renders it, with "form" as the file
+    assert "form: lesion.levels[0]: " + errors["lesion.levels"][0] in unescape(r.text)
+
+
+def test_a_dose_error_stands_at_its_cell(client: Any) -> None:
+    form = dict(LUCIDO_FORM, **{"planned_course.doses[0].D0.03cc": "11"})
+    r = client.post("/case", data=form)
+    assert r.status_code == 422
+    cell = re.search(
+        r'name="planned_course.doses\[0\].Dmax"[^>]*>\s*<p class="error" role="alert">([^<]*)</p>', r.text
+    )
+    assert cell is not None
+    assert unescape(cell.group(1)) == (
+        "Dmax (10) is below D0.03cc (11); a hotter sub-volume cannot get less dose (accepted: Dmax ≥ D0.03cc ≥ D0.1cc ≥ D1cc)"
+    )
+
+
+def test_pasted_yaml_errors_are_the_cli_lines(client: Any, tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("sins: 7", "sins: 19")
+    r = client.post("/case/yaml", data={"case_yaml": text})
+    assert r.status_code == 422
+    shown = re.findall(r'<ul class="error" role="alert" data-testid="yaml-problems"><li>([^<]*)</li>', r.text)
+    assert [unescape(s).replace("pasted case", "FILE") for s in shown] == _cli_errors(tmp_path, text)
+
+
+def test_the_report_of_the_form_shows_the_published_verdicts(client: Any) -> None:
+    r = client.post("/case", data=LUCIDO_FORM)
+    assert r.status_code == 200
+    rows = re.findall(
+        r'<tr class="status-(\w+)" data-rule="([^"]+)" data-status="\w+">\s*<td>[^<]*(?:<span[^>]*>[^<]*</span>)?</td>\s*<td>[^<]*</td>\s*<td>([^<]*)</td>\s*<td class="num">([^<]*)</td>',
+        r.text,
+    )
+    found = {
+        (rule, where.split()[-1] if where.strip() else ""): (status, value)
+        for status, rule, where, value in rows
+    }
+    assert found[("hytec.resbrt", "Dmax")] == ("fail", "30.00 Gy EQD2")
+    assert found[("hytec.resbrt", "D0.03cc")] == ("pass", "24.75 Gy EQD2")
+    assert found[("nelson.cumulative", "Dmax")] == ("fail", "53.46 Gy EQD2")
+    assert "+0.25 Gy EQD2" in r.text  # the room left under HyTEC on D0.03cc
+    assert 'data-slot="before-planning"' in r.text
+    assert 'data-slot="fragile-readings"' in r.text
+
+
+def test_add_rows_and_disagree(client: Any) -> None:
+    r = client.post("/case", data=dict(LUCIDO_FORM, action="add_prior"))
+    assert 'name="prior_courses[1].start"' in r.text
+    r = client.post("/case", data=dict(LUCIDO_FORM, action="add_dose:planned_course"))
+    assert 'name="planned_course.doses[3].structure"' in r.text
+    yaml_text = EXAMPLE.read_text()
+    r = client.post(
+        "/disagree",
+        data={
+            "rule_id": "hytec.resbrt",
+            "rule_version": "1.0.0",
+            "reason": "D0.03cc is our metric",
+            "case_yaml": yaml_text,
+        },
+    )
+    assert "Recorded: you disagree with hytec.resbrt 1.0.0" in r.text
+    r = client.post(
+        "/disagree",
+        data={"rule_id": "hytec.resbrt", "rule_version": "1.0.0", "reason": "", "case_yaml": yaml_text},
+    )
+    assert "Not recorded: a reason is needed" in r.text
+    tally = {t["rule_id"]: t for t in client.get("/api/v1/feedback").json()["rules"]}
+    assert tally["hytec.resbrt"]["disagreed"] == 1
+
+
+def test_rule_and_feedback_pages(client: Any) -> None:
+    r = client.get("/rules/hytec.resbrt")
+    assert r.status_code == 200
+    assert "Version 1.0.0" in r.text
+    assert client.get("/rules/nope").status_code == 404
+    assert "hytec.resbrt" in client.get("/rules").text
+    assert client.get("/feedback").status_code == 200

@@ -1,0 +1,158 @@
+"""`reirrad serve` and `reirrad feedback report` as commands: refusals before binding, a real start on loopback,
+and the report of a store the service wrote."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reirrad.cli.main import main
+from reirrad.service.feedback import FeedbackStore
+from service_helpers import example_case
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_serve_beyond_loopback_without_credentials_is_refused(tmp_path: Path) -> None:
+    code, _, err = run("serve", "--host", "0.0.0.0", "--data", str(tmp_path))
+    assert code == 2
+    assert "--host: 0.0.0.0 is not a loopback address, and no credentials were given" in err
+    assert "--token-file FILE" in err
+
+
+def test_serve_with_a_short_token_or_a_jwks_without_issuer_is_refused(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("short\n")
+    code, _, err = run("serve", "--host", "0.0.0.0", "--token-file", str(token))
+    assert code == 2
+    assert "shorter than 16 characters" in err
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{"kty": "EC"}]}))
+    code, _, err = run("serve", "--cds-jwks", str(jwks))
+    assert code == 2
+    assert "--cds-issuer: a JWKS was given without the issuers it may verify" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_starts_on_loopback_and_answers(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reirrad", "serve", "--port", str(port), "--data", str(tmp_path / "data")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2) as r:
+                    health = json.loads(r.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert health["status"] == "ok"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/evaluate",
+            data=json.dumps(example_case()).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as r:
+            assert json.loads(r.read())["case_id"] == "t1-chondrosarcoma"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    text = err.decode()
+    assert f"page http://127.0.0.1:{port}/" in text
+    assert "rule pack reirrad-spine-reirradiation" in text
+    assert "t1-chondrosarcoma" not in text  # nothing of the case in the log
+
+
+def test_feedback_report_lists_rules_with_their_counts_and_reasons(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path)
+    store.record_fired(
+        "page", "a" * 64, [("hytec.resbrt", "1.0.0", "fail"), ("nelson.cumulative", "1.0.0", "fail")]
+    )
+    store.record_outcome(
+        "page", "disagreed", "a" * 64, "hytec.resbrt", "1.0.0", reason="we constrain D0.03cc"
+    )
+    store.record_outcome(
+        "cds", "overridden", "b" * 64, "hytec.resbrt", "1.0.0", reason_code="clinical-judgement"
+    )
+    store.record_outcome("cds", "accepted", "b" * 64, "nelson.cumulative", "1.0.0")
+    code, out, _ = run("feedback", "report", "--data", str(tmp_path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["rule", "version", "fired", "accepted", "overridden", "disagreed"]
+    assert lines[1].split() == ["hytec.resbrt", "1.0.0", "1", "0", "1", "1"]
+    assert lines[2].split() == ["nelson.cumulative", "1.0.0", "1", "1", "0", "0"]
+    assert "- hytec.resbrt 1.0.0: we constrain D0.03cc (1×)" in out
+    code, out, _ = run("feedback", "report", "--data", str(tmp_path), "--format", "json")
+    data: dict[str, Any] = json.loads(out)
+    assert data["rules"][0]["reasons"] == [
+        {"reason": "we constrain D0.03cc", "count": 1},
+        {"reason": "clinical-judgement", "count": 1},
+    ]
+    code, out, _ = run("feedback", "report", "--data", str(tmp_path), "--format", "markdown")
+    assert "| hytec.resbrt | 1.0.0 | 1 | 0 | 1 | 1 |" in out
+
+
+def test_feedback_report_without_a_store_is_refused(tmp_path: Path) -> None:
+    code, _, err = run("feedback", "report", "--data", str(tmp_path / "none"))
+    assert code == 2
+    assert "no feedback store here" in err
+
+
+def test_the_store_keeps_no_patient_identity(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = FeedbackStore(tmp_path)
+    columns = {
+        row[1]
+        for table in ("cards", "events")
+        for row in sqlite3.connect(tmp_path / "feedback.sqlite3").execute(f"PRAGMA table_info({table})")
+    }
+    assert columns == {
+        "uuid",
+        "service",
+        "case_hash",
+        "rule_id",
+        "rule_version",
+        "status",
+        "time",
+        "id",
+        "source",
+        "kind",
+        "card_uuid",
+        "reason_code",
+        "reason",
+    }
+    assert store.report() == []
+
+
+@pytest.mark.parametrize("argv", [["evaluate", "--format", "fhir"]])
+def test_evaluate_fhir_format_is_listed(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        run(*argv, "--help")
