@@ -110,7 +110,9 @@ def test_a_broken_compiler_makes_the_differential_test_fail(
 ) -> None:
     healthy = compare(pack, rule_test_cases(RULES))
     assert healthy.agree
-    monkeypatch.setenv("REIRRAD_CACHE", "off")  # a compiled pack cached from the healthy compiler would hide it
+    monkeypatch.setenv(
+        "REIRRAD_CACHE", "off"
+    )  # a compiled pack cached from the healthy compiler would hide it
     breakage(monkeypatch)
     broken = compare(pack, rule_test_cases(RULES))
     assert not broken.agree, "the differential test did not notice a broken compiler"

@@ -118,7 +118,7 @@ def test_a_course_the_importer_refuses_gives_a_card_with_its_problem(client: Any
     unfinished = course_summary(status="in-progress", performedPeriod={"start": "2015-01-05"})
     cards = call(client, hook_request(prefetch={"radiotherapyCourses": searchset(unfinished)}))["cards"]
     card = _only_missing(cards)
-    assert "performedPeriod.end: the course has no end date (status 'in-progress')" in card["detail"]
+    assert "status 'in-progress': the course is not finished" in card["detail"]
     assert "prefetch radiotherapyCourses Procedure/course-2015-t1" in card["detail"]
 
 

@@ -241,7 +241,7 @@ def _safe_name(name: str | None, fallback: str) -> str:
     return (_SAFE.sub("_", base).strip("._") or fallback)[:100]
 
 
-async def _save(folder: Path, upload: StarletteUpload, fallback: str, names: dict[str, str]) -> str:
+async def uploaded_save(folder: Path, upload: StarletteUpload, fallback: str, names: dict[str, str]) -> str:
     target = folder / _safe_name(upload.filename, fallback)
     n = 1
     while target.exists():
@@ -252,7 +252,7 @@ async def _save(folder: Path, upload: StarletteUpload, fallback: str, names: dic
     return str(target)
 
 
-def _renamed(exc: InputError, names: dict[str, str]) -> InputError:
+def uploaded_renamed(exc: InputError, names: dict[str, str]) -> InputError:
     """Problems name the uploaded file as the user named it, not the temporary copy."""
     out = []
     for p in exc.problems:
@@ -343,13 +343,13 @@ async def run_import(
             if value is None:
                 continue
             if isinstance(value, list):
-                paths[key] = [await _save(Path(folder), v, key, names) for v in value]
+                paths[key] = [await uploaded_save(Path(folder), v, key, names) for v in value]
             else:
-                paths[key] = await _save(Path(folder), value, key, names)
+                paths[key] = await uploaded_save(Path(folder), value, key, names)
         try:
             result = await run_bounded(request, import_upload_kind, kind, paths, course, extra)
         except InputError as exc:
-            raise _renamed(exc, names) from None
+            raise uploaded_renamed(exc, names) from None
         return _import_body(result, names, _engine(request))
 
 

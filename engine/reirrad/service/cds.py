@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reirrad.case import LEVELS, METRICS, STRUCTURE_NAMES
 from reirrad.errors import InputError, Problem, format_path
 from reirrad.service.engine import ServiceEngine, case_hash, parse_case_dict
 from reirrad.service.feedback import Card, FeedbackStore, utc_now
+from reirrad.vocabulary import LEVELS, METRICS, STRUCTURE_NAMES
 
 __all__ = [
     "EXT_LEVEL",

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reirrad.case import METRICS, STRUCTURE_NAMES
 from reirrad.errors import Problem, format_path
+from reirrad.vocabulary import METRICS, STRUCTURE_NAMES
 
 __all__ = [
     "COURSE_FIELDS",

@@ -18,8 +18,8 @@ from reirrad.errors import InputError, Problem, format_path
 from reirrad.service import forms
 from reirrad.service.api import (
     CourseFields,
-    _renamed,
-    _save,
+    uploaded_renamed,
+    uploaded_save,
     disagreement_problems,
     import_upload_kind,
     rule_summary,
@@ -233,7 +233,7 @@ async def _import_into(request: Request, form: FormData, state: forms.FormState)
             import pydicom
 
             for f in files:
-                saved = await _save(Path(folder), f, "dicom", names)
+                saved = await uploaded_save(Path(folder), f, "dicom", names)
                 try:
                     modality = str(
                         pydicom.dcmread(saved, stop_before_pixels=True, specific_tags=["Modality"]).get(
@@ -259,11 +259,11 @@ async def _import_into(request: Request, form: FormData, state: forms.FormState)
                 ]
                 return []
         else:
-            paths["file"] = await _save(Path(folder), files[0], kind, names)
+            paths["file"] = await uploaded_save(Path(folder), files[0], kind, names)
         try:
             result = await run_bounded(request, import_upload_kind, kind, paths, course, {})
         except InputError as exc:
-            for p in _renamed(exc, names).problems:
+            for p in uploaded_renamed(exc, names).problems:
                 key = (
                     str(p.path[0])
                     if p.path and str(p.path[0]) in ("start", "end", "technique", "prescription", "fractions")
