@@ -24,8 +24,8 @@ def _api() -> dict[str, Any]:
     """The library entry points the snapshot uses (one place, so that a layout change edits only this)."""
     from reirrad.case import case_problems
     from reirrad.dose.limits import derive_limits
-    from reirrad.explain.limits import render_text as limits_text
     from reirrad.evaluate import Evaluator
+    from reirrad.explain.limits import render_text as limits_text
     from reirrad.explain.report import render_markdown, render_text
     from reirrad.knowledge.data import load_table
     from reirrad.knowledge.rulepack import load_pack

@@ -18,12 +18,12 @@ from reirrad.errors import InputError, Problem, format_path
 from reirrad.service import forms
 from reirrad.service.api import (
     CourseFields,
-    uploaded_renamed,
-    uploaded_save,
     disagreement_problems,
     import_upload_kind,
     rule_summary,
     run_bounded,
+    uploaded_renamed,
+    uploaded_save,
 )
 from reirrad.service.engine import ServiceEngine, case_hash, case_to_data, parse_case_dict, parse_case_yaml
 from reirrad.service.feedback import FeedbackStore, flagged
