@@ -100,13 +100,13 @@ def test_json_output_validates_against_the_published_schema(
 def test_text_and_markdown_reports_lead_with_the_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", str(EXAMPLE)]) == 0
     text = capsys.readouterr().out
-    assert "Policies: hytec: FAIL, nelson: FAIL, conus-bed3: FAIL" in text
-    assert "SpinalCord Dmax     30.00 Gy EQD2  ≤ 25 Gy EQD2  FAIL" in text
+    assert "Policies: hytec: FAILS on Dmax, passes on D0.03cc; nelson: FAILS on Dmax, passes on D0.03cc; conus-bed3: FAILS on Dmax, passes on D0.03cc" in text
+    assert "SpinalCord Dmax     30.00 Gy EQD2  ≤ 25 Gy EQD2  -5.00 Gy EQD2 (-20.0 %)  FAIL" in text
     assert "Missing data" in text
     assert main(["evaluate", str(EXAMPLE), "--format", "markdown"]) == 0
     markdown = capsys.readouterr().out
     assert markdown.startswith("# Re-irradiation evaluation — case `t1-chondrosarcoma`")
-    assert "| hytec | resbrt | SpinalCord Dmax | 30.00 Gy EQD2 | ≤ 25 Gy EQD2 | FAIL |" in markdown
+    assert "| hytec | resbrt | SpinalCord Dmax | 30.00 Gy EQD2 | ≤ 25 Gy EQD2 | -5.00 Gy EQD2 (-20.0 %) | FAIL |" in markdown
 
 
 def test_the_oracle_gives_the_same_verdicts(result: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -11,18 +12,20 @@ from typing import Any, NamedTuple, Protocol
 from reirrad.case import Case
 from reirrad.dose.calculations import Computed, compute_item, context_facts
 from reirrad.dose.limits import derive_limits
-from reirrad.errors import EngineError
+from reirrad.errors import EngineError, InputError, Problem
 from reirrad.explain.results import build_result
 from reirrad.explain.why import Explainer
+from reirrad.knowledge.conditions import outcomes_of
 from reirrad.knowledge.data import Assessment, HistologyLists, Table
+from reirrad.knowledge.readings import READINGS_SECTION, Reading, apply_reading, load_readings
 from reirrad.knowledge.rulepack import Rule, RulePack, load_pack
 from reirrad.load.cache import cached
 from reirrad.load.paths import tool_version
 from reirrad.logic.compiler import CompiledPack, compile_pack, marker_field, rule_marker_field, value_field
-from reirrad.plan import RULE_LEVEL, Evaluation, Item, Knowledge, RulePlan, Run, item_key, plan_rules
-from reirrad.vocabulary import Status
+from reirrad.plan import RULE_LEVEL, Evaluation, Flip, Item, Knowledge, RulePlan, Run, item_key, plan_rules
+from reirrad.vocabulary import Kind, Status
 
-__all__ = ["ENGINES", "Evaluator", "Prepared", "build_fact"]
+__all__ = ["ENGINES", "Evaluator", "Prepared", "build_fact", "reading_of"]
 
 ENGINES = ("durable", "oracle", "patterns")
 """durable-rules (the engine); the reference interpreter of the parsed rules (``oracle`` on the command line);
@@ -164,6 +167,57 @@ def _knowledge_of(pack: RulePack) -> Knowledge:
     return Knowledge(lists, assessment, cache(lists.match) if lists is not None else None, table)
 
 
+def _readings_of(pack: RulePack) -> dict[str, Reading]:
+    """The pack's readings (rules/readings/), each checked against the rules it touches."""
+    folder = pack.root / READINGS_SECTION
+    files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []  # cases beside them change no reading
+    return cached(
+        "readings", files, lambda: load_readings(pack.root, pack), pack.content_sha256, str(pack.root)
+    )
+
+
+def reading_of(pack: RulePack, name: str) -> Reading:
+    """The pack's reading of that name, or a refusal listing the readings there are."""
+    return _reading_named(_readings_of(pack), name, pack.root)
+
+
+def _reading_named(readings: dict[str, Reading], name: str, root: Path) -> Reading:
+    found = readings.get(name.removeprefix("readings."))
+    if found is None:
+        raise InputError.of(
+            [
+                Problem(
+                    "--reading",
+                    (),
+                    f"no reading '{name}' in the pack",
+                    ", ".join(sorted(readings)) or f"(the pack {root} has no rules/readings/)",
+                    code="cli.reading",
+                )
+            ]
+        )
+    return found
+
+
+def _affected(pack: RulePack, reading: Reading) -> RulePack:
+    """The rules an alternative reading can change: those it touches (or whose repair schedule or assumption it
+    touches), the recommendations that read their verdicts, and what those recommendations read."""
+    touched = set(reading.rules)
+    repairs = {t.target.removeprefix("repair.") for t in reading.touches if t.kind == "repair"}
+    assumption = any(pack.rule(r).kind == Kind.ASSUMPTION for r in touched if r in {x.id for x in pack.rules})
+    for rule in pack.rules:
+        q = rule.quantity
+        if q is not None and (q.repair in repairs or (assumption and q.calculation.startswith("cumulative"))):
+            touched.add(rule.id)
+        if assumption and q is not None and q.calculation == "eqd2_ratio":
+            touched.add(rule.id)
+    chained = {
+        r.id for r in pack.rules if r.kind == Kind.RECOMMENDATION and outcomes_of(r.condition) & touched
+    }
+    reads = {o for r in pack.rules if r.id in chained for o in outcomes_of(r.condition)}
+    keep = touched | chained | reads
+    return replace(pack, rules=tuple(r for r in pack.rules if r.id in keep), _by_id={})
+
+
 def _compiled(pack: RulePack) -> CompiledPack:
     """The selected rules compiled (from the cache when this selection of this pack was compiled before)."""
     selection = ",".join(f"{r.id}@{r.version}:{r.status}" for r in pack.rules)
@@ -180,12 +234,24 @@ class Evaluator:
         as_of: date | None = None,
         engine: str = "durable",
         include_drafts: bool = False,
+        reading: str | None = None,
+        sensitivity: bool = True,
     ) -> None:
+        """``reading`` evaluates under another reading of the sources (a file of rules/readings/); with
+        ``sensitivity`` every verdict also says under which readings it would change."""
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}: {', '.join(ENGINES)}")
         self.as_of = as_of or date.today()
         full = pack if pack is not None else load_pack()
-        self.pack = full.select(self.as_of, include_drafts) if full.as_of != self.as_of else full
+        selected = full.select(self.as_of, include_drafts) if full.as_of != self.as_of else full
+        self.readings = _readings_of(full) if sensitivity or reading else {}
+        self.reading: Reading | None = None
+        if reading is not None:
+            self.reading = _reading_named(self.readings, reading, full.root)
+            selected = apply_reading(selected, self.reading)
+        self.pack = selected
+        self._sensitivity = sensitivity
+        self._alternatives: list[tuple[Reading, Evaluator]] | None = None
         self.compiled: CompiledPack = _compiled(self.pack)
         self.plans = plan_rules(self.pack)
         self.knowledge = _knowledge_of(self.pack)
@@ -242,7 +308,47 @@ class Evaluator:
         before = None
         if not case.has_planned_dose:
             before = derive_limits(case, self.pack, table=self.knowledge.table, candidates=True, on=on)
-        return Evaluation(self.run, case, prepared.facts, items, on, before)
+        flips = self._flips(case, on, items) if self._sensitivity else {}
+        return Evaluation(self.run, case, prepared.facts, items, on, before, flips, self.reading)
+
+    def _flips(self, case: Case, on: date, items: Sequence[Item]) -> dict[tuple[str, str], tuple[Flip, ...]]:
+        """For each item, the readings under which its status would differ (evaluated on the reference)."""
+        if self._alternatives is None:
+            self._alternatives = [
+                (
+                    reading,
+                    Evaluator(
+                        _affected(apply_reading(self.pack, reading), reading),
+                        as_of=self.as_of,
+                        engine="oracle",
+                        sensitivity=False,
+                    ),
+                )
+                for reading in self.readings.values()
+                if reading.touches_pack(self.pack)
+            ]
+        base = {(i.rule.id, i.key): i.status for i in items}
+        out: dict[tuple[str, str], list[Flip]] = {}
+        for reading, alternative in self._alternatives:
+            for item in alternative.evaluation(case, as_of=on).items:
+                key = (item.rule.id, item.key)
+                if key in base and base[key] != item.status:
+                    plan = alternative.plans[item.rule.id]
+                    limit, _ = (
+                        plan.limit_for(alternative.prepare(case, on).facts)
+                        if item.rule.limit
+                        else (None, None)
+                    )
+                    out.setdefault(key, []).append(
+                        Flip(
+                            reading,
+                            item.status,
+                            item.computed.value,
+                            limit,
+                            item.rule.limit.operator if item.rule.limit else None,
+                        )
+                    )
+        return {k: tuple(v) for k, v in out.items()}
 
     def evaluate(self, case: Case, *, as_of: date | None = None) -> dict[str, Any]:
         """The result document (schemas/result.schema.json)."""

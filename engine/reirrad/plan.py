@@ -17,6 +17,7 @@ from reirrad.dose.calculations import Computed
 from reirrad.dose.limits import LimitsReport
 from reirrad.knowledge.conditions import Condition, fields_of, outcomes_of
 from reirrad.knowledge.data import Assessment, HistologyLists, Table
+from reirrad.knowledge.readings import Reading
 from reirrad.knowledge.rulepack import Rule, RulePack
 from reirrad.logic.compiler import RULE_LEVEL, item_key
 from reirrad.vocabulary import Kind, Status
@@ -24,6 +25,7 @@ from reirrad.vocabulary import Kind, Status
 __all__ = [
     "RULE_LEVEL",
     "Evaluation",
+    "Flip",
     "Item",
     "Knowledge",
     "Outcomes",
@@ -154,6 +156,17 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Flip:
+    """Under another reading of the sources, this item's status would be ``status`` (with this value and limit)."""
+
+    reading: Reading
+    status: Status
+    value: float | None
+    limit: float | None
+    operator: str | None
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """One case evaluated: the facts its conditions read, and every item with its status."""
 
@@ -165,6 +178,10 @@ class Evaluation:
     """The date the rules were selected for (the run's, or the treatment date in an audit)."""
     before_planning: LimitsReport | None = None
     """Without a planned dose: what each policy leaves for a new course (derived limits, candidate schedules)."""
+    sensitivity: dict[tuple[str, str], tuple[Flip, ...]] = field(default_factory=dict)
+    """Per (rule id, item key): the readings the sources allow under which this item's status would differ."""
+    reading: Reading | None = None
+    """The reading the case was evaluated under, when not the pack's own."""
 
     @cached_property
     def outcomes(self) -> Outcomes:

@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+
+from reirrad.knowledge.rulepack import load_pack
 from reirrad.cli.main import main
 from service_helpers import EXAMPLE
 
@@ -39,7 +41,7 @@ def test_the_guidance_response_names_the_rule_pack(bundle: dict[str, Any]) -> No
     (guidance,) = _of(bundle, "GuidanceResponse")
     assert (
         guidance["moduleCanonical"]
-        == "https://reirrad.example/fhir/Library/reirrad-spine-reirradiation|0.1.0"
+        == f"https://reirrad.example/fhir/Library/reirrad-spine-reirradiation|{load_pack().version}"
     )
     assert guidance["status"] == "success"
     assert guidance["subject"]["identifier"]["value"] == "t1-chondrosarcoma"

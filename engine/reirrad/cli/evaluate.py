@@ -10,6 +10,7 @@ from typing import Any
 
 from reirrad.cli.args import iso_date
 from reirrad.cli.exits import Exit
+from reirrad.vocabulary import METRICS
 
 __all__ = ["add_evaluate_parser"]
 
@@ -22,8 +23,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     case = load_case(args.case)
     pack = load_pack(args.rules) if args.rules else None
-    evaluator = Evaluator(pack, as_of=args.as_of, engine=args.engine)
+    evaluator = Evaluator(pack, as_of=args.as_of, engine=args.engine, reading=args.reading)
     result = evaluator.evaluate(case)
+    if args.metric:
+        from reirrad.explain.results import for_metrics
+
+        result = for_metrics(result, args.metric)
     if args.format == "fhir":
         from reirrad.service.engine import case_to_data
         from reirrad.service.fhir import result_to_fhir
@@ -62,6 +67,20 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=["durable", "oracle"],
         default="durable",
         help="durable-rules (default) or the plain-Python oracle used to check it",
+    )
+    ev.add_argument(
+        "--reading",
+        metavar="NAME",
+        default=None,
+        help="evaluate under another reading the sources allow (a file of rules/readings/, e.g. "
+        "hytec-cumulative-strict); the output says so",
+    )
+    ev.add_argument(
+        "--metric",
+        choices=METRICS,
+        action="append",
+        metavar="METRIC",
+        help="show only the lines on this metric (repeatable), as limits --metric does",
     )
     ev.set_defaults(func=_evaluate)
     return ev

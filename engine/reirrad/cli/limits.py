@@ -21,12 +21,18 @@ def run_limits(args: argparse.Namespace) -> int:
     from reirrad.dose.limits import derive_limits
     from reirrad.explain.limits import render_html, render_markdown, render_text
     from reirrad.knowledge.data import load_table
+    from reirrad.knowledge.readings import apply_reading
     from reirrad.knowledge.rulepack import load_pack
 
     case = load_case(args.case)
     full = load_pack(args.rules) if args.rules else load_pack()
     as_of = args.as_of or date.today()
     pack = full.select(as_of)
+    if args.reading:
+        from reirrad.evaluate import reading_of
+
+        reading = reading_of(full, args.reading)
+        pack = apply_reading(pack, reading)
     table = load_table(full.root)
     report = derive_limits(
         case,
@@ -71,6 +77,12 @@ def add_limits_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=["text", "json", "markdown", "html"],
         default="text",
         help="markdown and html carry a chart (SVG) of the largest dose against the number of fractions",
+    )
+    p.add_argument(
+        "--reading",
+        metavar="NAME",
+        default=None,
+        help="derive under another reading (a file of rules/readings/)",
     )
     p.add_argument(
         "--technique",

@@ -44,6 +44,21 @@ def _limit(entry: dict[str, Any]) -> str:
     return f"{_OP[entry['operator']]} {entry['limit']:g}{unit}"
 
 
+def _margin(entry: dict[str, Any]) -> str:
+    margin = entry.get("margin")
+    if margin is None or entry["status"] not in ("pass", "fail"):
+        return ""
+    unit = (
+        "" if margin["unit"] == "ratio" else (" mo" if margin["unit"] == "months" else f" {margin['unit']}")
+    )
+    percent = f" ({margin['percent']:+.1f} %)" if "percent" in margin else ""
+    return f"{margin['value']:+.2f}{unit}{percent}"
+
+
+def _verdict(entry: dict[str, Any]) -> str:
+    return _STATUS[entry["status"]] + (" (fragile)" if entry.get("fragile") else "")
+
+
 def _rows(entries: list[dict[str, Any]]) -> list[list[str]]:
     return [
         [
@@ -52,10 +67,45 @@ def _rows(entries: list[dict[str, Any]]) -> list[list[str]]:
             f"{e['structure']} {e['metric']}" if e.get("structure") else "(case)",
             _value(e),
             _limit(e),
-            _STATUS[e["status"]],
+            _margin(e),
+            _verdict(e),
         ]
         for e in sorted(entries, key=_order)
     ]
+
+
+def _policy_headline(result: dict[str, Any]) -> str:
+    """Each policy's verdict, by metric where the metrics disagree: 'hytec: fails on Dmax, passes on D0.03cc'."""
+    out = []
+    for p in sorted(result["policy_summary"], key=lambda p: _order({"policy": p["policy"], "rule_id": ""})):
+        by_metric = p.get("by_metric") or {}
+        if len(set(by_metric.values())) > 1:
+            words = {
+                "pass": "passes",
+                "fail": "FAILS",
+                "indeterminate": "cannot be decided",
+                "not_applicable": "does not apply",
+            }
+            out.append(f"{p['policy']}: " + ", ".join(f"{words[v]} on {m}" for m, v in by_metric.items()))
+        else:
+            out.append(f"{p['policy']}: {p['verdict'].upper() if p['verdict'] == 'fail' else p['verdict']}")
+    return "; ".join(out)
+
+
+def _sureness_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
+    """Verdicts another defensible reading of the sources would change, and intervals near a boundary."""
+    out = []
+    for e in sorted(result["constraints"] + result["advisories"], key=_order):
+        for flip in e.get("sensitivity", []):
+            where = f" {e['structure']} {e['metric']}" if e.get("structure") else ""
+            out.append(f"{bullet}{e['rule_id']}{where}: {e['status']}, fragile: {flip['text']}")
+    for r in result.get("recommendations", []):
+        for flip in r.get("sensitivity", []):
+            out.append(
+                f"{bullet}{r['rule_id']} (recommendation): {r['status'].replace('_', ' ')}, fragile: {flip['text']}"
+            )
+    out += [f"{bullet}close to a boundary: {w}" for w in result.get("warnings", [])]
+    return out
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -75,6 +125,11 @@ def _header(result: dict[str, Any]) -> list[str]:
         f"{pack['as_of']}; engine {result['engine']['name']} {result['engine']['version']}",
         "Interval since the most recent prior course: "
         + (f"{interval:.2f} months" if interval is not None else "no prior course"),
+        *(
+            [f"Reading: evaluated under {result['reading']['title']}, not the pack's own reading"]
+            if result.get("reading")
+            else []
+        ),
     ]
 
 
@@ -293,21 +348,25 @@ def _before_planning_sections(result: dict[str, Any], bullet: str = "- ") -> lis
 def render_text(result: dict[str, Any]) -> str:
     """A tumour-board note: recommendations, the dose policies side by side, what was considered and not
     recommended, what is missing; then the assessment and, for the physicist, every explanation."""
-    head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Verdict"]
+    head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Margin", "Verdict"]
     out = [*_header(result), *_before_planning_header(result), ""]
     if "recommendations" in result:
         out += [*_made_lines(result), ""]
     if "before_planning" in result:
         return _render_text_before_planning(result, out)
-    summary = ", ".join(
-        f"{p['policy']}: {p['verdict'].upper() if p['verdict'] == 'fail' else p['verdict']}"
-        for p in sorted(
-            result["policy_summary"], key=lambda p: _order({"policy": p["policy"], "rule_id": ""})
-        )
-    )
-    out += [f"Policies: {summary}", "", "Cord dose constraints", _table(head, _rows(result["constraints"]))]
+    out += [
+        f"Policies: {_policy_headline(result)}",
+        "",
+        "Cord dose constraints",
+        _table(head, _rows(result["constraints"])),
+    ]
     if result["advisories"]:
         out += ["", "Advisories (not safety limits)", _table(head, _rows(result["advisories"]))]
+    if result.get("disagreements"):
+        out += ["", "Why the policies disagree", *(f"- {d['text']}" for d in result["disagreements"])]
+    sureness = _sureness_lines(result)
+    if sureness:
+        out += ["", "How sure the verdicts are", *sureness]
     applied = [a for a in result["assumptions"] if a["status"] == "applied"]
     if applied:
         out += ["", "Assumptions applied"]
@@ -349,7 +408,7 @@ def _render_text_before_planning(result: dict[str, Any], out: list[str]) -> str:
 
 
 def render_markdown(result: dict[str, Any]) -> str:
-    head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Verdict"]
+    head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Margin", "Verdict"]
     out = [f"# Re-irradiation evaluation — case `{result['case_id']}`", ""]
     out += [f"- {line}" for line in [*_header(result)[1:], *_before_planning_header(result)]] + [""]
     if "recommendations" in result:
@@ -368,6 +427,12 @@ def render_markdown(result: dict[str, Any]) -> str:
             "|" + "---|" * len(head),
         ]
         out += ["| " + " | ".join(r) + " |" for r in _rows(result["advisories"])]
+    out += ["", f"Policies: {_policy_headline(result)}"]
+    if result.get("disagreements"):
+        out += ["", "## Why the policies disagree", "", *(f"- {d['text']}" for d in result["disagreements"])]
+    sureness = _sureness_lines(result)
+    if sureness:
+        out += ["", "## How sure the verdicts are", "", *sureness]
     for section in _considered_lines(result):
         out += ["", "## " + section[0], "", *section[1:]]
     out += ["", "## Missing data", ""] + ([f"- {m}" for m in result["missing_data"]] or ["- none"])

@@ -6,13 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from reirrad.dose.calculations import NO_PLANNED_DOSE
+from reirrad.dose.radiobiology import DAYS_PER_MONTH, interval_months
 from reirrad.explain.assessment import build_assessment
 from reirrad.explain.why import AWAITING_PLAN, Explainer
+from reirrad.knowledge.readings import Reading
 from reirrad.knowledge.rulepack import Rule
 from reirrad.plan import Evaluation, Item, evidence_of
-from reirrad.vocabulary import Kind, Op, Status
+from reirrad.vocabulary import METRICS, Kind, Op, Status
 
-__all__ = ["RESULT_SCHEMA_ID", "build_result"]
+__all__ = ["RESULT_SCHEMA_ID", "build_result", "for_metrics"]
 
 RESULT_SCHEMA_ID = "reirrad/result/v1"
 _STATUS_WORD = {
@@ -116,7 +118,55 @@ def _constraint_entry(
     }
     if limit_note:
         entry["limit_note"] = limit_note
+    margin = _margin(computed.value, limit_value, limit.operator)
+    if margin is not None:
+        entry["margin"] = {**margin, "unit": q.unit}
+    entry["sensitivity"] = _sensitivity(evaluation, item)
+    entry["fragile"] = bool(entry["sensitivity"])
     return entry
+
+
+def _margin(value: float | None, limit: float | None, operator: str) -> dict[str, float] | None:
+    """How far the value lies on the passing side of the limit (negative: on the failing side), and in % of it."""
+    if value is None or limit is None:
+        return None
+    room = limit - value if operator in ("<", "<=") else value - limit
+    out = {"value": round(room, 4)}
+    if limit:
+        out["percent"] = round(100.0 * room / abs(limit), 2)
+    return out
+
+
+_STATUS_VERB = {
+    Status.PASS: "passes",
+    Status.FAIL: "fails",
+    Status.INDETERMINATE: "cannot be decided",
+    Status.NOT_APPLICABLE: "does not apply",
+    Status.APPLIED: "is applied",
+    Status.MADE: "is made",
+    Status.NOT_MADE: "is not made",
+}
+
+
+def _sensitivity(evaluation: Evaluation, item: Item) -> list[dict[str, Any]]:
+    """The readings the sources allow under which this verdict would change, each in one sentence."""
+    out = []
+    for flip in evaluation.sensitivity.get((item.rule.id, item.key), ()):
+        numbers = ""
+        if flip.value is not None and flip.limit is not None and flip.operator is not None:
+            numbers = f" ({flip.value:g} against {Op.from_symbol(flip.operator).sign} {flip.limit:g})"
+        out.append(
+            {
+                "reading": flip.reading.id,
+                "title": flip.reading.title,
+                "status": flip.status.value,
+                "value": flip.value,
+                "limit": flip.limit,
+                "operator": flip.operator,
+                "text": f"{_STATUS_VERB[flip.status]} under {flip.reading.title}{numbers}",
+            }
+        )
+    return out
 
 
 _REC_ORDER = {Status.MADE: 0, Status.INDETERMINATE: 1, Status.NOT_MADE: 2}
@@ -151,6 +201,8 @@ def _recommendation_entry(evaluation: Evaluation, why: Explainer, item: Item) ->
         "supported_by": list(rule.supported_by),
         "because": because,
         "explanation": f"{word} — {'; '.join(relevant) or rule.title}. Source: {plan.cite_text}.",
+        "sensitivity": (flips := _sensitivity(evaluation, item)),
+        "fragile": bool(flips),
     }
 
 
@@ -209,10 +261,75 @@ def build_result(evaluation: Evaluation, why: Explainer) -> dict[str, Any]:
         "advisories": advisories,
         "assumptions": assumptions,
         "recommendations": sorted(recommendations, key=lambda r: (_REC_ORDER[r["status"]], r["rule_id"])),
-        "policy_summary": [{"policy": p, **c, "verdict": _policy_verdict(c)} for p, c in policies.items()],
+        "policy_summary": [
+            {"policy": p, **c, "verdict": _policy_verdict(c), "by_metric": _by_metric(constraints, p)}
+            for p, c in policies.items()
+        ],
+        "disagreements": _disagreements(constraints),
         "assessment": assessment,
         "missing_data": missing,
         **_before_planning(evaluation),
+        "warnings": _near_boundaries(evaluation),
+        **({"reading": _reading_entry(evaluation.reading)} if evaluation.reading is not None else {}),
+    }
+
+
+NEAR_DAYS = 7
+"""An interval within this many days of a repair step or of an interval gate is flagged: dates in a record are
+often a few days off. An engineering choice, not a clinical threshold from a source."""
+
+
+def _near_boundaries(evaluation: Evaluation) -> list[str]:
+    """Intervals that lie within a few days of a repair step or of an interval gate: a small date error flips them."""
+    case, run = evaluation.case, evaluation.run
+    start = case.planned_start(evaluation.as_of)
+    out: list[str] = []
+    for item in evaluation.items:
+        rule = item.rule
+        if (
+            rule.quantity is None
+            or rule.quantity.calculation != "interval_months"
+            or item.computed.value is None
+        ):
+            continue
+        limit, _ = run.plans[rule.id].limit_for(evaluation.facts)
+        if limit is not None and abs(item.computed.value - limit) * DAYS_PER_MONTH <= NEAR_DAYS:
+            days = round((item.computed.value - limit) * DAYS_PER_MONTH)
+            out.append(
+                f"the interval ({item.computed.value:.2f} months) is {abs(days)} day(s) "
+                f"{'past' if days >= 0 else 'short of'} the {limit:g}-month gate of {rule.id}"
+            )
+    used = {r.quantity.repair for r in run.pack.rules if r.quantity is not None and r.quantity.repair}
+    for name in sorted(used):
+        repair = run.pack.repairs[name]
+        for i, course in enumerate(case.prior_courses):
+            months = interval_months(course.end, start)  # type: ignore[arg-type]
+            for step in repair.steps:
+                days = round((months - step.after_months) * DAYS_PER_MONTH)
+                if abs(months - step.after_months) * DAYS_PER_MONTH <= NEAR_DAYS:
+                    out.append(
+                        f"prior course {i + 1} ended {months:.2f} months before the planned start, {abs(days)} "
+                        f"day(s) {'after' if days >= 0 else 'before'} the {step.after_months:g}-month step of "
+                        f"{repair.id} ({step.fraction:.0%} repaired from then on)"
+                    )
+    return out
+
+
+def _reading_entry(reading: Reading) -> dict[str, Any]:
+    return {
+        "id": reading.id,
+        "title": reading.title,
+        "statement": reading.statement,
+        "source_words": reading.source_words,
+        "touches": [
+            {
+                reading.touches[0].kind: t.target,
+                "field": t.field,
+                "default": t.default,
+                "alternative": t.alternative,
+            }
+            for t in reading.touches
+        ],
     }
 
 
@@ -263,3 +380,100 @@ def _policy_verdict(counts: dict[str, int]) -> str:
     if counts["pass"]:
         return "pass"
     return "not_applicable"
+
+
+def _by_metric(constraints: list[dict[str, Any]], policy: str) -> dict[str, str]:
+    """The policy's verdict on each metric: that metric's lines and the case-level ones (the interval)."""
+    lines = [e for e in constraints if e["policy"] == policy]
+    metrics = sorted({e["metric"] for e in lines if e["metric"]}, key=_METRIC_ORDER.index)
+    out = {}
+    for metric in metrics:
+        counts = {str(s): 0 for s in Kind.CONSTRAINT.statuses}
+        for e in lines:
+            if e["metric"] in (metric, None):
+                counts[e["status"]] += 1
+        out[metric] = _policy_verdict(counts)
+    return out
+
+
+_METRIC_ORDER = list(METRICS)
+
+
+def _disagreements(constraints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where policies reach opposite verdicts on one structure and metric, why, from the computation itself."""
+    by_item: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+    for e in constraints:
+        if e["structure"] and e["status"] in ("pass", "fail"):
+            by_item.setdefault((e["structure"], e["metric"]), {}).setdefault(e["policy"], []).append(e)
+    out = []
+    for (structure, metric), policies in by_item.items():
+        verdicts = {
+            p: ("fail" if any(e["status"] == "fail" for e in lines) else "pass")
+            for p, lines in policies.items()
+        }
+        if len(set(verdicts.values())) < 2:
+            continue
+        failing = sorted(p for p, v in verdicts.items() if v == "fail")
+        passing = sorted(p for p, v in verdicts.items() if v == "pass")
+        reasons = [_why_policy(p, policies[p], verdicts[p]) for p in failing + passing]
+        text = (
+            f"On {structure} {metric}, {' and '.join(failing)} {'fails' if len(failing) == 1 else 'fail'} "
+            f"while {' and '.join(passing)} {'passes' if len(passing) == 1 else 'pass'}: "
+            + "; ".join(reasons)
+            + "."
+        )
+        out.append({"structure": structure, "metric": metric, "fail": failing, "pass": passing, "text": text})
+    return out
+
+
+def _why_policy(policy: str, lines: list[dict[str, Any]], verdict: str) -> str:
+    """What sets this policy apart on this item: a cap on the new course alone, its repair credit, its α/β."""
+    parts = []
+    for e in lines:
+        calc = e["calculation"]
+        if calc["name"] == "planned_eqd2" and e["status"] == "fail":
+            parts.append(
+                f"{policy} caps the new course alone at {_OPS[e['operator']]} {e['limit']:g} {e['unit']} "
+                f"({e['value']:.2f} here)"
+            )
+    cumulative = next(
+        (e for e in lines if e["calculation"]["name"] in ("cumulative_eqd2", "cumulative_bed")), None
+    )
+    if cumulative is not None:
+        calc = cumulative["calculation"]
+        credits = [
+            f"{v['repaired_fraction']:.0%} of prior course {k.removeprefix('prior_')} at {v['interval_months']:.1f} months"
+            for k, v in cumulative["inputs"].items()
+            if k.startswith("prior_") and v.get("repaired_fraction")
+        ]
+        repair = f"forgives {', '.join(credits)}" if credits else "forgives nothing of the earlier course"
+        parts.append(
+            f"{policy} {repair} and counts at α/β {calc.get('alpha_beta', 0):g} Gy against "
+            f"{_OPS[cumulative['operator']]} {cumulative['limit']:g} {cumulative['unit']} "
+            f"({cumulative['value']:.2f} here, {cumulative['status']})"
+        )
+    return "; ".join(parts) or f"{policy} {verdict}s"
+
+
+_OPS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
+
+
+def for_metrics(result: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
+    """The result restricted to these metrics (``evaluate --metric``): lines on other metrics left out, case-level
+    lines kept, each policy's verdict recomputed from what is left."""
+    keep = set(metrics)
+    out = dict(result)
+    for key in ("constraints", "advisories"):
+        out[key] = [e for e in result[key] if e["metric"] is None or e["metric"] in keep]
+    summary = []
+    for entry in result["policy_summary"]:
+        counts = {str(s): 0 for s in Kind.CONSTRAINT.statuses}
+        for e in out["constraints"]:
+            if e["policy"] == entry["policy"]:
+                counts[e["status"]] += 1
+        by_metric = {m: v for m, v in entry.get("by_metric", {}).items() if m in keep}
+        summary.append({**entry, **counts, "verdict": _policy_verdict(counts), "by_metric": by_metric})
+    out["policy_summary"] = summary
+    out["disagreements"] = [d for d in result.get("disagreements", []) if d["metric"] in keep]
+    out["metrics"] = sorted(keep, key=_METRIC_ORDER.index)
+    return out

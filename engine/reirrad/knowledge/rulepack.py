@@ -40,7 +40,7 @@ SPECIAL_FILES = {"pack.yaml", "references.yaml"}
 RULE_SECTIONS = ("policies", "recommendations", "assumptions", "advisories")
 """Top-level folders of rules/ whose files are rules; 'repair' holds repair schedules. Other folders (tables,
 evidence, assessment, lists) hold knowledge data with schemas of their own, loaded by reirrad.knowledge."""
-DATA_SECTIONS = ("tables", "evidence", "assessment", "lists")
+DATA_SECTIONS = ("tables", "evidence", "assessment", "lists", "readings")
 EVIDENCE_FILE = "evidence/studies.yaml"
 """The evidence registry, under rules/; recommendations' ``supported_by`` ids are its studies."""
 ID_NAMESPACE_SECTIONS = ("policies", "recommendations")
@@ -449,7 +449,7 @@ def _load_pack(root: Path) -> RulePack:
     data_files = {
         p.relative_to(root).as_posix(): load_yaml_file(p)[0]
         for p in sorted(root.rglob("*.yaml"))
-        if p.relative_to(root).parts[0] in DATA_SECTIONS
+        if p.relative_to(root).parts[0] in DATA_SECTIONS and not p.name.endswith(CASES_SUFFIX)
     }
     problems += _supported_by_problems(rules, rule_lines, data_files)
     if problems:

@@ -21,6 +21,7 @@ from reirrad.knowledge.data import (
     load_histology_lists,
     load_table,
 )
+from reirrad.knowledge.readings import READINGS_SECTION, load_readings
 from reirrad.knowledge.rulepack import RULE_SECTIONS, Reference, Rule, RulePack, load_pack
 from reirrad.load.yamlio import load_yaml_file
 from reirrad.logic.facts import CONTEXT_FACTS
@@ -523,13 +524,44 @@ KNOWLEDGE_PAGES = (
 """Knowledge files with a page of their own: path under rules/, page name under docs/rules/, title, renderer."""
 
 
+def _readings_page(root: Path, pack: RulePack) -> str:
+    """Every reading of rules/readings/: what it changes, the words that allow it, and how to evaluate under it."""
+    readings = load_readings(root, pack)
+    out = [
+        "# Readings the sources allow",
+        "",
+        BANNER.rstrip("\n"),
+        "",
+        "Where the sources can be read another way than the pack reads them, the alternative is data. Every result "
+        "says under which of these readings a verdict would change (*fragile*); `reirrad evaluate --reading NAME` "
+        "and `reirrad limits --reading NAME` evaluate under one.",
+        "",
+    ]
+    for name, reading in sorted(readings.items()):
+        out += [
+            f"## {name}",
+            "",
+            f"**{reading.title}.** {reading.statement}",
+            "",
+            f"- source words: {reading.source_words}",
+        ]
+        for touch in reading.touches:
+            default = "absent" if touch.default is None else f"`{touch.default}`"
+            out.append(f"- changes `{touch.target}` `{touch.field}`: {default} → `{touch.alternative}`")
+        if reading.decision:
+            out.append(f"- the pack's own reading: {reading.decision}")
+        out.append("- cited: " + "; ".join(f"{c.ref} ({c.locator})" for c in reading.citations))
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
 def _knowledge_page(root: Path) -> str | None:
     """Other sections under rules/ without a page of their own, shown as data."""
     files = sorted(
         p
         for p in root.rglob("*.yaml")
         if len(p.relative_to(root).parts) > 1
-        and p.relative_to(root).parts[0] not in (*RULE_SECTIONS, "repair")
+        and p.relative_to(root).parts[0] not in (*RULE_SECTIONS, "repair", READINGS_SECTION)
         and not p.name.endswith(".cases.yaml")
         and p.relative_to(root).as_posix() not in {rel for rel, *_ in KNOWLEDGE_PAGES}
     )
@@ -631,6 +663,9 @@ def generate_pages(root: Path | str, pack: RulePack | None = None) -> dict[str, 
     for rel, name, _, render in KNOWLEDGE_PAGES:
         if (root / rel).is_file():
             pages[f"{OUT_DIR}/{name}.md"] = render(root)
+    if (root / READINGS_SECTION).is_dir():
+        pages[f"{OUT_DIR}/readings.md"] = _readings_page(root, pack)
+        rendered.append(("readings", "Readings the sources allow"))
     knowledge = _knowledge_page(root)
     if knowledge is not None:
         pages[f"{OUT_DIR}/knowledge.md"] = knowledge

@@ -683,6 +683,23 @@ KNOWLEDGE_LOADERS = (
 """Knowledge data beside the rules (reirrad.knowledge): each file present is loaded, its problems reported."""
 
 
+def _check_readings(ctx: _Context) -> None:
+    """Readings (rules/readings/): each valid, and each touching a field of the pack that now reads its default."""
+    from reirrad.knowledge.readings import READINGS_SECTION, load_readings
+
+    if not (ctx.root / READINGS_SECTION).is_dir():
+        return
+    try:
+        load_readings(ctx.root, load_pack(ctx.root))
+    except InputError as exc:
+        ctx.out.extend(
+            _diag(
+                "R001" if p.code in ("yaml", "io") else "R002", p.file, p.line, p.render().split(": ", 2)[-1]
+            )
+            for p in exc.problems
+        )
+
+
 def _check_knowledge(ctx: _Context) -> None:
     from reirrad.knowledge import data as knowledge
 
@@ -784,6 +801,8 @@ def check_pack(root: Path | str, today: date | None = None) -> list[Diagnostic]:
             rule_check(ctx, rule)
     _check_cases(ctx)
     _check_knowledge(ctx)
+    if not errors(out):  # readings are checked against the loaded pack, which needs a pack that loads
+        _check_readings(ctx)
     _check_release(ctx, version)
     return sorted(set(out), key=lambda d: (d.file, d.line or 0, d.code, d.message))
 

@@ -65,7 +65,7 @@ def run_tests(root: Path | str, engines: tuple[str, ...] = ("durable", "oracle")
     for test in tests:
         for engine in engines:
             report.runs += 1
-            failures = check(test, cache.get(test.as_of, engine))
+            failures = check(test, cache.get(test.as_of, engine, test.reading))
             if failures:
                 report.failures.append(
                     {

@@ -36,6 +36,8 @@ class Expectation:
     assumptions: tuple[str, ...] | None = None
     because_contains: tuple[str, ...] = ()
     evidence: str | None = None
+    fragile: bool | None = None
+    sensitivity_contains: tuple[str, ...] = ()
 
 
 @dataclass
@@ -50,6 +52,8 @@ class CaseTest:
     source: str
     engines: tuple[str, ...] = ("durable", "oracle")
     statuses: set[tuple[str, str]] = field(default_factory=set)
+    reading: str | None = None
+    """Evaluate under this reading of rules/readings/ (None: the pack's own)."""
 
 
 def _set_path(doc: dict[str, Any], path: str, value: Any) -> None:
@@ -115,6 +119,7 @@ def load_case_tests(path: Path, bases: dict[str, Any]) -> list[CaseTest]:
                 doc,
                 expect,
                 raw["source"],
+                reading=raw.get("reading"),
             )
         )
     return out
@@ -187,6 +192,15 @@ def check(test: CaseTest, evaluator: Evaluator) -> list[str]:
             failures.append(
                 f"{where}: evidence {line['evidence']['quality_of_evidence']}, expected {e.evidence}"
             )
+        if e.fragile is not None and bool(line.get("fragile")) != e.fragile:
+            failures.append(
+                f"{where}: fragile {bool(line.get('fragile'))}, expected {e.fragile}: {line.get('sensitivity')}"
+            )
+        for text in e.sensitivity_contains:
+            if not any(text in s["text"] for s in line.get("sensitivity", [])):
+                failures.append(
+                    f"{where}: sensitivity lacks {text!r}: {[s['text'] for s in line.get('sensitivity', [])]}"
+                )
         if e.assumptions is not None and tuple(line["assumptions"]) != e.assumptions:
             failures.append(f"{where}: assumptions {line['assumptions']}, expected {list(e.assumptions)}")
     return failures
@@ -197,10 +211,10 @@ class EvaluatorCache:
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
-        self._cache: dict[tuple[date, str], Evaluator] = {}
+        self._cache: dict[tuple[date, str, str | None], Evaluator] = {}
 
-    def get(self, as_of: date, engine: str) -> Evaluator:
-        key = (as_of, engine)
+    def get(self, as_of: date, engine: str, reading: str | None = None) -> Evaluator:
+        key = (as_of, engine, reading)
         if key not in self._cache:
-            self._cache[key] = Evaluator(self.pack, as_of=as_of, engine=engine)
+            self._cache[key] = Evaluator(self.pack, as_of=as_of, engine=engine, reading=reading)
         return self._cache[key]

@@ -61,7 +61,7 @@ class RuleCaseItem(pytest.Item):
         self.cache = cache
 
     def runtest(self) -> None:
-        failures = check(self.test, self.cache.get(self.test.as_of, self.engine))
+        failures = check(self.test, self.cache.get(self.test.as_of, self.engine, self.test.reading))
         if failures:
             raise RuleCaseFailure(failures)
 

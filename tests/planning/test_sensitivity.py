@@ -1,0 +1,168 @@
+"""How sure each verdict is, why policies disagree, the headline by metric (issue 10, items 3-5)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reirrad.case import load_case, parse_case
+from reirrad.cli.main import main
+from reirrad.evaluate import Evaluator
+from reirrad.explain.report import render_markdown, render_text
+from reirrad.knowledge.rulepack import load_pack
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "rules"
+T1 = ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml"
+AS_OF = date(2026, 11, 23)
+
+
+def case(
+    planned_dmax: float,
+    start: str = "2016-09-01",
+    prior: str = "{dose: 30, fractions: 10}",
+    prior_dmax: float = 30.0,
+) -> Any:
+    return parse_case(
+        f"""
+schema: reirrad/case/v1
+case_id: sensitivity
+lesion: {{levels: [T8]}}
+prior_courses:
+  - {{start: "2014-12-15", end: "2015-01-01", technique: 3DCRT, prescription: {prior},
+     structures: {{SpinalCord: {{Dmax: {prior_dmax}}}}}}}
+planned_course:
+  start: "{start}"
+  technique: SBRT
+  prescription: {{dose: 24, fractions: 1}}
+  structures: {{SpinalCord: {{Dmax: {planned_dmax}}}}}
+""",
+        "sensitivity.yaml",
+    )
+
+
+@pytest.fixture(scope="module")
+def evaluator() -> Evaluator:
+    return Evaluator(load_pack(RULES), as_of=AS_OF)
+
+
+def line(result: dict[str, Any], rule_id: str, metric: str | None = "Dmax") -> dict[str, Any]:
+    (found,) = [e for e in result["constraints"] if e["rule_id"] == rule_id and e["metric"] == metric]
+    return found
+
+
+def test_exactly_70_gy_is_a_fragile_pass_naming_the_strict_reading(evaluator: Evaluator) -> None:
+    # 50 Gy in 25 fx → EQD2(2) 50.0; 8 Gy in 1 fx → 20.0; cumulative exactly 70.0
+    result = evaluator.evaluate(
+        case(8.0, start="2015-06-03", prior="{dose: 50, fractions: 25}", prior_dmax=50.0)
+    )
+    cumulative = line(result, "hytec.cumulative")
+    assert (cumulative["status"], cumulative["value"], cumulative["fragile"]) == ("pass", 70.0, True)
+    assert cumulative["margin"] == {"value": 0.0, "percent": 0.0, "unit": "Gy EQD2"}
+    assert [s["reading"] for s in cumulative["sensitivity"]] == ["readings.hytec-cumulative-strict"]
+    text = render_text(result)
+    assert (
+        'hytec.cumulative SpinalCord Dmax: pass, fragile: fails under the strict reading of Lucido 2025 ("< 70 Gy")'
+        in text
+    )
+    assert "pass (fragile)" in text
+    made = {r["rule_id"]: r for r in result["recommendations"]}
+    # the same reading would also turn over a recommendation that reads that verdict: at 5 months nothing is
+    # forgiven, Nelson (67.6 Gy EQD2) and the BED policy (112.7 Gy BED) fail, so only HyTEC's pass keeps it unmade
+    assert made["kotecha-2020.beyond-external-beam"]["fragile"] is True
+
+
+def test_a_verdict_with_room_to_spare_is_not_fragile(evaluator: Evaluator) -> None:
+    result = evaluator.evaluate(load_case(T1))
+    assert not any(e.get("fragile") for e in result["constraints"])
+    hytec = line(result, "hytec.cumulative", "D0.03cc")
+    assert hytec["margin"] == {"value": 1.954, "percent": 2.79, "unit": "Gy EQD2"}  # 70 - 68.046
+    assert line(result, "hytec.cumulative")["margin"]["value"] == pytest.approx(-3.296)
+
+
+def test_an_interval_days_from_a_repair_step_is_flagged(evaluator: Evaluator) -> None:
+    # 2015-01-01 → 2015-12-28 is 361 days = 11.86 months, 4 days before the 12-month steps
+    result = evaluator.evaluate(case(8.0, start="2015-12-28"))
+    assert any("4 day(s) before the 12-month step of repair.nelson-2009" in w for w in result["warnings"])
+    assert any("the 12-month step of repair.conus-bed3" in w for w in result["warnings"])
+    assert "close to a boundary" in render_text(result)
+    far = evaluator.evaluate(case(8.0, start="2016-09-01"))
+    assert far["warnings"] == []
+
+
+def test_an_interval_a_day_past_the_5_month_gate_is_flagged(evaluator: Evaluator) -> None:
+    result = evaluator.evaluate(case(8.0, start="2015-06-03"))  # 153 days = 5.03 months
+    assert any("1 day(s) past the 5-month gate of hytec.interval" in w for w in result["warnings"])
+
+
+def test_why_policies_disagree_from_the_computation(evaluator: Evaluator) -> None:
+    # 20 months after 30 Gy / 10 fx: HyTEC caps the new course at 25 Gy EQD2 (9.5 Gy in 1 fx → 27.31) while
+    # Nelson forgives one third (36 → 24, + 23.75 = 47.75 ≤ 50) and the BED policy half (30 + 39.58 ≤ 75)
+    result = evaluator.evaluate(case(9.5))
+    (disagreement,) = result["disagreements"]
+    assert (disagreement["fail"], disagreement["pass"]) == (["hytec"], ["conus-bed3", "nelson"])
+    assert "hytec caps the new course alone at ≤ 25 Gy EQD2 (27.31 here)" in disagreement["text"]
+    assert "nelson forgives 33% of prior course 1 at 20.0 months" in disagreement["text"]
+    assert "hytec forgives nothing of the earlier course" in disagreement["text"]
+    assert "Why the policies disagree" in render_text(result)
+    agreeing = evaluator.evaluate(case(5.0))
+    assert agreeing["disagreements"] == []
+
+
+def test_the_headline_by_metric(evaluator: Evaluator) -> None:
+    result = evaluator.evaluate(load_case(T1))
+    hytec = next(p for p in result["policy_summary"] if p["policy"] == "hytec")
+    assert hytec["verdict"] == "fail"
+    assert hytec["by_metric"] == {"Dmax": "fail", "D0.03cc": "pass"}
+    assert "hytec: FAILS on Dmax, passes on D0.03cc" in render_text(result)
+    assert "hytec: FAILS on Dmax, passes on D0.03cc" in render_markdown(result)
+
+
+def test_evaluate_metric_restricts_the_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["evaluate", str(T1), "--as-of", "2026-11-23", "--metric", "D0.03cc", "--format", "json"]) == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert {e["metric"] for e in result["constraints"]} == {"D0.03cc", None}
+    assert {p["policy"]: p["verdict"] for p in result["policy_summary"]}["hytec"] == "pass"
+
+
+def test_evaluate_under_another_reading_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(T1), "--as-of", "2026-11-23", "--reading", "hytec-resbrt-strict"]) == 0
+    out = capsys.readouterr().out
+    assert 'Reading: evaluated under the strict reading of Lucido 2025 ("< 25 Gy")' in out
+    assert "< 25 Gy EQD2" in out
+    assert main(["evaluate", str(T1), "--reading", "hytec-resbrt-strict", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["reading"]["id"] == "readings.hytec-resbrt-strict"
+
+
+def test_a_reading_that_does_not_exist_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(T1), "--reading", "hytec-lenient"]) == 2
+    err = capsys.readouterr().err
+    assert "no reading 'hytec-lenient' in the pack" in err
+    assert "hytec-cumulative-strict" in err
+    assert "Traceback" not in err
+
+
+def test_a_reading_that_contradicts_its_rule_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pack = shutil.copytree(RULES, tmp_path / "rules")
+    reading = pack / "readings" / "hytec-cumulative-strict.yaml"
+    reading.write_text(
+        reading.read_text(encoding="utf-8").replace(
+            'default: "<=", alternative: "<"', 'default: "<", alternative: "<="'
+        ),
+        encoding="utf-8",
+    )
+    assert main(["evaluate", str(T1), "--rules", str(pack)]) == 2
+    err = capsys.readouterr().err
+    assert "hytec-cumulative-strict.yaml:9: touches[0].default: contradicts hytec.cumulative 1.0.0" in err
+    assert "its limit.operator is '<=', not '<'" in err
+    assert main(["rules", "check", str(pack)]) == 1
+    assert "contradicts hytec.cumulative" in capsys.readouterr().out
