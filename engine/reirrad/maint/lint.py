@@ -84,11 +84,13 @@ CALCULATION_UNITS: dict[str, str] = {
     "cumulative_bed": "Gy BED",
     "eqd2_ratio": "ratio",
     "ptv_high_dmin": "Gy",
+    "max_course_bed": "Gy BED",
 }
 
 TABLE_KEY_DOMAINS: dict[str, str] = {
     "planned_fractions": "a whole number of fractions, 1 or more",
     "conus_position": "'above' or 'below'",
+    "highest_region": "'cervical', 'thoracic', 'lumbar' or 'sacral'",
 }
 
 _ALPHA_BETA = re.compile(r"(?:α/β|alpha/beta)\s*(?:=|of|:)?\s*([0-9]+(?:\.[0-9]+)?)")
@@ -490,6 +492,7 @@ def _check_table(ctx: _Context, rule: Rule) -> None:
         valid = {
             "planned_fractions": isinstance(entry.key, int) and entry.key >= 1,
             "conus_position": entry.key in ("above", "below"),
+            "highest_region": entry.key in ("cervical", "thoracic", "lumbar", "sacral"),
         }.get(limit.by, True)
         if not valid:
             ctx.add(
