@@ -28,9 +28,9 @@ __all__ = [
     "Structure",
     "Technique",
     "conus_position",
+    "highest_region",
     "reaches_below_conus",
     "region_of",
-    "highest_region",
 ]
 
 

@@ -104,7 +104,23 @@ _SPELLED = {
 
 
 PUBLISHED_ABSTRACT_NUMBERS: dict[str, set[str]] = {
-    "nieder-2006": {"38", "2005", "1", "3", "25", "90", "6", "98", "120", "135.5", "2", "4", "50", "100", "75"},
+    "nieder-2006": {
+        "38",
+        "2005",
+        "1",
+        "3",
+        "25",
+        "90",
+        "6",
+        "98",
+        "120",
+        "135.5",
+        "2",
+        "4",
+        "50",
+        "100",
+        "75",
+    },
 }
 """The figures of sources encoded from their published abstract (no stored copy), read off PubMed 17084560."""
 

@@ -272,7 +272,11 @@ def _max_course_bed(case: Case, pack: RulePack, rule: Rule, structure: str, metr
             continue
         bed = rb.bed(dose, course.fractions, ab)
         beds.append(bed)
-        out.inputs[f"prior_{i + 1}"] = {"dose_gy": dose, "fractions": course.fractions, "bed_gy": round(bed, 4)}
+        out.inputs[f"prior_{i + 1}"] = {
+            "dose_gy": dose,
+            "fractions": course.fractions,
+            "bed_gy": round(bed, 4),
+        }
         out.steps.append(
             f"prior course {i + 1}: {structure} {dose:g} Gy in {course.fractions} fx → BED(α/β {ab:g}) "
             f"{_g(bed)} Gy"
@@ -284,7 +288,9 @@ def _max_course_bed(case: Case, pack: RulePack, rule: Rule, structure: str, metr
     new = rb.bed(dose_new, n, ab)
     beds.append(new)
     out.inputs["planned"] = {"dose_gy": dose_new, "fractions": n, "bed_gy": round(new, 4)}
-    out.steps.append(f"planned course: {structure} {metric} {dose_new:g} Gy in {n} fx → BED(α/β {ab:g}) {_g(new)} Gy")
+    out.steps.append(
+        f"planned course: {structure} {metric} {dose_new:g} Gy in {n} fx → BED(α/β {ab:g}) {_g(new)} Gy"
+    )
     out.value = max(beds)
     out.steps.append(f"largest single-course BED = {out.value:.2f} Gy (no repair: each course on its own)")
     return out

@@ -696,7 +696,9 @@ class Negation:
         pseudo = _spans(words, self.pseudo)
 
         def cues(phrases: tuple[str, ...]) -> list[tuple[int, int]]:
-            return [s for s in _spans(words, phrases) if not any(p[0] <= s[0] and s[1] <= p[1] for p in pseudo)]
+            return [
+                s for s in _spans(words, phrases) if not any(p[0] <= s[0] and s[1] <= p[1] for p in pseudo)
+            ]
 
         return any(b <= start and start - b <= self.window_before for _, b in cues(self.before)) or any(
             end <= a and a - end <= self.window_after for a, _ in cues(self.after)

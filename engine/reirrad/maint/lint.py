@@ -29,7 +29,7 @@ from reirrad.load.yamlio import LineMap, load_yaml_file
 from reirrad.logic.compiler import compile_pack
 from reirrad.logic.conditions import truth
 from reirrad.logic.facts import ALWAYS_PRESENT
-from reirrad.maint.lock import LOCK_FILE, read_lock
+from reirrad.maint.lock import LOCK_FILE, read_lock, release_problems
 from reirrad.maint.versions import versions_by_id
 from reirrad.testing.casetests import BASES_FILE, discover, load_bases, load_case_tests
 
@@ -68,6 +68,13 @@ CODES: dict[str, tuple[Severity, str]] = {
     "R403": ("warning", "test cases miss a status (both sides of the trigger)"),
     "R501": ("error", "the pack differs from rules/pack.lock.json"),
     "R502": ("error", "CHANGELOG.md has no entry for the pack's version"),
+    "R503": ("error", "a released rule version's content changed without a new version"),
+    "R504": (
+        "error",
+        "a version bump smaller than the change (a changed limit, scope or condition needs minor)",
+    ),
+    "R505": ("error", "the CHANGELOG.md entry for the pack's version is empty"),
+    "R506": ("error", "the CHANGELOG.md entry does not name every changed rule or file"),
 }
 """Every lint code with its severity and title. Codes are stable: a retired check keeps its number unused."""
 
@@ -723,6 +730,13 @@ def _check_release(ctx: _Context, version: str | None) -> None:
                 f"{lock.get('version')}): bump the version in pack.yaml, add a CHANGELOG.md entry and run "
                 "`reirrad rules lock`",
             )
+    if lock_path.is_file():
+        try:
+            found = release_problems(ctx.root)
+        except InputError:
+            found = []  # the other checks report why the pack does not load
+        for p in found:
+            ctx.add(p.code, p.file, p.line, p.message, p.rule)
     changelog = ctx.root / "CHANGELOG.md"
     if changelog.is_file():
         text = changelog.read_text(encoding="utf-8")
