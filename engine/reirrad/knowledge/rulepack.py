@@ -203,6 +203,10 @@ class Rule(_Frozen):
     def in_force(self, on: date) -> bool:
         return self.valid_from <= on and (self.valid_until is None or on < self.valid_until)
 
+    def review_overdue(self, on: date) -> bool:
+        """The rule's ``review_due`` date has passed on ``on``: a report that uses it must say so (lint R206)."""
+        return self.review_due < on
+
     def items(self) -> list[tuple[str, str]]:
         """(structure, metric) pairs this rule can evaluate; one empty pair for a case-level rule."""
         if self.scope.per == "case":

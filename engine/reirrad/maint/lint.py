@@ -617,6 +617,14 @@ def spec_for(kind: str) -> KindSpec:
     return KINDS.get(kind, KindSpec())
 
 
+def _pack_for_cases(ctx: _Context) -> RulePack:
+    """The pack the test cases are dated against: the loaded pack, or, when it does not load, its valid rules."""
+    try:
+        return load_pack(ctx.root)
+    except InputError:
+        return RulePack("", "0.0.0", "", ctx.today, ctx.root, tuple(ctx.rules), {}, {}, "")
+
+
 def _check_cases(ctx: _Context) -> None:
     files = discover(ctx.root)
     exercised: dict[str, set[str]] = defaultdict(set)
@@ -631,9 +639,10 @@ def _check_cases(ctx: _Context) -> None:
                 for p in exc.problems
             )
     ids = {r.id for r in ctx.rules} | {f.data.get("id") for f in ctx.loaded}
+    pack = _pack_for_cases(ctx)
     for path in files:
         try:
-            tests = load_case_tests(path, bases or {})
+            tests = load_case_tests(path, bases or {}, pack)
         except InputError as exc:
             ctx.out.extend(
                 _diag(
