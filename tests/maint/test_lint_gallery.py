@@ -81,8 +81,8 @@ EXPECTED: dict[str, tuple[str, int | None, str]] = {
         3,
         "toy.limit 1.0.0 → 1.0.1 is a patch, but limit changed: a changed limit, scope, condition or option needs",
     ),
-    "R505": ("CHANGELOG.md", 3, "the CHANGELOG.md entry for 0.2.0 is empty"),
-    "R506": ("CHANGELOG.md", 3, "the CHANGELOG.md entry for 0.2.0 does not name toy.limit"),
+    "R505": ("CHANGELOG.md", 3, "the CHANGELOG.md entry for 0.1.0 is empty"),
+    "R506": ("CHANGELOG.md", 3, "the CHANGELOG.md entry for 0.1.0 does not name toy.limit"),
 }
 RELEASE_CHANGES = {"R503", "R504", "R505", "R506"}
 """Gallery packs changed since their lock: the lock mismatch (R501) comes with each of these codes."""
