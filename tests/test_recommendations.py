@@ -179,7 +179,7 @@ def test_sins_12_is_potentially_unstable_and_6_raises_no_flag(ev: Evaluator) -> 
 
 def test_the_text_report_shows_made_not_made_and_the_assessment(ev: Evaluator) -> None:
     text = render_text(_run(ev, patient__expected_survival_months=3))
-    assert "[kotecha-2020.short-survival-conventional v1.0.0]" in text
+    assert "[kotecha-2020.short-survival-conventional v1.0.1]" in text
     assert "Considered and not recommended" in text
     assert "Assessment (NOMS / ACR criteria)" in text
     assert "Flags: SINS 7: potentially unstable" in text
