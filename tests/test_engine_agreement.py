@@ -108,6 +108,8 @@ def _break_negation(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_broken_compiler_makes_the_differential_test_fail(
     pack: RulePack, monkeypatch: pytest.MonkeyPatch, breakage: Any
 ) -> None:
+    # the compiled pack must be built by the broken compiler, not read from the on-disk cache (load/cache.py)
+    monkeypatch.setenv("REIRRAD_CACHE", "off")
     healthy = compare(pack, rule_test_cases(RULES))
     assert healthy.agree
     monkeypatch.setenv(

@@ -1,6 +1,7 @@
 """The README example — the Lucido 2025 Table 5 patient — through durable-rules and the CLI."""
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def test_conus_policy_is_computed_and_explained(result: dict[str, Any]) -> None:
 
 def test_every_line_is_explained_with_evidence_and_citation(result: dict[str, Any]) -> None:
     for line in result["constraints"]:
-        assert line["rule_version"] == "1.0.0"
+        assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", line["rule_version"])
         assert line["evidence"]["quality_of_evidence"]
         assert line["citations"]
         assert line["explanation"].split(" — ")[0] in {"PASS", "FAIL", "INDETERMINATE", "NOT APPLICABLE"}
@@ -100,8 +101,11 @@ def test_json_output_validates_against_the_published_schema(
 def test_text_and_markdown_reports_lead_with_the_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", str(EXAMPLE)]) == 0
     text = capsys.readouterr().out
-    assert "Policies: hytec: FAILS on Dmax, passes on D0.03cc; nelson: FAILS on Dmax, passes on D0.03cc; conus-bed3: FAILS on Dmax, passes on D0.03cc" in text
-    assert "SpinalCord Dmax     30.00 Gy EQD2  ≤ 25 Gy EQD2  -5.00 Gy EQD2 (-20.0 %)  FAIL" in text
+    assert (
+        "Policies: hytec: FAILS on Dmax, passes on D0.03cc; nelson: FAILS on Dmax, passes on D0.03cc; "
+        "conus-bed3: FAILS on Dmax, passes on D0.03cc" in text
+    )
+    assert re.search(r"resbrt +SpinalCord Dmax +30\.00 Gy EQD2 +≤ 25 Gy EQD2 +-5\.00 Gy EQD2 \(-20\.0 %\) +FAIL", text)
     assert "Missing data" in text
     assert main(["evaluate", str(EXAMPLE), "--format", "markdown"]) == 0
     markdown = capsys.readouterr().out

@@ -63,6 +63,8 @@ def citations_of(rule: Rule, pack: RulePack) -> list[dict[str, Any]]:
         }
         if ref.doi:
             entry["doi"] = ref.doi
+        if ref.pmid:
+            entry["pmid"] = ref.pmid
         out.append(entry)
     return out
 

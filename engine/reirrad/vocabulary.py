@@ -28,6 +28,9 @@ __all__ = [
     "Structure",
     "Technique",
     "conus_position",
+    "highest_region",
+    "reaches_below_conus",
+    "region_of",
 ]
 
 
@@ -208,3 +211,19 @@ def conus_position(levels: list[Level]) -> str:
     """'above' if any treated level is L1 or higher (the cord is at risk), else 'below'."""
     limit = LEVELS.index(CONUS_LOWEST_LEVEL_AT_RISK)
     return "above" if any(LEVELS.index(level) <= limit for level in levels) else "below"
+
+
+def reaches_below_conus(levels: list[Level]) -> bool:
+    """True if some treated level is L2 or lower: below the conus, where the cauda equina lies."""
+    limit = LEVELS.index(CONUS_LOWEST_LEVEL_AT_RISK)
+    return any(LEVELS.index(level) > limit for level in levels)
+
+
+def region_of(level: Level) -> str:
+    """The spinal region of a level: 'cervical', 'thoracic', 'lumbar' or 'sacral'."""
+    return {"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "sacral"}[level[0]]
+
+
+def highest_region(levels: list[Level]) -> str:
+    """The region of the highest treated level (C1 is the highest of all)."""
+    return region_of(min(levels, key=LEVELS.index))

@@ -130,8 +130,10 @@ def test_rules_test_covers_every_rule_on_both_engines(capsys: pytest.CaptureFixt
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report["failures"]
     assert report["runs"] == 2 * report["cases"]
-    assert [c["rule"] for c in report["coverage"] if c["missing"]] == []
-    assert len(report["coverage"]) == 11  # every rule id but the retired one
+    assert [c["rule"] for c in report["coverage"] if c["missing"] and c["in_force"]] == []
+    # every version but the retired rule's, per version; the draft is reported, not required
+    assert len(report["coverage"]) == 14
+    assert [(c["rule"], c["version"]) for c in report["coverage"] if not c["in_force"]] == [("toy-dated.limit", "3.0.0")]
 
 
 def test_pytest_collects_the_toy_cases() -> None:
@@ -282,11 +284,18 @@ def test_assumption_is_used_by_every_cumulative_sum_and_says_so(engine: str) -> 
     (assumption,) = result["assumptions"]
     assert (assumption["rule_id"], assumption["status"]) == ("assumptions.toy-lost-plan", "applied")
     assert assumption["used_by"] == [
+        "toy-course.max SpinalCord/Dmax",
         "toy.cumulative-bed SpinalCord/Dmax",
         "toy.cumulative-eqd2 SpinalCord/Dmax",
         "toy.ratio SpinalCord/Dmax",
     ]
-    for rule_id, value in (("toy.cumulative-eqd2", 50.0), ("toy.cumulative-bed", 69.0), ("toy.ratio", 0.4)):
+    # the largest single course takes no repair: the assumed 40 Gy in 20 fx is 60 Gy BED(α/β 4)
+    for rule_id, value in (
+        ("toy.cumulative-eqd2", 50.0),
+        ("toy.cumulative-bed", 69.0),
+        ("toy.ratio", 0.4),
+        ("toy-course.max", 60.0),
+    ):
         entry = line(result, rule_id, "SpinalCord", "Dmax")
         assert entry["value"] == pytest.approx(value, abs=1e-9)
         assert entry["assumptions"] == ["assumptions.toy-lost-plan"]
@@ -690,6 +699,8 @@ def _conus(levels: list[str]) -> str:
 def _table_key(by: str, doc: dict[str, Any]) -> Any:
     if by == "planned_fractions":
         return doc["planned_course"]["prescription"]["fractions"]
+    if by == "highest_region":
+        return {"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "sacral"}[doc["lesion"]["levels"][0][0]]
     return _conus(doc["lesion"]["levels"])
 
 
@@ -775,7 +786,7 @@ def test_feature_conditions_all_any_not_in_on_absent_facts(feature: Feature) -> 
 
 def test_feature_limit_tables_with_a_key_that_has_no_row(feature: Feature) -> None:
     tables = {d["id"]: d["limit"] for d in feature.current.values() if "table" in d.get("limit", {})}
-    assert {lim["by"] for lim in tables.values()} == {"planned_fractions", "conus_position"}
+    assert {lim["by"] for lim in tables.values()} == {"planned_fractions", "conus_position", "highest_region"}
     no_row = [
         (rule_id, t.name)
         for rule_id, lim in tables.items()

@@ -103,7 +103,7 @@ def test_without_a_prior_course_only_the_de_novo_limits_apply() -> None:
     report = derive_limits(make_case([]), selected_pack(), table=the_table())
     assert {lim.policy for lim in report.limits} == {"de-novo"}
     assert [lim.max_dose for lim in report.limits] == [12.4, 17.0, 20.3, 23.0, 25.3]
-    assert {na["policy"] for na in report.not_applicable} == {"hytec", "nelson", "conus-bed3"}
+    assert {na["policy"] for na in report.not_applicable} == {"hytec", "nelson", "conus-bed3", "nieder"}
     assert report.row is not None and report.row.is_none
     assert report.published[0]["published"] == "12.4-14 Gy (cauda equina 16 Gy)"
 
@@ -205,7 +205,7 @@ def test_text_output_is_a_table_per_policy(capsys: pytest.CaptureFixture[str], t
     path.write_text(case_text([{"dose": 50, "fractions": 25}]), encoding="utf-8")
     assert run_cli(["limits", str(path), "--as-of", "2025-06-01", "--fractions", "4"]) == 0
     text = capsys.readouterr().out
-    assert "hytec  (rules: hytec.cumulative 1.0.0, hytec.ratio 1.0.0, hytec.resbrt 1.0.0)" in text
+    assert "hytec  (rules: hytec.cumulative 1.0.1, hytec.ratio 1.0.1, hytec.resbrt 1.0.1)" in text
     line = next(s for s in text.splitlines() if s.strip().startswith("ThecalSac") and "hytec.cumulative" in s)
     assert line.split()[:5] == ["ThecalSac", "Dmax", "4", "14.33", "hytec.cumulative"]
     assert line.rstrip().endswith("14 Gy")

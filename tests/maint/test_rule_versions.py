@@ -73,3 +73,13 @@ def test_evaluate_as_of_either_side_of_valid_from(
     ]
     assert (line["rule_version"], line["limit"], line["status"]) == (version, limit, status)
     assert line["value"] == pytest.approx(24.75)
+
+
+def test_a_rule_past_its_review_date_is_detectable() -> None:
+    """The reports flag a rule in force past its review_due (issue 11); the day itself is not overdue."""
+    pack = load_pack(VERSIONED)
+    old, new = sorted(pack.rules, key=lambda r: r.version)
+    assert old.review_due == date(2024, 6, 1)
+    assert not old.review_overdue(date(2024, 6, 1))
+    assert old.review_overdue(date(2024, 6, 2))
+    assert not new.review_overdue(date(2026, 11, 23))

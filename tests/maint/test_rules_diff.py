@@ -243,7 +243,7 @@ def test_impact_lists_a_case_whose_recommendation_changes(
     _edit(
         new / "recommendations/kotecha-2020/short-survival-conventional.yaml",
         ("{fact: expected_survival_months, lt: 6}", "{fact: expected_survival_months, lt: 12}"),
-        ("version: 1.0.0", "version: 1.1.0"),
+        ("version: 1.0.1", "version: 1.1.0"),
     )
     base = load_bases(RULES)["reirradiation"]
     cohort = tmp_path / "cohort.jsonl"

@@ -10,7 +10,7 @@ from typing import Any
 from reirrad.case import Case, PriorCourse
 from reirrad.dose import radiobiology as rb
 from reirrad.knowledge.rulepack import Rule, RulePack
-from reirrad.vocabulary import Kind, conus_position
+from reirrad.vocabulary import Kind, conus_position, highest_region, reaches_below_conus
 
 __all__ = ["NO_PLANNED_DOSE", "Computed", "compute_item", "context_facts", "earlier_sum", "prior_point_dose"]
 
@@ -29,6 +29,8 @@ def context_facts(
         facts["planned_stereotactic"] = planned.is_stereotactic
         facts["planned_fractions"] = planned.fractions
     facts["conus_position"] = conus_position(list(case.lesion.levels))
+    facts["reaches_below_conus"] = reaches_below_conus(list(case.lesion.levels))
+    facts["highest_region"] = highest_region(list(case.lesion.levels))
     facts["prior_dosimetry_unavailable_count"] = sum(1 for c in case.prior_courses if c.dosimetry_lost)
     if planned is not None:
         facts["planned_dose_per_fraction"] = planned.prescription_gy / planned.fractions
@@ -307,6 +309,45 @@ def _planned_eqd2(
     return out
 
 
+def _max_course_bed(
+    case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, start: date
+) -> Computed:
+    """The largest BED that any one course (each earlier course and the planned one) gives the structure."""
+    out = Computed()
+    assert rule.quantity is not None
+    assert rule.quantity.alpha_beta is not None
+    ab = rule.quantity.alpha_beta
+    beds: list[float] = []
+    for i, course in enumerate(case.prior_courses):
+        dose = prior_point_dose(pack, i, course, structure, metric, out)
+        if dose is None:
+            continue
+        bed = rb.bed(dose, course.fractions, ab)
+        beds.append(bed)
+        out.inputs[f"prior_{i + 1}"] = {
+            "dose_gy": dose,
+            "fractions": course.fractions,
+            "bed_gy": round(bed, 4),
+        }
+        out.steps.append(
+            f"prior course {i + 1}: {structure} {dose:g} Gy in {course.fractions} fx → BED(α/β {ab:g}) "
+            f"{_g(bed)} Gy"
+        )
+    dose_new = _planned(case, structure, metric, out)
+    if dose_new is None or out.missing or case.planned_course is None:
+        return out
+    n = case.planned_course.fractions
+    new = rb.bed(dose_new, n, ab)
+    beds.append(new)
+    out.inputs["planned"] = {"dose_gy": dose_new, "fractions": n, "bed_gy": round(new, 4)}
+    out.steps.append(
+        f"planned course: {structure} {metric} {dose_new:g} Gy in {n} fx → BED(α/β {ab:g}) {_g(new)} Gy"
+    )
+    out.value = max(beds)
+    out.steps.append(f"largest single-course BED = {out.value:.2f} Gy (no repair: each course on its own)")
+    return out
+
+
 def _ratio(case: Case, pack: RulePack, rule: Rule, structure: str, metric: str, start: date) -> Computed:
     out = _cumulative(case, pack, rule, structure, metric, start, kind="eqd2")
     if out.value is None or case.planned_course is None:
@@ -351,6 +392,7 @@ _CALCULATIONS: dict[str, Callable[[Case, RulePack, Rule, str, str, date], Comput
     "cumulative_eqd2": lambda c, p, r, s, m, d: _cumulative(c, p, r, s, m, d, kind="eqd2"),
     "cumulative_bed": lambda c, p, r, s, m, d: _cumulative(c, p, r, s, m, d, kind="bed"),
     "eqd2_ratio": _ratio,
+    "max_course_bed": _max_course_bed,
     "ptv_high_dmin": _ptv_high_dmin,
 }
 

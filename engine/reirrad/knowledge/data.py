@@ -681,6 +681,45 @@ def normalise(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class Negation:
+    """Cues that negate a match: ``before`` a term (up to ``window_before`` words between), ``after`` it (up to
+    ``window_after`` words between), within one clause; a ``pseudo`` phrase only looks like a cue."""
+
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    pseudo: tuple[str, ...] = ()
+    window_before: int = 5
+    window_after: int = 2
+
+    def negated(self, words: list[str], start: int, end: int) -> bool:
+        """Whether the term at ``words[start:end]`` is reached by a cue of its clause (``words``)."""
+        pseudo = _spans(words, self.pseudo)
+
+        def cues(phrases: tuple[str, ...]) -> list[tuple[int, int]]:
+            return [
+                s for s in _spans(words, phrases) if not any(p[0] <= s[0] and s[1] <= p[1] for p in pseudo)
+            ]
+
+        return any(b <= start and start - b <= self.window_before for _, b in cues(self.before)) or any(
+            end <= a and a - end <= self.window_after for a, _ in cues(self.after)
+        )
+
+
+def _spans(words: list[str], phrases: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Every (start, end) word span where one of the phrases (normalised) occurs as whole words."""
+    out = []
+    for phrase in phrases:
+        target = normalise(phrase).split()
+        n = len(target)
+        out += [(i, i + n) for i in range(len(words) - n + 1) if n and words[i : i + n] == target]
+    return out
+
+
+_CLAUSE = re.compile(r"[.;:!?\n]+|\bbut\b|\bhowever\b", re.IGNORECASE)
+"""Clause boundaries: a negation never reaches across them."""
+
+
+@dataclass(frozen=True)
 class ListEntry:
     id: str
     name: str
@@ -688,23 +727,35 @@ class ListEntry:
     parts: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
 
-    def matched_term(self, histology: str) -> str | None:
-        """The first term (words before parts, in file order) that matches the text, or None.
+    def matched_term(self, histology: str, negation: Negation | None = None) -> str | None:
+        """The first term (words before parts, in file order) that matches the text and is not negated, or None.
 
-        The text is normalised; each exclusion is blanked out of it wherever it occurs; a word term must then occur
-        as whole words, a part term anywhere (see the `matching.rule` of the list file).
+        The text is split into clauses and each normalised; each exclusion is blanked out of a clause wherever it
+        occurs; a word term must then occur as whole words, a part term anywhere; an occurrence that a negation
+        cue of its clause reaches does not count (see the `matching.rule` of the list file).
         """
-        text = normalise(histology)
-        for term in self.exclude:
-            text = text.replace(normalise(term), " ")
-        text = " ".join(text.split())
-        padded = f" {text} "
+        clauses = []
+        for raw in _CLAUSE.split(histology):
+            text = normalise(raw)
+            for term in self.exclude:
+                text = text.replace(normalise(term), " ")
+            clauses.append(text.split())
         for term in self.words:
-            if f" {normalise(term)} " in padded:
-                return term
+            for words in clauses:
+                if any(
+                    negation is None or not negation.negated(words, a, b) for a, b in _spans(words, (term,))
+                ):
+                    return term
         for term in self.parts:
-            if normalise(term) in text:
-                return term
+            part = normalise(term)
+            for words in clauses:
+                text = " ".join(words)
+                at = [i for i in range(len(text)) if text.startswith(part, i)]
+                for i in at:
+                    a = text[:i].count(" ")
+                    b = a + part.count(" ") + 1
+                    if negation is None or not negation.negated(words, a, b):
+                        return term
         return None
 
 
@@ -722,10 +773,14 @@ class HistologyLists:
     rule: str
     decisions: tuple[str, ...]
     lists: tuple[HistologyList, ...]
+    negation: Negation = Negation()
 
     def match(self, histology: str) -> list[tuple[str, ListEntry]]:
         return [
-            (lst.id, e) for lst in self.lists for e in lst.entries if e.matched_term(histology) is not None
+            (lst.id, e)
+            for lst in self.lists
+            for e in lst.entries
+            if e.matched_term(histology, self.negation) is not None
         ]
 
 
@@ -768,8 +823,20 @@ def load_histology_lists(root: Path | str | None = None) -> HistologyLists:
             )
         lists.append(HistologyList(lst["id"], lst["title"], Provenance.of(lst["source"]), tuple(entries)))
     _raise(check)
+    neg = data["matching"].get("negation", {})
+    negation = Negation(
+        tuple(neg.get("before", ())),
+        tuple(neg.get("after", ())),
+        tuple(neg.get("pseudo", ())),
+        int(neg.get("window_before", Negation.window_before)),
+        int(neg.get("window_after", Negation.window_after)),
+    )
     return HistologyLists(
-        str(path), data["matching"]["rule"], tuple(data["matching"].get("decisions", ())), tuple(lists)
+        str(path),
+        data["matching"]["rule"],
+        tuple(data["matching"].get("decisions", ())),
+        tuple(lists),
+        negation,
     )
 
 

@@ -61,18 +61,20 @@ class Reference(_Frozen):
     id: str
     kind: str
     title: str
-    source_file: str
+    source_file: str | None = None
+    """The stored copy the pack was encoded from; None for a source encoded from its published abstract."""
     authors: str | None = None
     journal: str | None = None
     year: int | None = None
     volume: str | None = None
     doi: str | None = None
+    pmid: str | None = None
     note: str | None = None
 
     def short(self) -> str:
         who = (self.authors or "").split(",")[0].strip() or self.title
         year = f" {self.year}" if self.year else ""
-        doi = f", doi:{self.doi}" if self.doi else ""
+        doi = f", doi:{self.doi}" if self.doi else (f", PMID {self.pmid}" if self.pmid else "")
         return f"{who}{year}{doi}"
 
 
@@ -210,6 +212,10 @@ class Rule(_Frozen):
 
     def in_force(self, on: date) -> bool:
         return self.valid_from <= on and (self.valid_until is None or on < self.valid_until)
+
+    def review_overdue(self, on: date) -> bool:
+        """The rule's ``review_due`` date has passed on ``on``: a report that uses it must say so (lint R206)."""
+        return self.review_due < on
 
     def items(self) -> list[tuple[str, str]]:
         """(structure, metric) pairs this rule can evaluate; one empty pair for a case-level rule."""

@@ -19,6 +19,12 @@ CONTEXT_FACTS: dict[str, FactSpec] = {
     "planned_stereotactic": FactSpec("boolean", False, "the planned course is SBRT or SRS"),
     "planned_fractions": FactSpec("integer", False, "fractions of the planned course"),
     "conus_position": FactSpec("text", True, "'above' if any treated level is L1 or higher, else 'below'"),
+    "reaches_below_conus": FactSpec(
+        "boolean", True, "some treated level is L2 or lower (below the conus, where the cauda equina lies)"
+    ),
+    "highest_region": FactSpec(
+        "text", True, "spinal region of the highest treated level: cervical, thoracic, lumbar or sacral"
+    ),
     "interval_months": FactSpec(
         "number", False, "months from the end of the most recent prior course to the planned start"
     ),

@@ -159,9 +159,12 @@ def _reference(ref: Reference | None, key: str, locator: str) -> str:
     parts = [
         ref.authors,
         ref.title.rstrip("."),
-        " ".join(p for p in (f"*{ref.journal}*" if ref.journal else "", str(ref.year or "")) if p),
+        " ".join(p for p in (f"*{ref.journal}*" if ref.journal else "", str(ref.year or "")) if p)
+        + (f";{ref.volume}" if ref.volume else ""),
     ]
     doi = f" [doi:{ref.doi}](https://doi.org/{ref.doi})." if ref.doi else ""
+    if ref.pmid:
+        doi += f" PubMed [{ref.pmid}](https://pubmed.ncbi.nlm.nih.gov/{ref.pmid}/)."
     return f"{'. '.join(p.rstrip('.') for p in parts if p)}.{doi} — {locator} (`{key}`)"
 
 

@@ -29,7 +29,7 @@ from reirrad.load.yamlio import LineMap, load_yaml_file
 from reirrad.logic.compiler import compile_pack
 from reirrad.logic.conditions import truth
 from reirrad.logic.facts import ALWAYS_PRESENT
-from reirrad.maint.lock import LOCK_FILE, read_lock
+from reirrad.maint.lock import LOCK_FILE, read_lock, release_problems
 from reirrad.maint.versions import versions_by_id
 from reirrad.testing.casetests import BASES_FILE, discover, load_bases, load_case_tests
 
@@ -68,6 +68,13 @@ CODES: dict[str, tuple[Severity, str]] = {
     "R403": ("warning", "test cases miss a status (both sides of the trigger)"),
     "R501": ("error", "the pack differs from rules/pack.lock.json"),
     "R502": ("error", "CHANGELOG.md has no entry for the pack's version"),
+    "R503": ("error", "a released rule version's content changed without a new version"),
+    "R504": (
+        "error",
+        "a version bump smaller than the change (a changed limit, scope or condition needs minor)",
+    ),
+    "R505": ("error", "the CHANGELOG.md entry for the pack's version is empty"),
+    "R506": ("error", "the CHANGELOG.md entry does not name every changed rule or file"),
 }
 """Every lint code with its severity and title. Codes are stable: a retired check keeps its number unused."""
 
@@ -84,11 +91,13 @@ CALCULATION_UNITS: dict[str, str] = {
     "cumulative_bed": "Gy BED",
     "eqd2_ratio": "ratio",
     "ptv_high_dmin": "Gy",
+    "max_course_bed": "Gy BED",
 }
 
 TABLE_KEY_DOMAINS: dict[str, str] = {
     "planned_fractions": "a whole number of fractions, 1 or more",
     "conus_position": "'above' or 'below'",
+    "highest_region": "'cervical', 'thoracic', 'lumbar' or 'sacral'",
 }
 
 _ALPHA_BETA = re.compile(r"(?:α/β|alpha/beta)\s*(?:=|of|:)?\s*([0-9]+(?:\.[0-9]+)?)")
@@ -490,6 +499,7 @@ def _check_table(ctx: _Context, rule: Rule) -> None:
         valid = {
             "planned_fractions": isinstance(entry.key, int) and entry.key >= 1,
             "conus_position": entry.key in ("above", "below"),
+            "highest_region": entry.key in ("cervical", "thoracic", "lumbar", "sacral"),
         }.get(limit.by, True)
         if not valid:
             ctx.add(
@@ -607,6 +617,14 @@ def spec_for(kind: str) -> KindSpec:
     return KINDS.get(kind, KindSpec())
 
 
+def _pack_for_cases(ctx: _Context) -> RulePack:
+    """The pack the test cases are dated against: the loaded pack, or, when it does not load, its valid rules."""
+    try:
+        return load_pack(ctx.root)
+    except InputError:
+        return RulePack("", "0.0.0", "", ctx.today, ctx.root, tuple(ctx.rules), {}, {}, "")
+
+
 def _check_cases(ctx: _Context) -> None:
     files = discover(ctx.root)
     exercised: dict[str, set[str]] = defaultdict(set)
@@ -621,9 +639,10 @@ def _check_cases(ctx: _Context) -> None:
                 for p in exc.problems
             )
     ids = {r.id for r in ctx.rules} | {f.data.get("id") for f in ctx.loaded}
+    pack = _pack_for_cases(ctx)
     for path in files:
         try:
-            tests = load_case_tests(path, bases or {})
+            tests = load_case_tests(path, bases or {}, pack)
         except InputError as exc:
             ctx.out.extend(
                 _diag(
@@ -737,6 +756,13 @@ def _check_release(ctx: _Context, version: str | None) -> None:
                 f"{lock.get('version')}): bump the version in pack.yaml, add a CHANGELOG.md entry and run "
                 "`reirrad rules lock`",
             )
+    if lock_path.is_file():
+        try:
+            found = release_problems(ctx.root)
+        except InputError:
+            found = []  # the other checks report why the pack does not load
+        for p in found:
+            ctx.add(p.code, p.file, p.line, p.message, p.rule)
     changelog = ctx.root / "CHANGELOG.md"
     if changelog.is_file():
         text = changelog.read_text(encoding="utf-8")

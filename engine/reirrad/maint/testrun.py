@@ -1,4 +1,4 @@
-"""``reirrad rules test``: run the YAML test cases and report coverage per rule and per status."""
+"""``reirrad rules test``: run the YAML test cases and report coverage per rule version and per status."""
 
 from __future__ import annotations
 
@@ -11,17 +11,30 @@ from typing import Any
 from reirrad.knowledge.rulepack import RulePack, load_pack
 from reirrad.maint.lint import spec_for
 from reirrad.maint.versions import versions_by_id
-from reirrad.testing.casetests import CaseTest, EvaluatorCache, check, discover, load_bases, load_case_tests
+from reirrad.testing.casetests import (
+    CaseTest,
+    EvaluatorCache,
+    check,
+    discover,
+    load_bases,
+    load_case_tests,
+    version_in_force,
+)
 
 __all__ = ["Coverage", "TestReport", "render_json", "render_text", "run_tests"]
 
 
 @dataclass
 class Coverage:
+    """The statuses the test cases show for one version of one rule."""
+
     rule: str
     kind: str
     required: list[str]
     seen: list[str]
+    version: str = ""
+    required_in_force: bool = True
+    """An active version is in force on some dates and must be tested; a draft is reported but not required."""
 
     @property
     def missing(self) -> list[str]:
@@ -37,20 +50,39 @@ class TestReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failures and all(not c.missing and c.seen for c in self.coverage)
+        return not self.failures and all(
+            not c.missing and c.seen for c in self.coverage if c.required_in_force
+        )
 
 
 def _coverage(pack: RulePack, tests: list[CaseTest]) -> list[Coverage]:
-    seen: dict[str, set[str]] = defaultdict(set)
+    """Statuses per (rule, version): each expectation counts for the version of its rule that the case met."""
+    by_id = versions_by_id(pack.rules)
+    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
     for test in tests:
         for e in test.expect:
-            seen[e.rule].add(e.status)
+            if e.rule == test.rule and test.version is not None:
+                version: str | None = test.version
+            else:
+                met = version_in_force(by_id.get(e.rule, []), test.as_of)
+                version = met.version if met is not None else None
+            if version is not None:
+                seen[(e.rule, version)].add(e.status)
     out = []
-    for rule_id, versions in versions_by_id(pack.rules).items():
-        if all(r.status == "retired" for r in versions):
-            continue
-        kind = versions[-1].kind
-        out.append(Coverage(rule_id, kind, sorted(spec_for(kind).coverage), sorted(seen[rule_id])))
+    for rule_id, versions in by_id.items():
+        for rule in versions:
+            if rule.status == "retired":
+                continue
+            out.append(
+                Coverage(
+                    rule_id,
+                    rule.kind,
+                    sorted(spec_for(rule.kind).coverage),
+                    sorted(seen[(rule_id, rule.version)]),
+                    rule.version,
+                    rule.status == "active",
+                )
+            )
     return out
 
 
@@ -59,13 +91,13 @@ def run_tests(root: Path | str, engines: tuple[str, ...] = ("durable", "oracle")
     root = Path(root)
     pack = load_pack(root)
     bases = load_bases(root)
-    tests = [t for path in discover(root) for t in load_case_tests(path, bases)]
+    tests = [t for path in discover(root) for t in load_case_tests(path, bases, pack)]
     cache = EvaluatorCache(pack)
     report = TestReport(cases=len(tests))
     for test in tests:
         for engine in engines:
             report.runs += 1
-            failures = check(test, cache.get(test.as_of, engine, test.reading))
+            failures = check(test, cache.get(test.as_of, engine, test.include_drafts, test.reading))
             if failures:
                 report.failures.append(
                     {
@@ -87,19 +119,23 @@ def render_text(report: TestReport) -> str:
         out.append(f"FAIL {f['file']}:{f['line']}: {f['name']} [{f['engine']}]")
         out += [f"  - {x}" for x in f["failures"]]
         out.append(f"  source: {f['source']}")
-    out.append("coverage (statuses the test cases exercise):")
-    width = max((len(c.rule) for c in report.coverage), default=10)
+    out.append("coverage per rule version (statuses the test cases exercise):")
+    width = max((len(f"{c.rule} {c.version}") for c in report.coverage), default=10)
     for c in report.coverage:
         gap = (
             f"  MISSING {', '.join(c.missing)}"
             if c.missing
             else ("  MISSING any test case" if not c.seen else "")
         )
-        out.append(f"  {c.rule:<{width}}  {c.kind:<14} {', '.join(c.seen) or '-'}{gap}")
-    uncovered = sum(1 for c in report.coverage if c.missing or not c.seen)
+        if gap and not c.required_in_force:
+            gap += " (draft: not required)"
+        label = f"{c.rule} {c.version}"
+        out.append(f"  {label:<{width}}  {c.kind:<14} {', '.join(c.seen) or '-'}{gap}")
+    required = [c for c in report.coverage if c.required_in_force]
+    uncovered = sum(1 for c in required if c.missing or not c.seen)
     out.append(
         f"{report.cases} case(s), {report.runs} run(s), {len(report.failures)} failed; "
-        f"{len(report.coverage) - uncovered}/{len(report.coverage)} rule(s) fully covered"
+        f"{len(required) - uncovered}/{len(required)} rule version(s) in force fully covered"
     )
     return "\n".join(out) + "\n"
 
@@ -111,7 +147,15 @@ def render_json(report: TestReport) -> str:
         "runs": report.runs,
         "failures": report.failures,
         "coverage": [
-            {"rule": c.rule, "kind": c.kind, "required": c.required, "seen": c.seen, "missing": c.missing}
+            {
+                "rule": c.rule,
+                "version": c.version,
+                "kind": c.kind,
+                "required": c.required,
+                "seen": c.seen,
+                "missing": c.missing,
+                "in_force": c.required_in_force,
+            }
             for c in report.coverage
         ],
     }

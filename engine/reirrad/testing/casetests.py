@@ -5,21 +5,44 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from reirrad.case import case_problems
 from reirrad.errors import InputError, Problem
 from reirrad.evaluate import Evaluator
-from reirrad.knowledge.rulepack import CASES_SUFFIX, RulePack
+from reirrad.knowledge.rulepack import CASES_SUFFIX, Rule, RulePack, load_pack
 from reirrad.load.validation import schema_problems
 from reirrad.load.yamlio import load_yaml_file
 
-__all__ = ["CaseTest", "Expectation", "check", "discover", "load_bases", "load_case_tests"]
+__all__ = [
+    "CaseTest",
+    "Expectation",
+    "check",
+    "default_as_of",
+    "discover",
+    "load_bases",
+    "load_case_tests",
+    "version_in_force",
+]
 
 BASES_FILE = "bases.cases.yaml"
 DEFAULT_TOLERANCE = 0.005
+
+
+def default_as_of(rule: Rule, released: date) -> date:
+    """The date a test case of this rule version is evaluated on when it names none: the last day of the version's
+    validity, or, for a version still in force, the pack's release date (its validity's start if that is later)."""
+    if rule.valid_until is not None:
+        return rule.valid_until - timedelta(days=1)
+    return max(rule.valid_from, released)
+
+
+def version_in_force(versions: list[Rule], on: date) -> Rule | None:
+    """The version of a rule a case evaluated on ``on`` meets: the active one in force, else a draft in force."""
+    live = [r for r in versions if r.status != "retired" and r.in_force(on)]
+    return next((r for r in live if r.status == "active"), live[0] if live else None)
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,10 @@ class CaseTest:
     source: str
     engines: tuple[str, ...] = ("durable", "oracle")
     statuses: set[tuple[str, str]] = field(default_factory=set)
+    version: str | None = None
+    """The version of ``rule`` the case exercises (None when the pack has no such rule)."""
+    include_drafts: bool = False
+    """The version under test is a draft: the case previews it in place of the active version."""
     reading: str | None = None
     """Evaluate under this reading of rules/readings/ (None: the pack's own)."""
 
@@ -79,12 +106,28 @@ def discover(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob(f"*{CASES_SUFFIX}") if p.name != BASES_FILE)
 
 
-def load_case_tests(path: Path, bases: dict[str, Any]) -> list[CaseTest]:
+def _pack_of(path: Path) -> RulePack:
+    for parent in path.parents:
+        if (parent / "pack.yaml").is_file():
+            return load_pack(parent)
+    raise InputError.of(
+        [Problem(str(path), (), "no pack.yaml above this test file", "a *.cases.yaml inside a rule pack")]
+    )
+
+
+def load_case_tests(path: Path, bases: dict[str, Any], pack: RulePack | None = None) -> list[CaseTest]:
+    """The test cases of one file. A case evaluates the version of the rule it names (``version``), else the one in
+    force on its ``as_of`` (the case's, else the file's), else the latest version, on that version's default date
+    (``default_as_of``): the dates follow each version's validity."""
     data, lines = load_yaml_file(path)
     problems = schema_problems(data, "cases.schema.json", lines, str(path))
     if problems:
         raise InputError.of(problems)
-    default_as_of = date.fromisoformat(data.get("as_of", "2026-11-23"))
+    pack = pack if pack is not None else _pack_of(path)
+    versions = sorted(
+        (r for r in pack.rules if r.id == data["rule"] and r.status != "retired"),
+        key=lambda r: tuple(int(x) for x in r.version.split(".")),
+    )
     out = []
     for i, raw in enumerate(data["cases"]):
         if raw["base"] not in bases:
@@ -99,6 +142,7 @@ def load_case_tests(path: Path, bases: dict[str, Any]) -> list[CaseTest]:
                     )
                 ]
             )
+        version, as_of = _version_and_date(raw, data, versions, pack, path, lines, i)
         doc = copy.deepcopy(bases[raw["base"]])
         doc["case_id"] = f"test-{path.stem.split('.')[0]}-{i + 1}"
         for key, value in raw.get("set", {}).items():
@@ -115,14 +159,50 @@ def load_case_tests(path: Path, bases: dict[str, Any]) -> list[CaseTest]:
                 lines.get(("cases", i)),
                 data["rule"],
                 raw["name"],
-                date.fromisoformat(raw.get("as_of", default_as_of.isoformat())),
+                as_of,
                 doc,
                 expect,
                 raw["source"],
+                version=version.version if version is not None else None,
+                include_drafts=version is not None and version.status == "draft",
                 reading=raw.get("reading"),
             )
         )
     return out
+
+
+def _version_and_date(
+    raw: dict[str, Any],
+    data: dict[str, Any],
+    versions: list[Rule],
+    pack: RulePack,
+    path: Path,
+    lines: Any,
+    i: int,
+) -> tuple[Rule | None, date]:
+    named = raw.get("version")
+    given = raw.get("as_of", data.get("as_of"))
+    if named is not None:
+        found = next((r for r in versions if r.version == named), None)
+        if found is None:
+            raise InputError.of(
+                [
+                    Problem(
+                        str(path),
+                        ("cases", i, "version"),
+                        f"{data['rule']} has no version {named} in force on any date",
+                        ", ".join(r.version for r in versions) or "(the pack has no such rule)",
+                        lines.get(("cases", i, "version")),
+                    )
+                ]
+            )
+        return found, date.fromisoformat(given) if given else default_as_of(found, pack.released)
+    if given:
+        on = date.fromisoformat(given)
+        return version_in_force(versions, on), on
+    if not versions:
+        return None, pack.released
+    return versions[-1], default_as_of(versions[-1], pack.released)
 
 
 def _lines(result: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -207,14 +287,18 @@ def check(test: CaseTest, evaluator: Evaluator) -> list[str]:
 
 
 class EvaluatorCache:
-    """One evaluator per (pack, as_of, engine): durable rulesets are registered once per process."""
+    """One evaluator per (pack, as_of, engine, drafts, reading): durable rulesets are registered once per process."""
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
-        self._cache: dict[tuple[date, str, str | None], Evaluator] = {}
+        self._cache: dict[tuple[date, str, bool, str | None], Evaluator] = {}
 
-    def get(self, as_of: date, engine: str, reading: str | None = None) -> Evaluator:
-        key = (as_of, engine, reading)
+    def get(
+        self, as_of: date, engine: str, include_drafts: bool = False, reading: str | None = None
+    ) -> Evaluator:
+        key = (as_of, engine, include_drafts, reading)
         if key not in self._cache:
-            self._cache[key] = Evaluator(self.pack, as_of=as_of, engine=engine, reading=reading)
+            self._cache[key] = Evaluator(
+                self.pack, as_of=as_of, engine=engine, include_drafts=include_drafts, reading=reading
+            )
         return self._cache[key]

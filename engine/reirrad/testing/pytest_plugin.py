@@ -40,7 +40,7 @@ class RuleCasesFile(pytest.File):
         root = _pack_root(self.path)
         assert root is not None
         cache, bases = _cache_for(root)
-        for test in load_case_tests(self.path, bases):
+        for test in load_case_tests(self.path, bases, cache.pack):
             for engine in test.engines:
                 yield RuleCaseItem.from_parent(
                     self, name=f"{test.name} [{engine}]", test=test, engine=engine, cache=cache
@@ -61,7 +61,10 @@ class RuleCaseItem(pytest.Item):
         self.cache = cache
 
     def runtest(self) -> None:
-        failures = check(self.test, self.cache.get(self.test.as_of, self.engine, self.test.reading))
+        failures = check(
+            self.test,
+            self.cache.get(self.test.as_of, self.engine, self.test.include_drafts, self.test.reading),
+        )
         if failures:
             raise RuleCaseFailure(failures)
 
