@@ -99,9 +99,19 @@ def test_which_table3_schedules_fit_and_the_published_cell(t9: dict[str, Any]) -
     assert two["published"]["published"] == "12.2 Gy"
     assert "HyTEC-based" in two["published"]["basis"]
     verdicts = {p["policy"]: p["verdict"] for p in two["policies"]}
-    assert verdicts == {"conus-bed3": "fits", "de-novo": "not applicable", "hytec": "fits", "nelson": "fits"}
-    conventional = [c for c in candidates if c["technique"] == "conventional"]
-    assert {(c["dose"], c["fractions"]) for c in conventional} >= {(8, 1), (20, 5)}
+    assert verdicts == {
+        "conus-bed3": "fits",
+        "de-novo": "not applicable",
+        "hytec": "fits",
+        "nelson": "fits",
+        "nieder": "not applicable",  # the conventional policy does not cover an SBRT schedule
+    }
+    conventional = {(c["dose"], c["fractions"]): c for c in candidates if c["technique"] == "conventional"}
+    assert set(conventional) >= {(8, 1), (20, 5)}
+    # 20 Gy in 5 fx: the conventional policy covers it; HyTEC and the others do not
+    covering = {p["policy"]: p["verdict"] for p in conventional[(20, 5)]["policies"]}
+    assert covering["hytec"] == "not applicable"
+    assert covering["nieder"] != "not applicable"
 
 
 def test_recommendations_that_read_dose_verdicts_await_the_plan(t9: dict[str, Any]) -> None:

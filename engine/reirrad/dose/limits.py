@@ -26,7 +26,7 @@ from typing import Any
 
 from reirrad.case import Case
 from reirrad.dose import radiobiology as rb
-from reirrad.dose.calculations import Computed, compute_item, context_facts, earlier_sum
+from reirrad.dose.calculations import Computed, compute_item, context_facts, earlier_sum, prior_point_dose
 from reirrad.knowledge.conditions import And, Condition, Const, Not, Or, Outcome, outcomes_of
 from reirrad.knowledge.data import Row, Table
 from reirrad.knowledge.rulepack import Rule, RulePack
@@ -48,7 +48,14 @@ __all__ = [
     "floor_cgy",
 ]
 
-INVERTIBLE = ("planned_dose", "planned_eqd2", "cumulative_eqd2", "cumulative_bed", "eqd2_ratio")
+INVERTIBLE = (
+    "planned_dose",
+    "planned_eqd2",
+    "cumulative_eqd2",
+    "cumulative_bed",
+    "eqd2_ratio",
+    "max_course_bed",
+)
 TIE = 1e-9
 
 
@@ -298,6 +305,32 @@ def _criterion(
         crit.steps.append(
             f"{rule.id}: new-course EQD2(α/β {ab:g}) {limit.operator} {lim:g} Gy; "
             + _inverse_text("EQD2", lim, n, ab, crit.max_dose)
+        )
+        return crit, out
+    if calc == "max_course_bed":
+        # every course on its own at most L: the earlier ones as they are, the new one solved for its dose
+        earlier_beds = []
+        for i, course in enumerate(case.prior_courses):
+            dose = prior_point_dose(pack, i, course, structure, metric, out)
+            if dose is not None:
+                earlier_beds.append((i, rb.bed(dose, course.fractions, ab)))
+        crit.missing += out.missing
+        if out.missing:
+            crit.missing.insert(0, f"{rule.id}: cannot be derived")
+            return crit, out
+        over = [(i, bed) for i, bed in earlier_beds if not limit.holds(bed, lim)]
+        if over:
+            i, bed = over[0]
+            crit.max_dose = 0.0
+            crit.steps.append(
+                f"{rule.id}: prior course {i + 1} alone gives BED(α/β {ab:g}) {bed:.2f} Gy, over "
+                f"{limit.operator} {lim:g} Gy: no new course meets the criterion"
+            )
+            return crit, out
+        crit.max_dose = rb.max_dose_for_bed(lim, n, ab)
+        crit.steps.append(
+            f"{rule.id}: each course alone BED(α/β {ab:g}) {limit.operator} {lim:g} Gy; "
+            + _inverse_text("BED", lim, n, ab, crit.max_dose)
         )
         return crit, out
     kind = "bed" if calc == "cumulative_bed" else "eqd2"

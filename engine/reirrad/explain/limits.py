@@ -86,7 +86,7 @@ def render_text(report: LimitsReport) -> str:
         lines.append("")
     so_far = _dose_so_far(report)
     if so_far:
-        lines += ["Dose already given (each cumulative criterion, after its repair credit)"]
+        lines += ["Dose already given (each cumulative criterion, after any repair credit)"]
         lines += [f"  {s}" for s in so_far] + [""]
     if report.candidates:
         lines += ["Candidate schedules", *_candidate_lines(report, "  "), ""]
@@ -124,7 +124,7 @@ def _candidate_lines(report: LimitsReport, bullet: str = "- ") -> list[str]:
 
 
 def _dose_so_far(report: LimitsReport) -> list[str]:
-    """Each cumulative criterion's earlier dose (after its repair credit) and what remains of its budget."""
+    """Each cumulative criterion's earlier dose (after any repair credit) and what remains of its budget."""
     grouped: dict[tuple[str, str, float, float, str], list[str]] = {}
     for lim in report.limits:
         for c in lim.criteria:
