@@ -16,15 +16,7 @@ def _pack(name: str, rules: list[CompiledRule]) -> CompiledPack:
 
 
 def _rule(name: str, pattern: dict, asserts: dict | None = None) -> CompiledRule:  # type: ignore[type-arg]
-    return CompiledRule(
-        name,
-        name.split("|", maxsplit=1)[0],
-        "1.0.0",
-        "",
-        name.rsplit("|", maxsplit=1)[-1],
-        (pattern,),
-        asserts,
-    )
+    return CompiledRule(name, name.split("|", maxsplit=1)[0], "1.0.0", "", name.rsplit("|", maxsplit=1)[-1], (pattern,), asserts)
 
 
 def test_exactly_one_module_imports_durable() -> None:
