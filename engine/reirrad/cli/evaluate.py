@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reirrad.cli.args import iso_date
+from reirrad.cli.args import add_rules_options, iso_date, pack_from_args
 from reirrad.cli.exits import Exit
 
 __all__ = ["add_evaluate_parser"]
@@ -18,12 +18,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     from reirrad.case import load_case
     from reirrad.evaluate import Evaluator
     from reirrad.explain.report import render_markdown, render_text
-    from reirrad.knowledge.rulepack import load_pack
 
-    case = load_case(args.case)
-    pack = load_pack(args.rules) if args.rules else None
-    evaluator = Evaluator(pack, as_of=args.as_of, engine=args.engine)
+    choice = pack_from_args(args)
+    evaluator = Evaluator(choice.pack, as_of=args.as_of, engine=args.engine)
+    case = load_case(args.case, as_of=evaluator.as_of)
     result = evaluator.evaluate(case)
+    unchecked = choice.unchecked()
+    if unchecked is not None:
+        result["rule_pack"]["unchecked"] = unchecked
     if args.format == "json":
         sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     elif args.format == "markdown":
@@ -43,9 +45,7 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
     ev.add_argument(
         "--as-of", type=iso_date, default=None, help="use the rules in force on this date (default: today)"
     )
-    ev.add_argument(
-        "--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)"
-    )
+    add_rules_options(ev)
     ev.add_argument(
         "--engine",
         choices=["durable", "oracle"],

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from reirrad.case import METRICS, STRUCTURE_NAMES
-from reirrad.cli.args import iso_date, whole_number
+from reirrad.cli.args import add_rules_options, iso_date, pack_from_args, whole_number
 from reirrad.cli.exits import Exit
 
 __all__ = ["add_limits_parser", "run_limits"]
@@ -19,23 +19,30 @@ __all__ = ["add_limits_parser", "run_limits"]
 def run_limits(args: argparse.Namespace) -> int:
     from reirrad.case import load_case
     from reirrad.dose.limits import derive_limits, render_text
+    from reirrad.explain.report import unchecked_line
     from reirrad.knowledge.data import load_table
     from reirrad.knowledge.rulepack import load_pack
 
-    case = load_case(args.case)
-    full = load_pack(args.rules) if args.rules else load_pack()
+    choice = pack_from_args(args)
+    full = choice.pack or load_pack()
     as_of = args.as_of or date.today()
+    case = load_case(args.case, as_of=as_of)
     pack = full.select(as_of)
     table = load_table(full.root)
     report = derive_limits(
         case, pack, table=table, fractions=args.fractions, structures=args.structure, metrics=args.metric
     )
+    unchecked = choice.unchecked()
     if args.format == "json":
         data: dict[str, Any] = report.as_dict()
+        if unchecked is not None:
+            data["pack"]["unchecked"] = unchecked
         sys.stdout.write(
             json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default) + "\n"
         )
     else:
+        if unchecked is not None:
+            sys.stdout.write(unchecked_line(unchecked) + "\n")
         sys.stdout.write(render_text(report))
     return Exit.OK
 
@@ -58,9 +65,7 @@ def add_limits_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--as-of", type=iso_date, default=None, help="use the rules in force on this date (default: today)"
     )
-    p.add_argument(
-        "--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)"
-    )
+    add_rules_options(p)
     p.add_argument(
         "--fractions",
         type=whole_number(1),

@@ -27,6 +27,7 @@ from typing import Any
 from reirrad.case import METRICS, Case
 from reirrad.dose import radiobiology as rb
 from reirrad.dose.calculations import Computed, _prior_point_dose, compute_item, context_facts
+from reirrad.errors import one_line
 from reirrad.knowledge.data import Row, Table
 from reirrad.knowledge.rulepack import Rule, RulePack
 from reirrad.logic.conditions import (
@@ -655,7 +656,7 @@ _SIGN = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
 def render_text(report: LimitsReport) -> str:
     """A readable table per policy: the limit, what binds, each criterion's own figure, the published cell."""
     lines = [
-        f"reirrad limits — case {report.case_id}, rules in force on {report.as_of} "
+        f"reirrad limits — case {one_line(report.case_id)}, rules in force on {report.as_of} "
         f"({report.pack.name} {report.pack.version})",
         "Largest planned near-maximum dose (physical Gy, whole new course), rounded down to 0.01 Gy.",
         "",
