@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from importlib.metadata import version as _dist_version
 from typing import Any
 
@@ -38,8 +41,42 @@ SENTINEL_RULE = "reirrad|fact-received"
 """Every fact carries SENTINEL_FIELD and the sentinel rule matches it, so no fact is ever 'not handled': deleting
 a session after a fact that matched nothing corrupts durable's heap (measured here: munmap_chunk() aborts)."""
 _ALREADY_OBSERVED = 2
-_to_json = json.JSONEncoder(ensure_ascii=False).encode
-"""``json.dumps(fact, ensure_ascii=False)`` without building an encoder per call."""
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+_INT64 = 2**63 - 1
+_UNPARSED = re.compile(r"[0-9][eE][-+]?[0-9]|[0-9]{19}|NaN|Infinity")
+"""Number forms durable's JSON reader gets wrong: an exponent after digits without a point (``1e-05``: the fact is
+malformed, error 204, then 309 on the session), integers beyond int64 (read with atoll), NaN and Infinity. The
+match may also hit a string; the rewrite is then done for nothing, never wrongly."""
+
+
+def _plain_number(value: float) -> str:
+    """A number as durable parses it: plain decimal with a point for a float (``0.00001``, ``1e16`` as
+    ``10000000000000000.0``), exact (the digits of the float's shortest repr), an integer beyond int64 as a float."""
+    if isinstance(value, int):
+        return str(value) if -_INT64 <= value <= _INT64 else _plain_number(float(value))
+    if not math.isfinite(value):
+        raise EngineError(f"a non-finite number cannot reach the rules engine: {value!r}")
+    text = format(Decimal(repr(value)), "f")
+    return text if "." in text else f"{text}.0"
+
+
+def _plain_json(value: Any) -> str:
+    if value is None or isinstance(value, bool | str):
+        return _encode(value)
+    if isinstance(value, int | float):
+        return _plain_number(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_encode(str(k))}: {_plain_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_plain_json(v) for v in value) + "]"
+    raise EngineError(f"a fact holds a value the rules engine cannot read: {type(value).__name__}")
+
+
+def _to_json(fact: dict[str, Any]) -> str:
+    """``json.dumps(fact, ensure_ascii=False)``, with every number in a form durable-rules parses: where json would
+    write one durable misreads (see _UNPARSED), the fact is written again with plain decimal numbers."""
+    text = _encode(fact)
+    return _plain_json(fact) if _UNPARSED.search(text) else text
 
 
 class _SyncRuleset(_durable.Ruleset):
