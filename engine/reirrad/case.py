@@ -527,7 +527,7 @@ def _organ_problems(base: _Path, course: Course, add: _Add) -> None:
         elif gy > ceiling:
             add(
                 path,
-                f"{label} {shown} is {_g(gy / course.prescription_gy)} times the prescription "
+                f"{label} {shown} is {gy / course.prescription_gy:.1f} times the prescription "
                 f"({_g(float(course.prescription.dose))} {course.unit}): is it in another unit, or a cumulative "
                 "dose?",
                 f"at most {MAX_ORGAN_TO_PRESCRIPTION:g} times the course's prescribed dose, in the course's unit",

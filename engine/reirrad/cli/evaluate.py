@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from reirrad.evaluate import Evaluator
     from reirrad.explain.report import render_markdown, render_text
 
+    as_of = args.as_of or date.today()
+    case = load_case(args.case, as_of=as_of)  # a refused case is reported before the pack is loaded
     choice = pack_from_args(args)
-    evaluator = Evaluator(choice.pack, as_of=args.as_of, engine=args.engine)
-    case = load_case(args.case, as_of=evaluator.as_of)
+    evaluator = Evaluator(choice.pack, as_of=as_of, engine=args.engine)
     result = evaluator.evaluate(case)
     unchecked = choice.unchecked()
     if unchecked is not None:

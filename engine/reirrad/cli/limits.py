@@ -23,10 +23,10 @@ def run_limits(args: argparse.Namespace) -> int:
     from reirrad.knowledge.data import load_table
     from reirrad.knowledge.rulepack import load_pack
 
-    choice = pack_from_args(args)
-    full = choice.pack or load_pack()
     as_of = args.as_of or date.today()
     case = load_case(args.case, as_of=as_of)
+    choice = pack_from_args(args)
+    full = choice.pack or load_pack()
     pack = full.select(as_of)
     table = load_table(full.root)
     report = derive_limits(
