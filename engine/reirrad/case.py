@@ -475,7 +475,7 @@ def _prescription_problem(base: _Path, course: Course, add: _Add) -> None:
         reading = (
             f"the dose looks like cGy written as Gy: {_g(total / 100)} Gy"
             if unit == "Gy" and total / 100 / n >= MIN_GY_PER_FRACTION
-            else "a cumulative dose of several courses?"
+            else "is it a cumulative dose of several courses, or in another unit?"
         )
         add(
             where,
