@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from reirrad.errors import InputError, Problem
+from reirrad.load.files import check_depth
 from reirrad.load.validation import schema_problems
 from reirrad.load.yamlio import LineMap, load_yaml_file, load_yaml_text
 
@@ -712,6 +713,10 @@ def case_problems(
     """Validate a parsed document: schema first (all problems at once), then the model, then semantics.
 
     ``as_of`` is the date of evaluation (default today): no prior course may be dated after it."""
+    try:
+        check_depth(data, file)  # data from JSON or Python callers: YAML files are limited by their loader
+    except InputError as exc:
+        return None, exc.problems
     problems = schema_problems(data, CASE_SCHEMA, lines, file, suggest=_suggest, redact=REDACTED_PATHS)
     if problems:
         return None, problems
