@@ -538,14 +538,14 @@ def _organ_problems(base: _Path, course: Course, add: _Add) -> None:
 
 def _date_problems(case: Case, as_of: date, add: _Add) -> None:
     for i, prior in enumerate(case.prior_courses):
-        if prior.end < prior.start:  # type: ignore[operator]
+        if prior.end < prior.start:
             add(
                 ("prior_courses", i, "end"),
                 f"the course ends ({prior.end}) before it starts ({prior.start})",
                 "end on or after start",
                 "dates.order",
             )
-        if case.planned_course.start < prior.end:  # type: ignore[operator]
+        if case.planned_course.start < prior.end:
             add(
                 ("planned_course", "start"),
                 f"the planned course starts ({case.planned_course.start}) before prior course {i + 1} ends "
@@ -569,11 +569,11 @@ def _date_problems(case: Case, as_of: date, add: _Add) -> None:
     courses.append((("planned_course",), case.planned_course))
     for base, course in courses:
         for key in ("start", "end"):
-            when = getattr(course, key, None)
-            if when is not None and when < EARLIEST_DATE:
+            given: date | None = getattr(course, key, None)
+            if given is not None and given < EARLIEST_DATE:
                 add(
                     (*base, key),
-                    f"{when} is before any radiotherapy record (a typing error in the year?)",
+                    f"{given} is before any radiotherapy record (a typing error in the year?)",
                     f"a date from {EARLIEST_DATE} on",
                     "dates.early",
                 )
