@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import re
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -43,10 +42,23 @@ a session after a fact that matched nothing corrupts durable's heap (measured he
 _ALREADY_OBSERVED = 2
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 _INT64 = 2**63 - 1
-_UNPARSED = re.compile(r"[0-9][eE][-+]?[0-9]|[0-9]{19}|NaN|Infinity")
-"""Number forms durable's JSON reader gets wrong: an exponent after digits without a point (``1e-05``: the fact is
-malformed, error 204, then 309 on the session), integers beyond int64 (read with atoll), NaN and Infinity. The
-match may also hit a string; the rewrite is then done for nothing, never wrongly."""
+
+
+def _parses(fact: dict[str, Any]) -> bool:
+    """Whether json's text of this flat fact is read right by durable: no float json writes with an exponent
+    (``repr`` uses one below 1e-4 and from 1e16: durable reads ``1e-05`` as a malformed fact, error 204, then 309 on
+    the session), no NaN or infinity, no integer beyond int64 (durable reads integers with atoll)."""
+    for value in fact.values():
+        kind = type(value)
+        if kind is float:
+            if not (value == 0.0 or 1e-4 <= abs(value) < 1e16):
+                return False
+        elif kind is int:
+            if not -_INT64 <= value <= _INT64:
+                return False
+        elif not (kind is str or kind is bool or value is None):
+            return False  # a nested value: written by _plain_json
+    return True
 
 
 def _plain_number(value: float) -> str:
@@ -73,10 +85,9 @@ def _plain_json(value: Any) -> str:
 
 
 def _to_json(fact: dict[str, Any]) -> str:
-    """``json.dumps(fact, ensure_ascii=False)``, with every number in a form durable-rules parses: where json would
-    write one durable misreads (see _UNPARSED), the fact is written again with plain decimal numbers."""
-    text = _encode(fact)
-    return _plain_json(fact) if _UNPARSED.search(text) else text
+    """``json.dumps(fact, ensure_ascii=False)``, with every number in a form durable-rules parses: a fact json would
+    write in a form durable misreads (see _parses) is written with plain decimal numbers instead."""
+    return _encode(fact) if _parses(fact) else _plain_json(fact)
 
 
 class _SyncRuleset(_durable.Ruleset):
