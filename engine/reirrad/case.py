@@ -545,10 +545,11 @@ def _date_problems(case: Case, as_of: date, add: _Add) -> None:
                 "end on or after start",
                 "dates.order",
             )
-        if case.planned_course.start < prior.end:
+        planned_course: PlannedCourse | None = case.planned_course  # optional once plans may come later
+        if planned_course is not None and planned_course.start < prior.end:
             add(
                 ("planned_course", "start"),
-                f"the planned course starts ({case.planned_course.start}) before prior course {i + 1} ends "
+                f"the planned course starts ({planned_course.start}) before prior course {i + 1} ends "
                 f"({prior.end})",
                 "a planned start on or after the end of every prior course",
                 "dates.order",
@@ -566,7 +567,8 @@ def _date_problems(case: Case, as_of: date, add: _Add) -> None:
     courses: list[tuple[_Path, Course]] = [
         (("prior_courses", i), c) for i, c in enumerate(case.prior_courses)
     ]
-    courses.append((("planned_course",), case.planned_course))
+    if case.planned_course is not None:
+        courses.append((("planned_course",), case.planned_course))
     for base, course in courses:
         for key in ("start", "end"):
             given: date | None = getattr(course, key, None)
@@ -577,8 +579,8 @@ def _date_problems(case: Case, as_of: date, add: _Add) -> None:
                     f"a date from {EARLIEST_DATE} on",
                     "dates.early",
                 )
-    planned: date = case.planned_course.start  # type: ignore[assignment]
-    if planned > as_of + timedelta(days=MAX_PLANNED_AHEAD_DAYS):
+    planned: date | None = case.planned_course.start if case.planned_course is not None else None  # type: ignore[assignment]
+    if planned is not None and planned > as_of + timedelta(days=MAX_PLANNED_AHEAD_DAYS):
         add(
             ("planned_course", "start"),
             f"the planned course starts on {planned}, more than {MAX_PLANNED_AHEAD_DAYS} days after the date "
@@ -673,7 +675,8 @@ def _semantic_problems(case: Case, lines: LineMap, file: str, as_of: date | None
     courses: list[tuple[_Path, Course]] = [
         (("prior_courses", i), c) for i, c in enumerate(case.prior_courses)
     ]
-    courses.append((("planned_course",), case.planned_course))
+    if case.planned_course is not None:
+        courses.append((("planned_course",), case.planned_course))
     for base, course in courses:
         _prescription_problem(base, course, add)
         _organ_problems(base, course, add)
