@@ -19,7 +19,9 @@ def one_line(text: str) -> str:
     (``\\n``, ``\\x1b``, ``\\u202e``), so that no value can start a line of its own or hide what follows."""
     if _UNPRINTABLE.search(text) is None:
         return text
-    return _UNPRINTABLE.sub(lambda m: _NAMED.get(m.group(), m.group().encode("unicode_escape").decode()), text)
+    return _UNPRINTABLE.sub(
+        lambda m: _NAMED.get(m.group(), m.group().encode("unicode_escape").decode()), text
+    )
 
 
 def format_path(path: Sequence[str | int]) -> str:
