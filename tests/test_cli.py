@@ -20,8 +20,18 @@ def test_a_missing_file_is_refused_with_exit_code_2(
     assert "Traceback" not in err
 
 
-def test_rules_in_force_on_an_early_date_exclude_later_guidance(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["evaluate", str(EXAMPLE), "--as-of", "2011-06-01", "--format", "json"]) == 0
+def test_rules_in_force_on_an_early_date_exclude_later_guidance(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # the example's courses moved six years earlier: a prior course may not be dated after the as-of date
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for old, new in (("2015-01-05", "2009-01-05"), ("2015-01-16", "2009-01-16"), ("2016-09-15", "2010-09-15")):
+        text = text.replace(old, new)
+    early = tmp_path / "early.yaml"
+    early.write_text(text, encoding="utf-8")
+    assert main(["evaluate", str(EXAMPLE), "--as-of", "2011-06-01"]) == 2
+    assert "after the date of evaluation (2011-06-01)" in capsys.readouterr().err
+    assert main(["evaluate", str(early), "--as-of", "2011-06-01", "--format", "json"]) == 0
     out = capsys.readouterr().out
     assert '"as_of": "2011-06-01"' in out
     assert '"rule_id": "nelson.cumulative"' in out  # Nelson 2009 was in force

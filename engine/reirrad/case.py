@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from datetime import date
+import re
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,14 +25,25 @@ from pydantic import (
 )
 
 from reirrad.errors import InputError, Problem
+from reirrad.load.files import check_depth
 from reirrad.load.validation import schema_problems
 from reirrad.load.yamlio import LineMap, load_yaml_file, load_yaml_text
 from reirrad.vocabulary import METRICS, STEREOTACTIC_TECHNIQUES, STRUCTURE_NAMES
 
 __all__ = [
     "CASE_SCHEMA",
+    "EARLIEST_DATE",
+    "MAX_COURSE_GY",
+    "MAX_DOSE_VALUE",
+    "MAX_FRACTIONS",
     "MAX_GY_PER_FRACTION",
+    "MAX_ORGAN_TO_PRESCRIPTION",
+    "MAX_PLANNED_AHEAD_DAYS",
+    "MAX_STEREOTACTIC_FRACTIONS",
+    "MAX_SURVIVAL_MONTHS",
     "METRICS",
+    "MIN_GY_PER_FRACTION",
+    "MIN_STEREOTACTIC_GY_PER_FRACTION",
     "STRUCTURE_NAMES",
     "Case",
     "Course",
@@ -44,9 +56,42 @@ __all__ = [
 ]
 
 CASE_SCHEMA = "case.schema.json"
+REDACTED_PATHS = frozenset({("case_id",), ("patient", "histology")})
+"""Fields whose value a refusal never repeats: they may hold identifying data."""
 
+# Plausibility bounds. Each is documented with its basis in docs/case-format.md ("Plausibility bounds"); those
+# marked "engineering bound" are chosen by the project to catch unit and typing errors, not clinical limits.
 MAX_GY_PER_FRACTION = 30.0
-"""A dose per fraction above this, in a course marked Gy, is taken for cGy typed as Gy and refused (DOMAIN.md)."""
+"""A dose per fraction above this (after converting cGy) is refused: in a course marked Gy it is taken for cGy
+typed as Gy (DOMAIN.md); the largest schedule in the sources is 24 Gy in 1 fraction (Kotecha 2020, Table 3)."""
+MIN_GY_PER_FRACTION = 0.5
+"""Engineering bound: half the smallest dose per fraction in the sources (1 Gy twice daily, hyperfractionated
+re-irradiation, Kotecha 2020). Below it, a course marked cGy is taken for Gy written as cGy."""
+MAX_COURSE_GY = 100.0
+"""Engineering bound: the total physical prescription of one course; the largest course in the sources is
+50 Gy in 25 fractions (Kotecha 2020, Table 3), the largest re-treatment median 54 Gy (PRDR, Kotecha 2020)."""
+MAX_FRACTIONS = 60
+"""Engineering bound on the number of fractions of any course (schema and model): the longest schedule in the
+sources is 25 fractions; twice-daily hyperfractionation roughly doubles the count."""
+MAX_STEREOTACTIC_FRACTIONS = 10
+"""Engineering bound for SBRT and SRS: the sources' stereotactic spine schedules use 1 to 5 fractions (Myrehaug
+2017; Kotecha 2020, Table 3); twice that leaves room for series with 6 to 10."""
+MIN_STEREOTACTIC_GY_PER_FRACTION = 3.0
+"""Engineering bound for SBRT and SRS: the smallest stereotactic dose per fraction in the sources is 4.8 Gy
+(24 Gy in 5 fractions, Thibault 2015 in Kotecha 2020, Table 2)."""
+MAX_ORGAN_TO_PRESCRIPTION = 2.0
+"""Engineering bound: an organ-at-risk dose (or the PTV minimum) above twice the course's prescription is taken
+for a unit error; the largest ratio in the rule pack's test cases is 1.09 (the Lucido 2025 patient, 109 %)."""
+MAX_DOSE_VALUE = 100_000
+"""Engineering bound of the schema on any dose figure (1,000 Gy written in cGy): no number beyond it reaches a
+calculation, so none can overflow one."""
+MAX_SURVIVAL_MONTHS = 1200
+"""Engineering bound of the schema: an expected survival longer than 100 years is not an estimate."""
+EARLIEST_DATE = date(1900, 1, 1)
+"""Engineering bound: no radiotherapy record is older; an earlier date is a typing error."""
+MAX_PLANNED_AHEAD_DAYS = 365
+"""Engineering bound: a planned course starts at most a year after the date of evaluation (a later start would
+lengthen the interval, and so the repair credited, by a date nobody can know)."""
 
 _SYNONYMS = {
     "cord": "SpinalCord",
@@ -118,7 +163,20 @@ IsoDate = Annotated[
 ]
 Integer = Annotated[StrictInt, BeforeValidator(_integral)]
 Number = StrictInt | StrictFloat
-Dose = Annotated[Number, Field(ge=0)]
+Dose = Annotated[Number, Field(ge=0, le=MAX_DOSE_VALUE)]
+
+FREE_TEXT_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u200b-\\u200f\\u202a-\\u202e\\u2060\\u2066-\\u2069\\ufeff]*$"
+"""One line of printable text: the schema's pattern for free text (histology), also used by the model."""
+_FREE_TEXT = re.compile(FREE_TEXT_PATTERN.replace("$", "\\Z"))
+
+
+def _one_line_text(value: str) -> str:
+    if not _FREE_TEXT.match(value):
+        raise ValueError("must be one line of printable text")
+    return value
+
+
+FreeText = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_one_line_text)]
 Technique = Literal["2D", "3DCRT", "IMRT", "VMAT", "SBRT", "SRS", "other"]
 StructureName = Literal[
     "SpinalCord",
@@ -179,8 +237,8 @@ class _Model(BaseModel):
 
 
 class Prescription(_Model):
-    dose: Annotated[Number, Field(gt=0)]
-    fractions: Annotated[Integer, Field(ge=1)]
+    dose: Annotated[Number, Field(gt=0, le=MAX_DOSE_VALUE)]
+    fractions: Annotated[Integer, Field(ge=1, le=MAX_FRACTIONS)]
 
 
 class DoseMetrics(_Model):
@@ -248,9 +306,9 @@ class Hardware(_Model):
 class Patient(_Model):
     age: Annotated[Integer, Field(ge=0, le=120)] | None = None
     sex: Literal["female", "male", "other", "unknown"] | None = None
-    histology: Annotated[str, StringConstraints(min_length=1)] | None = None
+    histology: FreeText | None = None
     ecog: Annotated[Integer, Field(ge=0, le=4)] | None = None
-    expected_survival_months: Annotated[Number, Field(ge=0)] | None = None
+    expected_survival_months: Annotated[Number, Field(ge=0, le=MAX_SURVIVAL_MONTHS)] | None = None
     kps: Annotated[Integer, Field(ge=0, le=100)] | None = None
     systemic_disease: SystemicDisease | None = None
 
@@ -357,11 +415,237 @@ class Case(_Model):
         return max(self.prior_courses, key=lambda c: c.end, default=None)  # type: ignore[arg-type,return-value]
 
 
-def _semantic_problems(case: Case, lines: LineMap, file: str) -> list[Problem]:
+_Path = tuple[str | int, ...]
+_Add = Any  # the ``add(path, message, accepted, code)`` of _semantic_problems
+
+
+def _g(value: float) -> str:
+    """A figure as a reader wrote it: 24, 0.3, 2400 (never 1e-05 or 2.4e+03)."""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+def _prescription_problem(base: _Path, course: Course, add: _Add) -> None:
+    """The first implausible reading of the prescription, with the error it suggests (one per course)."""
+    where = (*base, "prescription", "dose")
+    unit, n = course.unit, course.fractions
+    dose = float(course.prescription.dose)
+    total = course.prescription_gy
+    per = total / n
+    written = f"{_g(dose)} {unit} in {n} fraction(s)"
+    if per > MAX_GY_PER_FRACTION:
+        if unit == "Gy":
+            add(
+                where,
+                f"{written} is {_g(per)} Gy per fraction, implausible in Gy (the dose looks like cGy; read as "
+                f"cGy it is {_g(per / 100)} Gy per fraction)",
+                f"at most {MAX_GY_PER_FRACTION:g} Gy per fraction; for doses in cGy write unit: cGy",
+                "unit.cgy-as-gy",
+            )
+        else:
+            add(
+                where,
+                f"{written} is {_g(per)} Gy per fraction, above any schedule (is the number of fractions wrong?)",
+                f"at most {MAX_GY_PER_FRACTION * 100:g} cGy ({MAX_GY_PER_FRACTION:g} Gy) per fraction",
+                "dose.per-fraction-high",
+            )
+    elif per < MIN_GY_PER_FRACTION:
+        if unit == "cGy":
+            add(
+                where,
+                f"looks like Gy written as cGy: {_g(per * 100)} cGy per fraction ({written}, {_g(per)} Gy per "
+                f"fraction) is below any schedule; in Gy it would be {_g(per * 100)} Gy per fraction",
+                f"at least {MIN_GY_PER_FRACTION * 100:g} cGy ({MIN_GY_PER_FRACTION:g} Gy) per fraction; for "
+                "doses in Gy write unit: Gy (or leave unit out)",
+                "unit.gy-as-cgy",
+            )
+        else:
+            add(
+                where,
+                f"{written} is {_g(per)} Gy per fraction, below any schedule (are the total dose and the number "
+                "of fractions right?)",
+                f"at least {MIN_GY_PER_FRACTION:g} Gy per fraction (the total dose over the course, then the "
+                "number of fractions)",
+                "dose.per-fraction-low",
+            )
+    elif total > MAX_COURSE_GY:
+        reading = (
+            f"the dose looks like cGy written as Gy: {_g(total / 100)} Gy"
+            if unit == "Gy" and total / 100 / n >= MIN_GY_PER_FRACTION
+            else "is it a cumulative dose of several courses, or in another unit?"
+        )
+        add(
+            where,
+            f"{written} is {_g(total)} Gy in one course, above any single course ({reading})",
+            f"at most {MAX_COURSE_GY:g} Gy per course (one entry per course; for doses in cGy write unit: cGy)",
+            "dose.course-high",
+        )
+    elif course.is_stereotactic and n > MAX_STEREOTACTIC_FRACTIONS:
+        add(
+            (*base, "prescription", "fractions"),
+            f"{course.technique} in {n} fractions: stereotactic spine courses use 1 to 5 fractions (is the "
+            "technique, or the number of fractions, wrong?)",
+            f"at most {MAX_STEREOTACTIC_FRACTIONS} fractions for SBRT or SRS; a conventional technique "
+            "(3DCRT, IMRT, VMAT, 2D) for longer courses",
+            "fractions.stereotactic",
+        )
+    elif course.is_stereotactic and per < MIN_STEREOTACTIC_GY_PER_FRACTION:
+        add(
+            where,
+            f"{course.technique} at {_g(per)} Gy per fraction ({written}) is below any stereotactic schedule "
+            "(is the technique, or the dose, wrong?)",
+            f"at least {MIN_STEREOTACTIC_GY_PER_FRACTION:g} Gy per fraction for SBRT or SRS",
+            "dose.stereotactic-low",
+        )
+
+
+def _organ_problems(base: _Path, course: Course, add: _Add) -> None:
+    n = course.fractions
+    ceiling = MAX_ORGAN_TO_PRESCRIPTION * course.prescription_gy
+    given: list[tuple[_Path, str, float]] = [
+        ((*base, "structures", name, metric), f"{name} {metric}", value * course.scale)
+        for name, metrics in (course.structures or {}).items()
+        for metric, value in metrics.items()
+    ]
+    if isinstance(course, PlannedCourse) and course.ptv_high_dmin is not None:
+        given.append(((*base, "ptv_high_dmin"), "ptv_high_dmin", float(course.ptv_high_dmin) * course.scale))
+    for path, label, gy in given:
+        shown = f"{_g(gy / course.scale)} {course.unit}"
+        if gy / n > MAX_GY_PER_FRACTION:
+            add(
+                path,
+                f"{shown} over {n} fraction(s) is {_g(gy / n)} Gy per fraction, implausible in Gy (the dose looks "
+                "like cGy)"
+                if course.unit == "Gy"
+                else f"{shown} over {n} fraction(s) is {_g(gy / n)} Gy per fraction, above any schedule",
+                f"at most {MAX_GY_PER_FRACTION:g} Gy per fraction; for doses in cGy write unit: cGy",
+                "unit.cgy-as-gy" if course.unit == "Gy" else "dose.per-fraction-high",
+            )
+        elif gy > ceiling:
+            add(
+                path,
+                f"{label} {shown} is {gy / course.prescription_gy:.1f} times the prescription "
+                f"({_g(float(course.prescription.dose))} {course.unit}): is it in another unit, or a cumulative "
+                "dose?",
+                f"at most {MAX_ORGAN_TO_PRESCRIPTION:g} times the course's prescribed dose, in the course's unit",
+                "dose.organ-above-prescription",
+            )
+
+
+def _date_problems(case: Case, as_of: date, add: _Add) -> None:
+    for i, prior in enumerate(case.prior_courses):
+        if prior.end < prior.start:
+            add(
+                ("prior_courses", i, "end"),
+                f"the course ends ({prior.end}) before it starts ({prior.start})",
+                "end on or after start",
+                "dates.order",
+            )
+        planned_course: PlannedCourse | None = case.planned_course  # optional once plans may come later
+        if planned_course is not None and planned_course.start < prior.end:
+            add(
+                ("planned_course", "start"),
+                f"the planned course starts ({planned_course.start}) before prior course {i + 1} ends "
+                f"({prior.end})",
+                "a planned start on or after the end of every prior course",
+                "dates.order",
+            )
+        for key in ("start", "end"):
+            when: date = getattr(prior, key)
+            if when > as_of:
+                add(
+                    ("prior_courses", i, key),
+                    f"prior course {i + 1} {'starts' if key == 'start' else 'ends'} on {when}, after the date "
+                    f"of evaluation ({as_of}): a course that has not happened is not a prior course",
+                    "a date on or before the as-of date (--as-of, default today)",
+                    "dates.future",
+                )
+    courses: list[tuple[_Path, Course]] = [
+        (("prior_courses", i), c) for i, c in enumerate(case.prior_courses)
+    ]
+    if case.planned_course is not None:
+        courses.append((("planned_course",), case.planned_course))
+    for base, course in courses:
+        for key in ("start", "end"):
+            given: date | None = getattr(course, key, None)
+            if given is not None and given < EARLIEST_DATE:
+                add(
+                    (*base, key),
+                    f"{given} is before any radiotherapy record (a typing error in the year?)",
+                    f"a date from {EARLIEST_DATE} on",
+                    "dates.early",
+                )
+    planned: date | None = case.planned_course.start if case.planned_course is not None else None  # type: ignore[assignment]
+    if planned is not None and planned > as_of + timedelta(days=MAX_PLANNED_AHEAD_DAYS):
+        add(
+            ("planned_course", "start"),
+            f"the planned course starts on {planned}, more than {MAX_PLANNED_AHEAD_DAYS} days after the date "
+            f"of evaluation ({as_of}); a later start would lengthen the interval the policies credit",
+            f"a start at most {MAX_PLANNED_AHEAD_DAYS} days after the as-of date (--as-of, default today)",
+            "dates.planned-far",
+        )
+
+
+_BIRTH_DATE = re.compile(
+    r"(?<![0-9])(?:(?:19|20)[0-9]{2}[-._/ ]?(?:0[1-9]|1[0-2])[-._/ ]?(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0?[1-9]|[12][0-9]|3[01])[-._/ ](?:0?[1-9]|1[0-2])[-._/ ](?:19|20)?[0-9]{2}"
+    r"|(?:0[1-9]|[12][0-9]|3[01])(?:0[1-9]|1[0-2])(?:19|20)[0-9]{2}"
+    r"|(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])(?:19|20)[0-9]{2})(?![0-9])"
+)
+"""A date written as a birth date would be: 1948-03-02, 19480302, 02.03.1948, 2/3/48, 02031948, 03021948."""
+_RECORD_NUMBER_IN_ID = re.compile(r"(?<![0-9])[0-9]{8,}(?![0-9])")
+_RECORD_NUMBER_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{6,}(?![0-9])")
+_IDENTIFYING_WORDS = re.compile(
+    r"(?<![a-z])(?:mrn|pid|patid|patient[ _-]?id|record|nhs|ssn|dob|born|birth|geb|name|mr|mrs|ms|miss|herr|frau)"
+    r"(?![a-z])",
+    re.IGNORECASE,
+)
+_TITLE_WORD = re.compile(r"[A-Z][a-z]+")
+
+
+def identifying_pattern(text: str, *, case_id: bool) -> str:
+    """What in ``text`` looks like identifying data ("a date like a birth date", …), or "" when nothing does.
+
+    A heuristic safety net, not a guarantee: record numbers of 8 digits or more in a case id (6 in free text),
+    dates written as birth dates are, words that introduce identity (MRN, DOB, name, Mr, Frau, …) and, in a case
+    id, two or more capitalised words (a name such as Jane_Doe or JaneDoe)."""
+    if _BIRTH_DATE.search(text):
+        return "a date written like a birth date"
+    if (_RECORD_NUMBER_IN_ID if case_id else _RECORD_NUMBER_IN_TEXT).search(text):
+        return "a long number like a record number"
+    if _IDENTIFYING_WORDS.search(text):
+        return "a word that introduces identifying data (such as MRN, DOB, name or a title)"
+    if case_id and len(_TITLE_WORD.findall(re.sub(r"[A-Z]{2,}", " ", text))) >= 2:
+        return "capitalised words like a person's name"
+    return ""
+
+
+def _identifier_problems(case: Case, add: _Add) -> None:
+    """A case id or histology that looks like identifying data; the value itself is never repeated."""
+    found = identifying_pattern(case.case_id, case_id=True)
+    if found:
+        add(
+            ("case_id",),
+            f"the case id looks like it holds identifying data ({found}); its value is not repeated here",
+            "a pseudonymous id such as 'rcc-t8-017': no names, record numbers or birth dates",
+            "privacy.identifier",
+        )
+    histology = case.patient.histology if case.patient is not None else None
+    found = identifying_pattern(histology, case_id=False) if histology else ""
+    if found:
+        add(
+            ("patient", "histology"),
+            f"the histology looks like it holds identifying data ({found}); its value is not repeated here",
+            "the tumour type only, such as 'renal cell carcinoma': no names, record numbers or dates",
+            "privacy.identifier",
+        )
+
+
+def _semantic_problems(case: Case, lines: LineMap, file: str, as_of: date | None = None) -> list[Problem]:
     """Checks across fields that a JSON Schema cannot express. Each names the field and what is accepted."""
     problems: list[Problem] = []
 
-    def add(path: tuple[str | int, ...], message: str, accepted: str, code: str) -> None:
+    def add(path: _Path, message: str, accepted: str, code: str) -> None:
         line = None
         p = path
         while line is None:
@@ -371,6 +655,7 @@ def _semantic_problems(case: Case, lines: LineMap, file: str) -> list[Problem]:
             p = p[:-1]
         problems.append(Problem(file, path, message, accepted, line, code=code))
 
+    _identifier_problems(case, add)
     lesion = case.lesion
     if (
         lesion.sins is not None
@@ -391,34 +676,16 @@ def _semantic_problems(case: Case, lines: LineMap, file: str) -> list[Problem]:
             "courses leave for a new one)",
             "case.empty",
         )
-    courses: list[tuple[tuple[str | int, ...], Course]] = [
+    courses: list[tuple[_Path, Course]] = [
         (("prior_courses", i), c) for i, c in enumerate(case.prior_courses)
     ]
     if case.planned_course is not None:
         courses.append((("planned_course",), case.planned_course))
     for base, course in courses:
-        n = course.fractions
-        per_fraction = course.prescription_gy / n
-        if course.unit == "Gy" and per_fraction > MAX_GY_PER_FRACTION:
-            add(
-                (*base, "prescription", "dose"),
-                f"{course.prescription.dose} Gy in {n} fraction(s) is {per_fraction:g} Gy per fraction, "
-                f"implausible in Gy (the dose looks like cGy)",
-                f"at most {MAX_GY_PER_FRACTION:g} Gy per fraction; for doses in cGy write unit: cGy",
-                "unit.cgy-as-gy",
-            )
+        _prescription_problem(base, course, add)
+        _organ_problems(base, course, add)
         for name, metrics in (course.structures or {}).items():
-            for metric, value in metrics.items():
-                if course.unit == "Gy" and value / n > MAX_GY_PER_FRACTION:
-                    add(
-                        (*base, "structures", name, metric),
-                        f"{value:g} Gy over {n} fraction(s) is {value / n:g} Gy per fraction, implausible in Gy "
-                        f"(the dose looks like cGy)",
-                        f"at most {MAX_GY_PER_FRACTION:g} Gy per fraction; for doses in cGy write unit: cGy",
-                        "unit.cgy-as-gy",
-                    )
-            given = metrics.items()
-            for (m_hi, v_hi), (m_lo, v_lo) in itertools.pairwise(given):
+            for (m_hi, v_hi), (m_lo, v_lo) in itertools.pairwise(metrics.items()):
                 if v_hi < v_lo:
                     add(
                         (*base, "structures", name, m_hi),
@@ -426,22 +693,7 @@ def _semantic_problems(case: Case, lines: LineMap, file: str) -> list[Problem]:
                         "Dmax ≥ D0.03cc ≥ D0.1cc ≥ D1cc",
                         "dvh.order",
                     )
-    for i, prior in enumerate(case.prior_courses):
-        if prior.end < prior.start:  # type: ignore[operator]
-            add(
-                ("prior_courses", i, "end"),
-                f"the course ends ({prior.end}) before it starts ({prior.start})",
-                "end on or after start",
-                "dates.order",
-            )
-        if case.planned_course is not None and case.planned_course.start < prior.end:  # type: ignore[operator]
-            add(
-                ("planned_course", "start"),
-                f"the planned course starts ({case.planned_course.start}) before prior course {i + 1} ends "
-                f"({prior.end})",
-                "a planned start on or after the end of every prior course",
-                "dates.order",
-            )
+    _date_problems(case, as_of or date.today(), add)
     return problems
 
 
@@ -462,20 +714,30 @@ def _pydantic_problems(exc: ValidationError, lines: LineMap, file: str) -> list[
     return out
 
 
-def case_problems(data: Any, lines: LineMap, file: str) -> tuple[Case | None, list[Problem]]:
-    """Validate a parsed document: schema first (all problems at once), then the model, then semantics."""
-    problems = schema_problems(data, CASE_SCHEMA, lines, file, suggest=_suggest)
+def case_problems(
+    data: Any, lines: LineMap, file: str, as_of: date | None = None
+) -> tuple[Case | None, list[Problem]]:
+    """Validate a parsed document: schema first (all problems at once), then the model, then semantics.
+
+    ``as_of`` is the date of evaluation (default today): no prior course may be dated after it."""
+    try:
+        check_depth(data, file)  # data from JSON or Python callers: YAML files are limited by their loader
+    except InputError as exc:
+        return None, exc.problems
+    problems = schema_problems(data, CASE_SCHEMA, lines, file, suggest=_suggest, redact=REDACTED_PATHS)
     if problems:
         return None, problems
     try:
         case = Case.model_validate(data)
     except ValidationError as exc:
         return None, _pydantic_problems(exc, lines, file)
-    problems = _semantic_problems(case, lines, file)
+    problems = _semantic_problems(case, lines, file, as_of)
     return (None, problems) if problems else (case, [])
 
 
-def case_problems_fast(data: Any, lines: LineMap, file: str) -> tuple[Case | None, list[Problem]]:
+def case_problems_fast(
+    data: Any, lines: LineMap, file: str, as_of: date | None = None
+) -> tuple[Case | None, list[Problem]]:
     """``case_problems`` with a fast path for bulk work (audits): the model first, and the JSON Schema, which gives
     the messages, only when the model or the semantic checks refuse. The verdicts and messages are those of
     ``case_problems``: the model is the schema's tested twin (tests/test_case_schema_parity.py)."""
@@ -485,24 +747,26 @@ def case_problems_fast(data: Any, lines: LineMap, file: str) -> tuple[Case | Non
         except ValidationError:
             pass
         else:
-            if not _semantic_problems(case, lines, file):
+            if not _semantic_problems(case, lines, file, as_of):
                 return case, []
-    return case_problems(data, lines, file)
+    return case_problems(data, lines, file, as_of)
 
 
-def parse_case(text: str, file: str = "<case>") -> Case:
+def parse_case(text: str, file: str = "<case>", as_of: date | None = None) -> Case:
     data, lines = load_yaml_text(text, file)
-    case, problems = case_problems(data, lines, file)
+    case, problems = case_problems(data, lines, file, as_of)
     if problems or case is None:
         raise InputError.of(problems)
     return case
 
 
-def load_case(path: Path | str) -> Case:
-    """Load, validate and check one case file; raise InputError listing every problem."""
+def load_case(path: Path | str, as_of: date | None = None) -> Case:
+    """Load, validate and check one case file; raise InputError listing every problem.
+
+    ``as_of`` is the date of evaluation (default today): no prior course may be dated after it."""
     path = Path(path)
     data, lines = load_yaml_file(path)
-    case, problems = case_problems(data, lines, str(path))
+    case, problems = case_problems(data, lines, str(path), as_of)
     if problems or case is None:
         raise InputError.of(problems)
     return case

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["EngineError", "InputError", "Problem", "format_path"]
+__all__ = ["EngineError", "InputError", "Problem", "format_path", "one_line"]
+
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: str) -> str:
+    """``text`` safe to print on one line: line breaks, control and invisible characters shown as escapes
+    (``\\n``, ``\\x1b``, ``\\u202e``), so that no value can start a line of its own or hide what follows."""
+    if _UNPRINTABLE.search(text) is None:
+        return text
+    return _UNPRINTABLE.sub(
+        lambda m: _NAMED.get(m.group(), m.group().encode("unicode_escape").decode()), text
+    )
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -31,11 +47,13 @@ class Problem:
     code: str = "invalid"
 
     def render(self) -> str:
+        """One line: ``file:line: path: message (accepted: …)``; a line break or control character in any part
+        (a file name, a key, a value) is shown as an escape, so that it can never forge a line of its own."""
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         text = f"{where}: {format_path(self.path)}: {self.message}"
         if self.accepted:
             text += f" (accepted: {self.accepted})"
-        return text
+        return one_line(text)
 
     def as_dict(self) -> dict[str, object]:
         return {

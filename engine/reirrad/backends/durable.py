@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
-import re
+import math
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -41,33 +41,53 @@ SENTINEL_RULE = "reirrad|fact-received"
 a session after a fact that matched nothing corrupts durable's heap (measured here: munmap_chunk() aborts)."""
 _ALREADY_OBSERVED = 2
 _encode = json.JSONEncoder(ensure_ascii=False).encode
-_EXPONENT = re.compile(r"[0-9][eE][-+]?[0-9]")
-"""A number written with an exponent (Python writes 1e-05 and 1e+20): durable's parser refuses it (error 204 on
-assert, then a traceback), which Schemathesis found with a prescription of 5e-324 Gy."""
+_INT64 = 2**63 - 1
 
 
-def _positional(value: float) -> str:
-    text = repr(value)
-    if "e" in text or "E" in text:
-        text = format(Decimal(text), "f")
-        if "." not in text:
-            text += ".0"
-    return text
+def _parses(fact: dict[str, Any]) -> bool:
+    """Whether json's text of this flat fact is read right by durable: no float json writes with an exponent
+    (``repr`` uses one below 1e-4 and from 1e16: durable reads ``1e-05`` as a malformed fact, error 204, then 309 on
+    the session), no NaN or infinity, no integer beyond int64 (durable reads integers with atoll)."""
+    for value in fact.values():
+        kind = type(value)
+        if kind is float:
+            if not (value == 0.0 or 1e-4 <= abs(value) < 1e16):
+                return False
+        elif kind is int:
+            if not -_INT64 <= value <= _INT64:
+                return False
+        elif not (isinstance(value, str) or kind is bool or value is None):
+            return False  # a nested value: written by _plain_json
+    return True
 
 
-def _encode_positional(fact: dict[str, Any]) -> str:
-    """The fact as JSON with every number in positional notation (the pure-Python encoder with its float writer
-    replaced: slow, used only when the fast encoding holds an exponent)."""
-    iterencode = json.encoder._make_iterencode(  # type: ignore[attr-defined]
-        {}, None, json.encoder.py_encode_basestring, None, _positional, ": ", ", ", False, False, False
-    )
-    return "".join(iterencode(fact, 0))
+def _plain_number(value: float) -> str:
+    """A number as durable parses it: plain decimal with a point for a float (``0.00001``, ``1e16`` as
+    ``10000000000000000.0``), exact (the digits of the float's shortest repr), an integer beyond int64 as a float."""
+    if isinstance(value, int):
+        return str(value) if -_INT64 <= value <= _INT64 else _plain_number(float(value))
+    if not math.isfinite(value):
+        raise EngineError(f"a non-finite number cannot reach the rules engine: {value!r}")
+    text = format(Decimal(repr(value)), "f")
+    return text if "." in text else f"{text}.0"
+
+
+def _plain_json(value: Any) -> str:
+    if value is None or isinstance(value, bool | str):
+        return _encode(value)
+    if isinstance(value, int | float):
+        return _plain_number(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_encode(str(k))}: {_plain_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_plain_json(v) for v in value) + "]"
+    raise EngineError(f"a fact holds a value the rules engine cannot read: {type(value).__name__}")
 
 
 def _to_json(fact: dict[str, Any]) -> str:
-    """``json.dumps(fact, ensure_ascii=False)`` without building an encoder per call; numbers without exponents."""
-    text: str = _encode(fact)
-    return text if _EXPONENT.search(text) is None else _encode_positional(fact)
+    """``json.dumps(fact, ensure_ascii=False)``, with every number in a form durable-rules parses: a fact json would
+    write in a form durable misreads (see _parses) is written with plain decimal numbers instead."""
+    return _encode(fact) if _parses(fact) else _plain_json(fact)
 
 
 class _SyncRuleset(_durable.Ruleset):
@@ -106,7 +126,7 @@ class _SyncRuleset(_durable.Ruleset):
     def retract_message(self, message: str) -> bool:
         """Retract a fact asserted with ``assert_message``; False if durable did not take the retraction."""
         code, _ = _native.retract_fact(self._handle, message)
-        return bool(code == 0)
+        return code == 0
 
     def assert_derived(self, message: str) -> None:
         code, _ = _native.assert_fact(self._handle, message)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from reirrad.cli.args import iso_date
+from reirrad.cli.args import add_rules_options, iso_date, pack_from_args
 from reirrad.cli.exits import Exit
 from reirrad.vocabulary import METRICS
 
@@ -19,12 +20,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     from reirrad.case import load_case
     from reirrad.evaluate import Evaluator
     from reirrad.explain.report import render_markdown, render_text
-    from reirrad.knowledge.rulepack import load_pack
 
-    case = load_case(args.case)
-    pack = load_pack(args.rules) if args.rules else None
-    evaluator = Evaluator(pack, as_of=args.as_of, engine=args.engine, reading=args.reading)
+    as_of = args.as_of or date.today()
+    case = load_case(args.case, as_of=as_of)  # a refused case is reported before the pack is loaded
+    choice = pack_from_args(args)
+    evaluator = Evaluator(choice.pack, as_of=as_of, engine=args.engine, reading=args.reading)
     result = evaluator.evaluate(case)
+    unchecked = choice.unchecked()
+    if unchecked is not None:
+        result["rule_pack"]["unchecked"] = unchecked
     if args.metric:
         from reirrad.explain.results import for_metrics
 
@@ -59,9 +63,7 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
     ev.add_argument(
         "--as-of", type=iso_date, default=None, help="use the rules in force on this date (default: today)"
     )
-    ev.add_argument(
-        "--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)"
-    )
+    add_rules_options(ev)
     ev.add_argument(
         "--engine",
         choices=["durable", "oracle"],

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from reirrad.case import METRICS, STRUCTURE_NAMES
-from reirrad.cli.args import iso_date, whole_number
+from reirrad.cli.args import add_rules_options, iso_date, pack_from_args, whole_number
 from reirrad.cli.exits import Exit
 
 __all__ = ["add_limits_parser", "run_limits"]
@@ -20,13 +20,15 @@ def run_limits(args: argparse.Namespace) -> int:
     from reirrad.case import load_case
     from reirrad.dose.limits import derive_limits
     from reirrad.explain.limits import render_html, render_markdown, render_text
+    from reirrad.explain.report import unchecked_line
     from reirrad.knowledge.data import load_table
     from reirrad.knowledge.readings import apply_reading
     from reirrad.knowledge.rulepack import load_pack
 
-    case = load_case(args.case)
-    full = load_pack(args.rules) if args.rules else load_pack()
     as_of = args.as_of or date.today()
+    case = load_case(args.case, as_of=as_of)
+    choice = pack_from_args(args)
+    full = choice.pack or load_pack()
     pack = full.select(as_of)
     if args.reading:
         from reirrad.evaluate import reading_of
@@ -44,8 +46,11 @@ def run_limits(args: argparse.Namespace) -> int:
         candidates=True,
         stereotactic=None if args.technique is None else args.technique == "sbrt",
     )
+    unchecked = choice.unchecked()
     if args.format == "json":
         data: dict[str, Any] = report.as_dict()
+        if unchecked is not None:
+            data["pack"]["unchecked"] = unchecked
         sys.stdout.write(
             json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default) + "\n"
         )
@@ -54,6 +59,8 @@ def run_limits(args: argparse.Namespace) -> int:
     elif args.format == "html":
         sys.stdout.write(render_html(report))
     else:
+        if unchecked is not None:
+            sys.stdout.write(unchecked_line(unchecked) + "\n")
         sys.stdout.write(render_text(report))
     return Exit.OK
 
@@ -93,9 +100,7 @@ def add_limits_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--as-of", type=iso_date, default=None, help="use the rules in force on this date (default: today)"
     )
-    p.add_argument(
-        "--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)"
-    )
+    add_rules_options(p)
     p.add_argument(
         "--fractions",
         type=whole_number(1),

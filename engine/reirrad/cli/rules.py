@@ -8,17 +8,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from reirrad.cli.args import iso_date
 from reirrad.cli.exits import Exit
 from reirrad.load.paths import default_pack_dir
 
 __all__ = ["add_rules_parser"]
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write YYYY-MM-DD") from None
 
 
 def _pack_dir(args: argparse.Namespace) -> Path:
@@ -85,7 +79,7 @@ def add_rules_parser(subparsers: Any) -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate every file and lint the pack (codes in docs/rule-lint.md)")
     check.add_argument("dir", nargs="?", default=None, help=dir_help)
     check.add_argument("--format", choices=["text", "json"], default="text")
-    check.add_argument("--today", type=_date, default=None, help="the date a review is overdue against")
+    check.add_argument("--today", type=iso_date, default=None, help="the date a review is overdue against")
     check.set_defaults(func=_check)
 
     test = sub.add_parser("test", help="run the rule test cases and report coverage per rule and status")
@@ -106,7 +100,7 @@ def add_rules_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     diff.add_argument(
         "--as-of",
-        type=_date,
+        type=iso_date,
         default=None,
         help="evaluate the cohort with the rules in force on this date (default: today)",
     )

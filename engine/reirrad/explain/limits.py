@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reirrad.dose.limits import DerivedLimit, LimitsReport, floor_cgy
+from reirrad.errors import one_line
 from reirrad.vocabulary import Op
 
 __all__ = ["chart_series", "render_html", "render_markdown", "render_svg", "render_text"]
@@ -20,7 +21,7 @@ __all__ = ["chart_series", "render_html", "render_markdown", "render_svg", "rend
 def render_text(report: LimitsReport) -> str:
     """A readable table per policy: the limit, what binds, each criterion's own figure, the published cell."""
     lines = [
-        f"reirrad limits — case {report.case_id}, rules in force on {report.as_of} "
+        f"reirrad limits — case {one_line(report.case_id)}, rules in force on {report.as_of} "
         f"({report.pack.name} {report.pack.version})",
         "Largest planned near-maximum dose (physical Gy, whole new course), rounded down to 0.01 Gy.",
         "",
@@ -251,7 +252,7 @@ def _md(text: str) -> str:
 
 def render_markdown(report: LimitsReport) -> str:
     """The limits as a markdown note: one table per policy, the chart, the candidate schedules."""
-    out = [f"# What may be given — case `{_md(report.case_id)}`", ""]
+    out = [f"# What may be given — case `{_md(one_line(report.case_id)).replace('`', '')}`", ""]
     out.append(
         f"Rules in force on {report.as_of} ({_md(report.pack.name)} {_md(report.pack.version)}); technique: "
         f"{report.technique}. Largest planned near-maximum dose to the cord or thecal sac, physical Gy over the whole "

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
+from reirrad.errors import one_line
 from reirrad.explain.why import AWAITING_PLAN
 
-__all__ = ["POLICY_ORDER", "render_markdown", "render_text"]
+__all__ = ["POLICY_ORDER", "markdown_text", "render_markdown", "render_text", "unchecked_line"]
 
 POLICY_ORDER = ["hytec", "nelson", "conus-bed3", "de-novo", "coverage"]
 _OP = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
@@ -17,6 +19,22 @@ _STATUS = {
     "not_applicable": "n/a",
     "applied": "APPLIED",
 }
+
+
+def markdown_text(text: str) -> str:
+    """Case-provided text made inert in Markdown: one line (escapes for line breaks and control characters, so no
+    heading or list item can start), HTML characters as entities (no raw HTML, no autolink) and no inline link or
+    image (``](`` escaped). Other characters are left alone, so that ordinary text reads as it did."""
+    return html.escape(one_line(text), quote=False).replace("](", "]\\(")
+
+
+def unchecked_line(unchecked: dict[str, Any]) -> str:
+    """The header line of an output made with a pack that fails ``rules check`` (``--allow-unchecked-pack``)."""
+    codes = sorted({str(e["code"]) for e in unchecked["errors"]})
+    return (
+        f"UNCHECKED RULE PACK ({unchecked['allowed_by']}): `reirrad rules check` found "
+        f"{len(unchecked['errors'])} error(s) ({', '.join(codes)}); these verdicts are not those of a checked pack"
+    )
 
 
 def _order(entry: dict[str, Any]) -> tuple[int, str, str, str]:
@@ -119,8 +137,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def _header(result: dict[str, Any]) -> list[str]:
     pack = result["rule_pack"]
     interval = result["interval_months"]
+    unchecked = [unchecked_line(pack["unchecked"])] if pack.get("unchecked") else []
     return [
-        f"Case {result['case_id']}",
+        f"Case {one_line(result['case_id'])}",
+        *unchecked,
         f"Rule pack {pack['name']} {pack['version']} (sha256 {pack['sha256'][:16]}…), rules in force on "
         f"{pack['as_of']}; engine {result['engine']['name']} {result['engine']['version']}",
         "Interval since the most recent prior course: "
@@ -206,7 +226,8 @@ def _considered_lines(result: dict[str, Any], bullet: str = "- ") -> list[list[s
     return sections
 
 
-def _assessment_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
+def _assessment_lines(result: dict[str, Any], bullet: str = "- ", escape: Any = one_line) -> list[str]:
+    """``escape`` makes an item's value, which quotes the case (its histology), safe for the output format."""
     blocks = result.get("assessment", [])
     if not blocks:
         return []
@@ -216,7 +237,7 @@ def _assessment_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
         for item in block["items"]:
             shown = item["status"].replace("_", " ")
             if item.get("value") not in (None, ""):
-                shown += f" ({item['value']})"
+                shown += f" ({escape(item['value'])})"
             parts.append(f"{item['item']}: {shown}")
         flags = f" Flags: {', '.join(f['text'] for f in block['flags'])}." if block.get("flags") else ""
         out.append(f"{bullet}{block['domain']}: " + "; ".join(parts) + "." + flags)
@@ -409,7 +430,7 @@ def _render_text_before_planning(result: dict[str, Any], out: list[str]) -> str:
 
 def render_markdown(result: dict[str, Any]) -> str:
     head = ["Policy", "Criterion", "Structure / metric", "Value", "Limit", "Margin", "Verdict"]
-    out = [f"# Re-irradiation evaluation — case `{result['case_id']}`", ""]
+    out = [f"# Re-irradiation evaluation — case `{one_line(result['case_id']).replace('`', '')}`", ""]
     out += [f"- {line}" for line in [*_header(result)[1:], *_before_planning_header(result)]] + [""]
     if "recommendations" in result:
         recs = _made_lines(result)
@@ -448,7 +469,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         out.append(NO_DOSE_RULE)
     if not_applicable:
         out += ["", "## Not applicable", ""] + [f"- **{rid}**: {text}" for rid, text in not_applicable]
-    assessment = _assessment_lines(result)
+    assessment = _assessment_lines(result, escape=markdown_text)
     if assessment:
         out += ["", "## " + assessment[0], "", *assessment[1:]]
     applied = [a for a in result["assumptions"] if a["status"] == "applied"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,11 @@ def _accepted_enum(values: Iterable[Any]) -> str:
     return ", ".join(json.dumps(v, ensure_ascii=False) for v in values)
 
 
-def _type_name(value: Any) -> str:
+def _type_name(value: Any, redacted: bool = False) -> str:
+    if redacted and value is not None and not isinstance(value, bool):
+        kind = "text" if isinstance(value, str) else "a number" if _is_number(value) else None
+        if kind is not None:
+            return f"{kind} (not repeated here: this field must never identify a patient)"
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -124,7 +128,7 @@ def _range(schema: dict[str, Any]) -> str:
     hi = ("≤", schema["maximum"]) if "maximum" in schema else ("<", schema.get("exclusiveMaximum"))
     if lo[0] == "≥" and hi[0] == "≤" and lo[1] is not None and hi[1] is not None:
         return f" from {lo[1]} to {hi[1]}"
-    return "".join(f" {sign} {value}" for sign, value in (lo, hi) if value is not None)
+    return " and".join(f" {sign} {value}" for sign, value in (lo, hi) if value is not None)
 
 
 def _summary(schema: dict[str, Any], root: dict[str, Any]) -> str:
@@ -246,11 +250,25 @@ def _fold(text: str) -> str:
 
 
 def _describe(
-    error: jsonschema.ValidationError, root: dict[str, Any], suggest: Suggest | None
+    error: jsonschema.ValidationError,
+    root: dict[str, Any],
+    suggest: Suggest | None,
+    redact: Collection[tuple[str | int, ...]] = (),
 ) -> list[tuple[tuple[str | int, ...], str, str]]:
     path = tuple(error.absolute_path)
     v = error.validator
     inst = error.instance
+    if path in redact and v in ("type", "pattern", "enum", "const"):
+        hidden = _type_name(inst, redacted=True)
+        if v == "type":
+            want = (
+                [error.validator_value] if isinstance(error.validator_value, str) else error.validator_value
+            )
+            said = " or ".join(_TYPE_WORDS.get(w, w) for w in want)
+            return [(path, f"expected {said}, got {hidden}", _summary(error.schema, root))]
+        if v == "pattern":
+            return [(path, f"{hidden} does not have the required form", _summary(error.schema, root))]
+        return [(path, f"{hidden} is not an accepted value", _summary(error.schema, root))]
     if "propertyNames" in error.relative_schema_path or "propertyNames" in error.schema_path:
         allowed = _resolve(error.schema, root).get("enum", [])
         kind = "structure name" if path and path[-1] == "structures" else "name"
@@ -350,6 +368,14 @@ def _describe(
         ]
     if v == "minLength":
         return [(path, "must not be empty", "non-empty text")]
+    if v == "maxLength" and isinstance(inst, str):
+        return [
+            (
+                path,
+                f"text of {len(inst)} characters is too long",
+                f"at most {error.validator_value} characters",
+            )
+        ]
     return [(path, error.message, _summary(error.schema, root))]
 
 
@@ -359,16 +385,22 @@ _PRIORITY = ("type", "const", "enum", "pattern", "format")
 
 
 def schema_problems(
-    data: Any, schema_name: str, lines: LineMap, file: str, suggest: Suggest | None = None
+    data: Any,
+    schema_name: str,
+    lines: LineMap,
+    file: str,
+    suggest: Suggest | None = None,
+    redact: Collection[tuple[str | int, ...]] = (),
 ) -> list[Problem]:
-    """Every schema violation of ``data`` as a Problem (deepest errors of each branch first)."""
+    """Every schema violation of ``data`` as a Problem (deepest errors of each branch first). The value at a path
+    in ``redact`` is never repeated in a message (it may identify a patient)."""
     validator = validator_for(schema_name)
     root = load_schema(schema_name)
     found: dict[tuple[str | int, ...], list[tuple[int, Problem]]] = {}
     for error in validator.iter_errors(data):
         for leaf in _leaves(error):
             rank = _PRIORITY.index(leaf.validator) if leaf.validator in _PRIORITY else len(_PRIORITY)
-            for path, message, accepted in _describe(leaf, root, suggest):
+            for path, message, accepted in _describe(leaf, root, suggest, redact):
                 problem = Problem(
                     file, path, message, accepted, line_of(lines, path), code=f"schema.{leaf.validator}"
                 )

@@ -1,4 +1,6 @@
-"""A strict YAML loader: safe, no duplicate keys, no silent dates or booleans, a line for every path."""
+"""A strict YAML loader: safe, no duplicate keys, no silent dates or booleans, a line for every path; inputs read
+through reirrad.load.files (regular files, a size limit), nesting, size, huge numbers and control characters
+refused."""
 
 from __future__ import annotations
 
@@ -11,8 +13,16 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reirrad.errors import InputError, Problem
+from reirrad.load.files import (
+    MAX_DEPTH,
+    MAX_INPUT_BYTES,
+    MAX_INTEGER_DIGITS,
+    decode_text,
+    forbidden_character,
+    read_input_bytes,
+)
 
-__all__ = ["LineMap", "load_yaml_file", "load_yaml_text"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "LineMap", "load_yaml_file", "load_yaml_text"]
 
 LineMap = dict[tuple[str | int, ...], int]
 
@@ -22,8 +32,21 @@ class _StrictLoader(yaml.SafeLoader):
 
     Numbers follow the YAML 1.2 core schema (decimal only; ``.inf`` and ``.nan`` are parsed so that they
     can be refused). Dates stay strings (the models parse them strictly); ``yes``/``no``/``on``/``off`` stay
-    strings (so a schema expecting a boolean refuses them); only ``true``/``false`` are booleans.
+    strings (so a schema expecting a boolean refuses them); only ``true``/``false`` are booleans. Nodes nested
+    deeper than MAX_DEPTH are refused while the document is composed (PyYAML composes recursively).
     """
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+                raise _TooDeep(event.start_mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _DROPPED = tuple(f"tag:yaml.org,2002:{name}" for name in ("timestamp", "bool", "int", "float"))
@@ -69,6 +92,8 @@ class _Builder:
         self._count += 1
         if self._count > MAX_NODES:
             raise _TooLarge
+        if len(path) >= MAX_DEPTH:  # aliases can nest what the composer saw shallow
+            raise _TooDeep(node.start_mark.line + 1)
         self.lines[path] = node.start_mark.line + 1
         if id(node) in self._open:
             self.problems.append(
@@ -94,7 +119,17 @@ class _Builder:
                 return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
             finally:
                 self._open.discard(id(node))
+        if node.tag == "tag:yaml.org,2002:int" and len(node.value.lstrip("+-")) > MAX_INTEGER_DIGITS:
+            self._problem(
+                path,
+                node,
+                f"a whole number of {len(node.value.lstrip('+-'))} digits is too large to be a count or a dose",
+                f"numbers of at most {MAX_INTEGER_DIGITS} digits",
+            )
+            return None
         value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, str):
+            self._check_text(value, path, node)
         if isinstance(value, float) and not math.isfinite(value):
             self.problems.append(
                 Problem(
@@ -107,6 +142,22 @@ class _Builder:
                 )
             )
         return value
+
+    def _problem(self, path: tuple[str | int, ...], node: Node, message: str, accepted: str) -> None:
+        self.problems.append(
+            Problem(self.file, path, message, accepted, node.start_mark.line + 1, code="yaml")
+        )
+
+    def _check_text(self, text: str, path: tuple[str | int, ...], node: Node) -> None:
+        """Escapes in quoted YAML ("\\0", "\\u202e") can make characters the file itself may not hold."""
+        found = forbidden_character(text)
+        if found is not None:
+            self._problem(
+                path,
+                node,
+                f"the text holds the control or invisible character {found[1]}",
+                "printable text: no NUL, control, zero-width or bidirectional characters",
+            )
 
     def _mapping(self, node: MappingNode, path: tuple[str | int, ...]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -125,6 +176,14 @@ class _Builder:
                 )
                 continue
             key = key_node.value
+            if forbidden_character(key) is not None or any(c in key for c in "\t\n\r"):
+                self._problem(
+                    path,
+                    key_node,
+                    "a mapping key holds a line break, a tab or an invisible character",
+                    "a name such as 'start' on one line",
+                )
+                continue
             if key in seen:
                 self.problems.append(
                     Problem(
@@ -148,6 +207,12 @@ class _TooLarge(Exception):
     pass
 
 
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
     problem = exc.problem or str(exc)
     if "found another document" in problem:
@@ -166,7 +231,26 @@ def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
 
 
 def load_yaml_text(text: str, file: str) -> tuple[Any, LineMap]:
-    """Parse one YAML document; return the data and the line of every JSON path in it."""
+    """Parse one YAML document; return the data and the line of every JSON path in it.
+
+    Every problem is an InputError naming the file and, where it can, the line: not YAML, a forbidden character,
+    nesting deeper than MAX_DEPTH, more than MAX_NODES values, duplicate keys, huge or non-finite numbers.
+    """
+    found = forbidden_character(text)
+    if found is not None:
+        index, name = found
+        raise InputError.of(
+            [
+                Problem(
+                    file,
+                    (),
+                    f"the file holds the control or invisible character {name}",
+                    "printable text: no NUL, control, zero-width or bidirectional characters",
+                    text.count("\n", 0, index) + 1,
+                    code="yaml",
+                )
+            ]
+        )
     loader = _StrictLoader(text)
     builder = _Builder(file, loader)
     try:
@@ -182,9 +266,45 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, LineMap]:
         raise InputError.of(
             [Problem(file, (), _yaml_message(exc), line=line, accepted="a YAML mapping", code="yaml")]
         ) from None
+    except yaml.reader.ReaderError as exc:
+        raise InputError.of(
+            [
+                Problem(
+                    file,
+                    (),
+                    f"not valid YAML: the character U+{exc.character:04X} is not allowed"
+                    if isinstance(exc.character, int)
+                    else "not valid YAML: a character is not allowed",
+                    accepted="a YAML mapping of printable text",
+                    line=text.count("\n", 0, exc.position) + 1,
+                    code="yaml",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         raise InputError.of(
-            [Problem(file, (), f"not valid YAML: {exc}", accepted="a YAML mapping", code="yaml")]
+            [
+                Problem(
+                    file,
+                    (),
+                    f"not valid YAML: {exc.__class__.__name__}",
+                    accepted="a YAML mapping",
+                    code="yaml",
+                )
+            ]
+        ) from None
+    except _TooDeep as exc:
+        raise InputError.of(
+            [
+                Problem(
+                    file,
+                    (),
+                    f"values nested more than {MAX_DEPTH} levels deep",
+                    accepted=f"at most {MAX_DEPTH} levels of nesting",
+                    line=exc.line,
+                    code="yaml",
+                )
+            ]
         ) from None
     except _TooLarge:
         raise InputError.of(
@@ -205,30 +325,7 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, LineMap]:
     return data, builder.lines
 
 
-def load_yaml_file(path: Path) -> tuple[Any, LineMap]:
-    try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except FileNotFoundError:
-        raise InputError.of(
-            [Problem(str(path), (), "file not found", accepted="the path of a readable file", code="io")]
-        ) from None
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError.of(
-            [
-                Problem(
-                    str(path),
-                    (),
-                    f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                    accepted="a UTF-8 YAML file",
-                    line=line,
-                    code="io",
-                )
-            ]
-        ) from None
-    except OSError as exc:
-        raise InputError.of(
-            [Problem(str(path), (), f"cannot be read: {exc.strerror}", accepted="a readable file", code="io")]
-        ) from None
+def load_yaml_file(path: Path, *, max_bytes: int = MAX_INPUT_BYTES) -> tuple[Any, LineMap]:
+    """Read a regular file of at most ``max_bytes`` as UTF-8 and parse it with :func:`load_yaml_text`."""
+    text = decode_text(read_input_bytes(path, max_bytes=max_bytes), str(path), what="YAML")
     return load_yaml_text(text, str(path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import tarfile
 import tempfile
@@ -139,6 +140,35 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
 
 
+_GIT_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/~^@{}:+-]{0,199}")
+"""What ``rules diff`` accepts as a git ref: a branch, a tag, a commit id, ``HEAD~1``, ``main^``, ``HEAD@{1}``.
+Never an option: a ref is checked against this, resolved with ``--end-of-options``, and reaches ``git archive``
+only as the commit id it names."""
+
+
+def _ref_problem(spec: str, message: str) -> InputError:
+    return InputError.of(
+        [
+            Problem(
+                spec,
+                (),
+                message,
+                "a directory with pack.yaml, or a git ref such as HEAD~1",
+                code="diff.source",
+            )
+        ]
+    )
+
+
+def _source_problem(spec: str, pack_path: str, result: subprocess.CompletedProcess[bytes]) -> InputError:
+    reason = result.stderr.decode(errors="replace").strip().splitlines()
+    return _ref_problem(
+        spec,
+        f"not a pack directory, and git cannot read '{pack_path}' at this ref"
+        f" ({reason[-1] if reason else 'unknown revision'})",
+    )
+
+
 @contextmanager
 def open_pack(spec: str, pack_path: str = "rules", repo: Path | None = None) -> Iterator[RulePack]:
     """A pack directory, a directory holding ``rules/``, or a git ref (``HEAD~1``, a tag) here."""
@@ -147,36 +177,24 @@ def open_pack(spec: str, pack_path: str = "rules", repo: Path | None = None) -> 
         if (candidate / "pack.yaml").is_file():
             yield load_pack(candidate)
             return
+    if not _GIT_REF.fullmatch(spec) or ".." in spec:
+        raise _ref_problem(
+            spec,
+            "neither a rule pack directory nor a git ref (a ref is a branch, tag or commit: letters, digits and "
+            "._/~^@{}:+-, not starting with '-', no '..')",
+        )
     repo = repo or Path.cwd()
     top = _git(["rev-parse", "--show-toplevel"], repo)
     if top.returncode != 0:
-        raise InputError.of(
-            [
-                Problem(
-                    spec,
-                    (),
-                    "neither a rule pack directory nor a git ref (not in a git repository)",
-                    "a directory with pack.yaml, or a git ref such as HEAD~1",
-                    code="diff.source",
-                )
-            ]
-        )
+        raise _ref_problem(spec, "neither a rule pack directory nor a git ref (not in a git repository)")
     root = Path(top.stdout.decode().strip())
-    archive = _git(["archive", "--format=tar", spec, "--", pack_path], root)
+    commit = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{spec}^{{commit}}"], root)
+    sha = commit.stdout.decode().strip()
+    if commit.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", sha):
+        raise _source_problem(spec, pack_path, commit)
+    archive = _git(["archive", "--format=tar", sha, "--", pack_path], root)
     if archive.returncode != 0:
-        reason = archive.stderr.decode(errors="replace").strip().splitlines()
-        raise InputError.of(
-            [
-                Problem(
-                    spec,
-                    (),
-                    f"not a pack directory, and git cannot read '{pack_path}' at this ref"
-                    f" ({reason[-1] if reason else 'unknown error'})",
-                    "a directory with pack.yaml, or a git ref such as HEAD~1",
-                    code="diff.source",
-                )
-            ]
-        )
+        raise _source_problem(spec, pack_path, archive)
     with tempfile.TemporaryDirectory(prefix="reirrad-diff-") as tmp:
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             tar.extractall(tmp, filter="data")
