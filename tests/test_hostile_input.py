@@ -423,13 +423,13 @@ def test_allow_unchecked_pack_is_printed_in_every_format(
     assert main([*base, "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["rule_pack"]["unchecked"]["allowed_by"] == "--allow-unchecked-pack"
-    assert [e["code"] for e in result["rule_pack"]["unchecked"]["errors"]] == ["R501"]
+    assert [e["code"] for e in result["rule_pack"]["unchecked"]["errors"]] == ["R501", "R503"]
     assert list(validator_for("result.schema.json").iter_errors(result)) == []
     assert main(base) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("UNCHECKED RULE PACK (--allow-unchecked-pack)")
     assert main([*base, "--format", "markdown"]) == 0
     assert (
-        "- UNCHECKED RULE PACK (--allow-unchecked-pack): `reirrad rules check` found 1 error(s) (R501)"
+        "- UNCHECKED RULE PACK (--allow-unchecked-pack): `reirrad rules check` found 2 error(s) (R501, R503)"
         in (capsys.readouterr().out)
     )
     limits = ["limits", str(EXAMPLE), "--rules", str(pack), "--allow-unchecked-pack", "--as-of", "2026-11-23"]
@@ -478,3 +478,21 @@ def test_rules_diff_refuses_a_ref_that_is_an_option(
     assert main(["rules", "diff", "HEAD", "rules"]) == 0
     assert main(["rules", "diff", "HEAD^{tree}", "rules"]) == 2
     assert "git cannot read 'rules' at this ref" in capsys.readouterr().err
+
+
+def test_a_prescription_that_rounds_to_zero_gy_is_refused_not_a_crash() -> None:
+    """Schemathesis found it through the service: 5e-324 cGy is 0.0 Gy, and the organ-dose check divided by it."""
+    from reirrad.case import case_problems
+
+    doc = {
+        "schema": "reirrad/case/v1",
+        "case_id": "tiny",
+        "lesion": {"levels": ["C1"]},
+        "prior_courses": [],
+        "planned_course": {"start": "2000-01-01", "technique": "2D", "unit": "cGy",
+                           "prescription": {"dose": 5e-324, "fractions": 1},
+                           "structures": {"Esophagus": {"D0.1cc": 2.0}}},
+    }
+    case, problems = case_problems(doc, {}, "tiny.yaml")
+    assert case is None
+    assert [p.path for p in problems] == [("planned_course", "prescription", "dose")]

@@ -500,6 +500,8 @@ def _prescription_problem(base: _Path, course: Course, add: _Add) -> None:
 
 
 def _organ_problems(base: _Path, course: Course, add: _Add) -> None:
+    if not course.prescription_gy > 0:
+        return  # a prescription that rounds to 0 Gy is refused by _prescription_problem; no ratio to it here
     n = course.fractions
     ceiling = MAX_ORGAN_TO_PRESCRIPTION * course.prescription_gy
     given: list[tuple[_Path, str, float]] = [

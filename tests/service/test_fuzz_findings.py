@@ -16,7 +16,7 @@ TINY = """schema: reirrad/case/v1
 case_id: tiny
 lesion: {{levels: [C1]}}
 prior_courses: []
-planned_course: {{start: 2000-01-01, technique: 2D, prescription: {{dose: {dose}, fractions: 1}}, structures: {{Esophagus: {{D0.1cc: 2.0}}}}}}
+planned_course: {{start: 2000-01-01, technique: 2D, prescription: {{dose: 8, fractions: 1}}, structures: {{Esophagus: {{D0.1cc: {dose}}}}}}}
 """
 
 
@@ -25,7 +25,7 @@ def test_a_dose_python_writes_with_an_exponent_is_evaluated_not_a_traceback(
     tmp_path: Path, dose: str
 ) -> None:
     """durable's parser refused '1e-05' (error 204, then a traceback from delete_state): facts are now written
-    without exponents."""
+    without exponents. (A prescription that small is now refused as implausible; an organ dose may be that small.)"""
     case = tmp_path / "tiny.yaml"
     case.write_text(TINY.format(dose=dose), encoding="utf-8")
     out = io.StringIO()
@@ -41,9 +41,13 @@ def test_a_dose_python_writes_with_an_exponent_is_evaluated_not_a_traceback(
 
 def test_the_api_answers_the_same_case(client: Any) -> None:
     case = example_case()
-    case["planned_course"]["prescription"]["dose"] = 5e-324
+    case["planned_course"]["structures"]["SpinalCord"] = {"Dmax": 1e-05, "D0.03cc": 5e-324}
     r = client.post("/api/v1/evaluate", json=case)
     assert r.status_code == 200
+    case["planned_course"]["prescription"]["dose"] = 5e-324  # implausible: refused with a problem, not a 500
+    r = client.post("/api/v1/evaluate", json=case)
+    assert r.status_code == 422
+    assert "prescription" in r.text
 
 
 def test_limits_with_an_as_of_date(client: Any) -> None:
