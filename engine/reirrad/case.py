@@ -348,6 +348,19 @@ class PlannedCourse(Course):
     ptv_high_dmin: Dose | None = None
 
 
+class Outcome(_Model):
+    """An event after the planned course (audits only; no rule reads it)."""
+
+    occurred: StrictBool
+    date: IsoDate | None = None
+
+
+class Outcomes(_Model):
+    myelopathy: Outcome | None = None
+    vertebral_compression_fracture: Outcome | None = None
+    local_failure: Outcome | None = None
+
+
 class Case(_Model):
     schema_: Literal["reirrad/case/v1"] = Field(alias="schema")
     case_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -355,6 +368,7 @@ class Case(_Model):
     lesion: Lesion
     prior_courses: list[PriorCourse]
     planned_course: PlannedCourse
+    outcomes: Outcomes | None = None
 
     @property
     def most_recent_prior(self) -> PriorCourse | None:
@@ -435,6 +449,24 @@ def _semantic_problems(case: Case, lines: LineMap, file: str) -> list[Problem]:
                 f"the planned course starts ({case.planned_course.start}) before prior course {i + 1} ends "
                 f"({prior.end})",
                 "a planned start on or after the end of every prior course",
+                "dates.order",
+            )
+    for name in ("myelopathy", "vertebral_compression_fracture", "local_failure"):
+        outcome = getattr(case.outcomes, name, None)
+        if outcome is None or outcome.date is None:
+            continue
+        if not outcome.occurred:
+            add(
+                ("outcomes", name, "date"),
+                "a date is given for an event that did not occur",
+                "a date only with occurred: true",
+                "outcomes.date",
+            )
+        elif outcome.date < case.planned_course.start:  # type: ignore[operator]
+            add(
+                ("outcomes", name, "date"),
+                f"the event ({outcome.date}) is dated before the planned course starts ({case.planned_course.start})",
+                "an outcome of the planned course: on or after its start",
                 "dates.order",
             )
     return problems
