@@ -10,6 +10,7 @@ from typing import Any
 from reirrad.cli.audit import add_audit_parser, add_synth_parser
 from reirrad.cli.evaluate import add_evaluate_parser
 from reirrad.cli.exits import Exit
+from reirrad.cli.explain import add_explain_parser
 from reirrad.cli.importers import add_import_parser
 from reirrad.cli.limits import add_limits_parser
 from reirrad.cli.rules import add_rules_parser
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_synth_parser(sub)
     add_import_parser(sub)
     add_rules_parser(sub)
+    add_explain_parser(sub)
     return parser
 
 
