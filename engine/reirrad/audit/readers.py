@@ -141,7 +141,9 @@ class Record:
     problems: list[Problem] | None = None
     blank: bool = False
     cells: dict[str, tuple[str, str]] = field(default_factory=dict)
-    """Field path → (column, cell text), for the errors table (CSV and mapped sheets)."""
+    """Field path → (column, cell text), for the errors table (mapped sheets)."""
+    rows: tuple[SheetRow, ...] = ()
+    """CSV: the record's rows (to name the column and value of a problem found later)."""
 
 
 @dataclass(frozen=True)
@@ -440,16 +442,7 @@ class Source:
             try:
                 if chunk.kind == "csv":
                     data, problems, lines = csv_case(file, self.header, rows)
-                    yield Record(
-                        seq,
-                        key,
-                        file,
-                        first.line,
-                        data,
-                        lines,
-                        problems or None,
-                        cells=_csv_cells(rows, self.header, problems),
-                    )
+                    yield Record(seq, key, file, first.line, data, lines, problems or None, rows=rows)
                 else:
                     mapped = self.mapping.build(rows)
                     yield Record(
@@ -481,12 +474,17 @@ class Source:
                 )
 
 
+    def cells_for(self, rec: Record, problems: list[Problem]) -> dict[str, tuple[str, str]]:
+        """The column and cell of each problem's field (the record's own cells, or the audit layout's columns)."""
+        if rec.cells or not rec.rows:
+            return rec.cells
+        return _csv_cells(rec.rows, self.header, problems)
+
+
 def _csv_cells(
     rows: tuple[SheetRow, ...], header: tuple[str, ...], problems: list[Problem]
 ) -> dict[str, tuple[str, str]]:
     """The audit layout names its columns by field: planned_course.prescription.dose is column prescription.dose."""
-    if not problems:
-        return {}
     out: dict[str, tuple[str, str]] = {}
     for p in problems:
         path = p.path

@@ -203,7 +203,7 @@ def process_chunk(chunk: Chunk, ctx: _Context) -> dict[str, Any]:
                     n_res += 1
                     continue
             cid = rec.data.get("case_id") if isinstance(rec.data, dict) else None
-            rows.add_error(rec.seq, rec.key, problems, cid, rec.cells)
+            rows.add_error(rec.seq, rec.key, problems, cid, ctx.source.cells_for(rec, problems))
             n_err += 1
     finally:
         if res_f is not None:
