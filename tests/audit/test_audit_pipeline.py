@@ -25,7 +25,19 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def errors_by_line(out: Path) -> dict[int, list[dict[str, Any]]]:
-    cols = ["seq", "source", "file", "line", "column_name", "path", "code", "value", "message", "accepted", "case_id"]
+    cols = [
+        "seq",
+        "source",
+        "file",
+        "line",
+        "column_name",
+        "path",
+        "code",
+        "value",
+        "message",
+        "accepted",
+        "case_id",
+    ]
     found: dict[int, list[dict[str, Any]]] = {}
     for row in query(out, f"SELECT {', '.join(cols)} FROM errors ORDER BY seq, path"):
         e = dict(zip(cols, row, strict=True))
@@ -63,17 +75,21 @@ def test_jsonl_every_line_lands_once_with_line_numbers(
     out = tmp_path / "out"
     outcome = audit(jsonl_cohort, out)
     assert (outcome.records, outcome.evaluated, outcome.rejected, outcome.blank) == (43, 40, 2, 1)
-    assert [r[0] for r in query(out, "SELECT case_id FROM cases ORDER BY seq")] == [d["case_id"] for d in docs]
+    assert [r[0] for r in query(out, "SELECT case_id FROM cases ORDER BY seq")] == [
+        d["case_id"] for d in docs
+    ]
     assert [seq for seq, _ in accounted(out)] == [i for i in range(43) if i != 22]  # line 23 is blank
     by_line = errors_by_line(out)
     assert set(by_line) == {21, 22}
     bad_json = by_line[21][0]
-    assert bad_json["file"] == str(jsonl_cohort) and bad_json["code"] == "json"
+    assert bad_json["file"] == str(jsonl_cohort)
+    assert bad_json["code"] == "json"
     assert bad_json["message"].startswith("not valid JSON")
     schema = by_line[22][0]
     assert schema["case_id"] == "schema-invalid"
     assert schema["path"] == "planned_course.prescription.fractions"
-    assert schema["file"] == str(jsonl_cohort) and schema["accepted"]
+    assert schema["file"] == str(jsonl_cohort)
+    assert schema["accepted"]
 
 
 def test_summary_counts_equal_the_per_case_results(jsonl_cohort: Path, tmp_path: Path) -> None:
@@ -120,7 +136,9 @@ def test_summary_counts_equal_the_per_case_results(jsonl_cohort: Path, tmp_path:
             e["metric"] or "",
             e["status"],
             e["value"],
-            None if e["value"] is None or e["limit"] is None else round(
+            None
+            if e["value"] is None or e["limit"] is None
+            else round(
                 e["limit"] - e["value"] if e["operator"] in ("<", "<=") else e["value"] - e["limit"], 6
             ),
         )
@@ -141,7 +159,9 @@ def test_yaml_directory_with_a_bad_file(tmp_path: Path, docs: list[dict[str, Any
     outcome = audit(cohort, out, chunk_cases=4)
     assert (outcome.records, outcome.evaluated, outcome.rejected) == (10, 9, 1)
     ((file, line, message),) = query(out, "SELECT file, line, message FROM errors")
-    assert file.endswith("broken.yaml") and message.startswith("not valid YAML") and line == 3
+    assert file.endswith("broken.yaml")
+    assert message.startswith("not valid YAML")
+    assert line == 3
 
 
 def test_csv_round_trip_is_identical(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
@@ -186,13 +206,21 @@ def test_csv_audit_with_bad_rows_names_file_and_line(tmp_path: Path, docs: list[
     path.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
     outcome = audit(path, out, chunk_cases=3)
-    assert outcome.records == 9 and outcome.evaluated == 6 and outcome.rejected == 3
-    errors = {e[0]: e for e in query(out, "SELECT case_id, line, message, path, file, column_name, value FROM errors")}
-    assert errors["extra-fields"][1] == 4 and "fields, the header" in errors["extra-fields"][2]
+    assert outcome.records == 9
+    assert outcome.evaluated == 6
+    assert outcome.rejected == 3
+    errors = {
+        e[0]: e
+        for e in query(out, "SELECT case_id, line, message, path, file, column_name, value FROM errors")
+    }
+    assert errors["extra-fields"][1] == 4
+    assert "fields, the header" in errors["extra-fields"][2]
     assert errors["odd-course"][2].startswith("course 'next'")
     _, line, _, bad_path, file, column, value = errors["schema-invalid"]
     planned_line = next(i for i, ln in enumerate(lines, 1) if ln.startswith("schema-invalid,planned"))
-    assert bad_path == "planned_course.prescription.fractions" and line == planned_line and file == str(path)
+    assert bad_path == "planned_course.prescription.fractions"
+    assert line == planned_line
+    assert file == str(path)
     assert (column, value) == ("prescription.fractions", "three")
 
 
@@ -211,7 +239,8 @@ def test_as_of_selects_rules_on_both_sides_of_valid_from(tmp_path: Path, docs: l
     def policies(out: Path) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
         for case_id, policy in query(
-            out, "SELECT case_id, policy FROM policy_verdicts JOIN cases USING (seq) WHERE verdict <> 'not_in_force'"
+            out,
+            "SELECT case_id, policy FROM policy_verdicts JOIN cases USING (seq) WHERE verdict <> 'not_in_force'",
         ):
             found.setdefault(case_id, set()).add(policy)
         return found
@@ -224,7 +253,8 @@ def test_as_of_selects_rules_on_both_sides_of_valid_from(tmp_path: Path, docs: l
         now=__import__("datetime").date(2025, 10, 1),
     )
     by_case = policies(tmp_path / "t")
-    assert "hytec" not in by_case["treated-2011"] and "nelson" in by_case["treated-2011"]
+    assert "hytec" not in by_case["treated-2011"]
+    assert "nelson" in by_case["treated-2011"]
     assert "hytec" in by_case["treated-2012"]
     summary = json.loads((tmp_path / "t" / "summary.json").read_text())
     assert len(summary["rules_in_force"]) == 2
@@ -242,10 +272,12 @@ def test_report_is_self_contained(jsonl_cohort: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     audit(jsonl_cohort, out, compare_now=True)
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert html.count("<svg") >= 3 and "<circle" in html
+    assert html.count("<svg") >= 3
+    assert "<circle" in html
     assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.I), "no external URL"
     assert not re.search(r"<(script|link|img|iframe)\b", html, re.I)
-    assert "25 Gy EQD2" in html and "70 Gy EQD2" in html
+    assert "25 Gy EQD2" in html
+    assert "70 Gy EQD2" in html
 
 
 def test_cli_prints_counts_and_refuses_a_different_input_in_the_same_dir(
@@ -259,7 +291,8 @@ def test_cli_prints_counts_and_refuses_a_different_input_in_the_same_dir(
     other.write_bytes(jsonl_cohort.read_bytes()[:2000])
     assert main(["audit", str(other), "--out", str(out), "--workers", "0"]) == 2
     err = capsys.readouterr().err
-    assert "another input" in err and "input (path, sha256, size)" in err
+    assert "another input" in err
+    assert "input (path, sha256, size)" in err
     assert main(["audit", str(tmp_path / "nope.csv"), "--out", str(out)]) == 2
 
 
@@ -270,7 +303,8 @@ def test_synth_is_stable_and_labelled(tmp_path: Path) -> None:
         main(["synth", "--n", "3", "--seed", "2", "--format", "yaml-dir", "--out", str(tmp_path / "y")]) == 0
     )
     files = sorted((tmp_path / "y").glob("*.yaml"))
-    assert len(files) == 3 and files[0].name.startswith(SYNTHETIC_PREFIX)
+    assert len(files) == 3
+    assert files[0].name.startswith(SYNTHETIC_PREFIX)
     assert files[0].read_text().startswith("# SYNTHETIC")
     assert main(["synth", "--n", "3", "--seed", "2", "--out", str(tmp_path / "s.jsonl")]) == 0
     assert read_jsonl(tmp_path / "s.jsonl") == synth_cases(3, 2)

@@ -76,14 +76,17 @@ def test_a_crash_between_commits_and_a_torn_append_are_repaired(
         f.write(b'{"schema":"reirrad/result/v1","case_id":"torn')
     outcome = run_audit(opts(cohort, out, workers=2))
     assert outcome.resumed_from_chunk == 3
-    assert outcome.records == 200 and outcome.evaluated + outcome.rejected == 200
+    assert outcome.records == 200
+    assert outcome.evaluated + outcome.rejected == 200
     assert keys(out) == list(range(200))
     assert tables(out) == tables(reference)
     assert (out / "results.jsonl").read_bytes() == (reference / "results.jsonl").read_bytes()
     summary, ref = (json.loads((d / "summary.json").read_text()) for d in (out, reference))
-    assert summary["policies"] == ref["policies"] and summary["scatter"] == ref["scatter"]
+    assert summary["policies"] == ref["policies"]
+    assert summary["scatter"] == ref["scatter"]
     again = run_audit(opts(cohort, out))  # a completed audit re-run adds nothing
-    assert again.records == 200 and keys(out) == list(range(200))
+    assert again.records == 200
+    assert keys(out) == list(range(200))
 
 
 def _children(pid: int) -> list[int]:
@@ -156,9 +159,11 @@ def test_killed_worker_stops_the_audit_and_a_rerun_completes_it(
     if proc.returncode == 0:  # the worker had already finished its last chunk: nothing was lost either way
         assert keys(out) == list(range(200))
         return
-    assert proc.returncode == 3 and b"re-run the same command to resume" in err
+    assert proc.returncode == 3
+    assert b"re-run the same command to resume" in err
     outcome = run_audit(opts(cohort, out))
-    assert outcome.records == 200 and keys(out) == list(range(200))
+    assert outcome.records == 200
+    assert keys(out) == list(range(200))
     assert tables(out) == tables(reference)
 
 
@@ -174,7 +179,8 @@ def test_killed_audit_process_group_resumes_without_duplicates(
         os.killpg(proc.pid, signal.SIGKILL)  # parent and workers, mid-run
         proc.communicate()
     outcome = run_audit(opts(cohort, out, workers=2))
-    assert outcome.records == 200 and keys(out) == list(range(200))
+    assert outcome.records == 200
+    assert keys(out) == list(range(200))
     assert tables(out) == tables(reference)
     assert (out / "results.jsonl").read_bytes() == (reference / "results.jsonl").read_bytes()
 
@@ -196,7 +202,8 @@ def test_a_case_that_breaks_the_engine_is_a_row_in_errors_not_a_stopped_audit(
 
     out = tmp_path / "out"
     outcome = run_audit(opts(cohort, out, evaluator_hook=hook))
-    assert outcome.records == 200 and keys(out) == list(range(200))
+    assert outcome.records == 200
+    assert keys(out) == list(range(200))
     engine_errors = query(out, "SELECT message FROM errors WHERE code = 'engine'")
     assert len(engine_errors) == sum(1 for i in range(200) if str(i).endswith("7") and i % 97 != 13)
     assert engine_errors[0][0] == "engine error: two statuses fired"
