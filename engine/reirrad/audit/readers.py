@@ -343,7 +343,7 @@ class Source:
         current: str | None = None
         per_row = self.kind == "sheet" and self.mapping.layout == "case-per-row"
         for row in self._sheet.rows():
-            if row.problem or row.blank:
+            if row.blank or (row.problem and (per_row or not row.values)):
                 if group:
                     yield tuple(group)
                     group, current = [], None
@@ -416,24 +416,27 @@ class Source:
             seq = chunk.first_seq + i
             first = rows[0]
             key = f"row {first.line}" if chunk.kind == "sheet" else f"line {first.line}"
-            if first.problem:
-                cells = {"": (first.column, "")} if first.column else {}
+            bad = [r for r in rows if r.problem]
+            if bad:
+                case_id = str(first.values[0]) if chunk.kind == "csv" and first.values else None
                 yield Record(
                     seq,
                     key,
                     file,
                     first.line,
+                    {"case_id": case_id} if case_id and bad[0] is not first else None,
                     problems=[
                         Problem(
                             file,
                             (),
-                            (f"column {first.column}: " if first.column else "") + first.problem,
+                            (f"column {r.column}: " if r.column else "") + r.problem,
                             "UTF-8 text without control characters, cells of at most 10,000 characters",
-                            first.line,
+                            r.line,
                             code="row",
                         )
+                        for r in bad
                     ],
-                    cells=cells,
+                    cells={"": (bad[0].column, "")} if bad[0].column else {},
                 )
                 continue
             if len(rows) == 1 and first.blank:
@@ -472,7 +475,6 @@ class Source:
                         )
                     ],
                 )
-
 
     def cells_for(self, rec: Record, problems: list[Problem]) -> dict[str, tuple[str, str]]:
         """The column and cell of each problem's field (the record's own cells, or the audit layout's columns)."""

@@ -499,7 +499,10 @@ def _commit(
         # the duplicates are known only in the transaction; a result line of one is dropped from the file
         dup_seqs = _duplicates_hint(store, chunk, meta)
         size = results.append(parts / f"{chunk.index:08d}.results.jsonl", dup_seqs, meta["result_seqs"])
-    evaluated, rejected, _ = store.commit(chunk.index, chunk.first_seq, chunk.count, counts, parts, size)
+    file = None if chunk.kind == "yaml-dir" else chunk.file
+    evaluated, rejected, _ = store.commit(
+        chunk.index, chunk.first_seq, chunk.count, counts, parts, size, file
+    )
     for p in parts.glob(f"{chunk.index:08d}.*"):
         p.unlink()
     return evaluated, rejected

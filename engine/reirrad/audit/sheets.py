@@ -154,7 +154,7 @@ def _csv_rows(path: Path, header_line: int) -> Iterator[SheetRow]:
                     column = column_letter(i)
                     break
             if problem:
-                yield SheetRow(line, problem=problem, column=column)
+                yield SheetRow(line, tuple(fields), problem=problem, column=column)
             else:
                 yield SheetRow(line, tuple(fields))
 
@@ -231,7 +231,7 @@ def _xlsx_rows(sheet: Sheet) -> Iterator[SheetRow]:
                     column = column_letter(i)
                     break
             if problem:
-                yield SheetRow(line, problem=problem, column=column)
+                yield SheetRow(line, tuple(values), problem=problem, column=column)
                 continue
             merged = (
                 tuple((c, ref) for (r, c), ref in sheet.merged.items() if r == line) if sheet.merged else ()

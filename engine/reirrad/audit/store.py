@@ -162,7 +162,7 @@ class Store:
         counts: dict[str, int],
         parts: Path,
         results_size: int,
-        result_seqs: list[int] | None = None,
+        file: str | None = None,
     ) -> tuple[int, int, list[int]]:
         """Load a chunk's part files in one transaction; a case id met before becomes an error row. Returns
         (evaluated, rejected) after that check and the seqs moved to errors."""
@@ -197,10 +197,11 @@ class Store:
                     con.execute(f"DELETE FROM {name} WHERE seq IN ({marks})", moved)
                 for seq, case_id, source, line, first_source in dups:
                     con.execute(
-                        "INSERT INTO errors VALUES (?, ?, NULL, ?, NULL, 'case_id', 'duplicate', ?, ?, ?, ?)",
+                        "INSERT INTO errors VALUES (?, ?, ?, ?, NULL, 'case_id', 'duplicate', ?, ?, ?, ?)",
                         [
                             seq,
                             source,
+                            file or source,
                             line,
                             case_id,
                             f"the case id is given again (first at {first_source}); the first is kept",
