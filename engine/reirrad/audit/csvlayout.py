@@ -59,6 +59,11 @@ _CASE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("lesion.hardware.present", "bool"),
     ("lesion.hardware.failure", "bool"),
     ("lesion.extent", "str"),
+    *(
+        (f"outcomes.{o}.{f}", t)
+        for o in ("myelopathy", "vertebral_compression_fracture", "local_failure")
+        for f, t in (("occurred", "bool"), ("date", "str"))
+    ),
 )
 _COURSE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("start", "str", "course"),
@@ -232,7 +237,7 @@ def csv_case(
     doc["planned_course"] = _course(prow, "planned")
     ordered = {
         k: doc[k]
-        for k in ("schema", "case_id", "patient", "lesion", "prior_courses", "planned_course")
+        for k in ("schema", "case_id", "patient", "lesion", "prior_courses", "planned_course", "outcomes")
         if k in doc
     }
     return ordered, [], CourseLines(planned[0], [ln for ln, _ in priors])
@@ -318,7 +323,7 @@ def case_rows(doc: dict[str, Any]) -> list[dict[str, str]]:
     case_id = doc["case_id"]
     rows = [_course_row(case_id, "prior", c) for c in doc.get("prior_courses", [])]
     planned = _course_row(case_id, "planned", doc["planned_course"])
-    for key, value in _flat({k: doc[k] for k in ("patient", "lesion") if k in doc}):
+    for key, value in _flat({k: doc[k] for k in ("patient", "lesion", "outcomes") if k in doc}):
         if key not in _CASE_SET:
             raise ValueError(f"{case_id}: field '{key}' has no CSV column")
         planned[key] = _fmt(value, _TYPE[key])
@@ -329,6 +334,7 @@ def case_rows(doc: dict[str, Any]) -> list[dict[str, str]]:
         "lesion",
         "prior_courses",
         "planned_course",
+        "outcomes",
     }:
         raise ValueError(f"{case_id}: the document has fields with no CSV column")
     rows.append(planned)
