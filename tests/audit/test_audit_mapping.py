@@ -99,7 +99,7 @@ def department(n: int = 300) -> tuple[list[dict[str, Any]], list[list[Any]]]:
     for i, d in enumerate(c for c in synth_cases(n + 60, 17) if len(c["prior_courses"]) <= 1):
         if len(docs) == n:
             break
-        d = copy.deepcopy(d)
+        d = copy.deepcopy(d)  # noqa: PLW2901 - the copy replaces the shared synthetic case
         for course in [*d["prior_courses"], d["planned_course"]]:
             kept = ("Dmax", "D0.03cc") if course is d["planned_course"] else ("Dmax",)
             if "structures" in course:

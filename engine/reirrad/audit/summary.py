@@ -22,7 +22,7 @@ LISTED = 500
 """Non-conforming cases listed (with an explanation file each) in the report; the rest are counted."""
 _STATUSES = ("pass", "fail", "indeterminate", "not_applicable")
 FRAGILE_RULE = (
-    "a failing criterion is fragile when the same criterion passes for the same structure on another near-max "
+    "a failing criterion is fragile when the same criterion passes for the same structure on another dose "
     "metric (the verdict depends on which metric is read, e.g. Dmax against D0.03cc), or when the failing line "
     "rests on an assumption (an earlier course whose plan data is lost)"
 )
