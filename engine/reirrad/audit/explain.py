@@ -63,13 +63,9 @@ def explain_case(
     store: Any, manifest: dict[str, Any], pack: RulePack, case_id: str, cache: Any = None
 ) -> tuple[str, dict[str, Any]]:
     """The case's full text explanation and its result, re-evaluated as the audit evaluated it."""
-    from reirrad.audit.readers import ConstLines
-    from reirrad.audit.runner import EvaluatorCache
-    from reirrad.case import case_problems
-    from reirrad.explain.report import render_text
-
     row = store.con.execute(
-        "SELECT seq, source, as_of, document FROM cases WHERE case_id = ? ORDER BY seq LIMIT 1", [case_id]
+        "SELECT seq, case_id, source, as_of, document FROM cases WHERE case_id = ? ORDER BY seq LIMIT 1",
+        [case_id],
     ).fetchone()
     if row is None:
         rejected = store.con.execute(
@@ -86,32 +82,35 @@ def explain_case(
         raise _refuse(
             case_id, "no case with this id in the audit", "a case_id of the cases table", "explain.unknown"
         )
-    seq, source, as_of, document = row
-    case, problems = case_problems(json.loads(document), ConstLines(0), source)
+    stored = store.con.execute(
+        "SELECT rule_id, coalesce(structure, ''), coalesce(metric, ''), status FROM constraint_lines WHERE seq = ?",
+        [row[0]],
+    ).fetchall()
+    return _explain_row(row, stored, manifest, pack, cache)
+
+
+def _explain_row(
+    row: tuple[Any, ...], stored: list[tuple[Any, ...]], manifest: dict[str, Any], pack: RulePack, cache: Any
+) -> tuple[str, dict[str, Any]]:
+    from reirrad.audit.readers import ConstLines
+    from reirrad.audit.runner import EvaluatorCache, validate_document
+    from reirrad.explain.report import render_text
+
+    _, case_id, source, as_of, document = row
+    case, problems = validate_document(json.loads(document), ConstLines(0), source)
     if case is None:
         raise EngineError(f"{case_id}: the stored document no longer validates: {problems[0].render()}")
     on = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
     cache = cache or EvaluatorCache(pack, manifest["engine"])
     ev, _ = cache.for_date(on)
     result = ev.evaluate(case)
-    _check_stored(store, seq, case_id, result)
-    return render_text(result), result
-
-
-def _check_stored(store: Any, seq: int, case_id: str, result: dict[str, Any]) -> None:
-    """The re-evaluation must give the verdicts the audit stored; anything else is a fault, never shown as an answer."""
-    stored = sorted(
-        store.con.execute(
-            "SELECT rule_id, coalesce(structure, ''), coalesce(metric, ''), status FROM constraint_lines WHERE seq = ?",
-            [seq],
-        ).fetchall()
-    )
     now = sorted(
         (e["rule_id"], e["structure"] or "", e["metric"] or "", e["status"]) for e in result["constraints"]
     )
-    if stored != now:
+    if sorted(stored) != now:  # the re-evaluation must give the stored verdicts; anything else is a fault
         diff = sorted(set(stored) ^ set(now))[:3]
         raise EngineError(f"{case_id}: the re-evaluation differs from the stored verdicts ({diff})")
+    return render_text(result), result
 
 
 def write_explanations(store: Any, summary: dict[str, Any], out: Path, pack: RulePack) -> None:
@@ -120,12 +119,22 @@ def write_explanations(store: Any, summary: dict[str, Any], out: Path, pack: Rul
 
     directory = out / "explanations"
     shutil.rmtree(directory, ignore_errors=True)
-    ids = sorted({c["case_id"] for c in summary["non_conforming"]["listed"]})
-    if not ids:
+    seqs = sorted({c["seq"] for c in summary["non_conforming"]["listed"]})
+    if not seqs:
         return
     directory.mkdir()
     manifest = store.metadata()["manifest"]
     cache = EvaluatorCache(pack, manifest["engine"])
-    for case_id in ids:
-        text, _ = explain_case(store, manifest, pack, case_id, cache)
-        (directory / f"{case_id}.txt").write_text(text, encoding="utf-8")
+    store.con.execute("CREATE OR REPLACE TEMP TABLE listed AS SELECT unnest(?::BIGINT[]) AS seq", [seqs])
+    rows = store.con.execute(
+        "SELECT seq, case_id, source, as_of, document FROM cases JOIN listed USING (seq) ORDER BY seq"
+    ).fetchall()
+    lines: dict[int, list[tuple[Any, ...]]] = {}
+    for seq, *rest in store.con.execute(
+        "SELECT seq, rule_id, coalesce(structure, ''), coalesce(metric, ''), status FROM constraint_lines "
+        "JOIN listed USING (seq)"
+    ).fetchall():
+        lines.setdefault(seq, []).append(tuple(rest))
+    for row in rows:
+        text, _ = _explain_row(row, lines.get(row[0], []), manifest, pack, cache)
+        (directory / f"{row[1]}.txt").write_text(text, encoding="utf-8")
