@@ -14,8 +14,11 @@ its explanation files included; the cohort JSON Lines file is generated beforeha
   bytes/case   audit.duckdb after the final checkpoint, divided by N.
   stages       µs per case in one process (time.process_time): read + validate, evaluate (the result dict),
                database rows from the result, the full result's JSON, the parent's commit (from the db run's CPU).
+  replay_wN    the db audit with evaluation replaced by a replay of one recorded result (its case id swapped):
+               everything the audit does but evaluating: reading, validation, rows, commits, summary (no report).
   memory       peak RSS of the audit's parent + workers (sum, sampled every 50 ms from /proc) at each --memory
-               size, run as a subprocess (python -m reirrad audit, 2 workers).
+               size, run as a subprocess with 2 workers: `python -m reirrad audit`, or with --memory-replay the
+               replayed evaluation (so that a 1,000,000-case run takes minutes, not hours, on a shared machine).
 """
 
 from __future__ import annotations
@@ -51,7 +54,22 @@ def make_cohort(path: Path, n: int, seed: int = 1) -> Path:
     return path
 
 
-def timed_audit(cohort: Path, out: Path, workers: int, full: bool) -> tuple[float, dict[str, float]]:
+def replay_hook(ev: Any) -> None:
+    """Evaluation replaced by one recorded result (the first case's), its case id swapped: the audit's own cost."""
+    real = ev.evaluate
+    recorded: list[dict[str, Any]] = []
+
+    def evaluate(case: Any) -> dict[str, Any]:
+        if not recorded:
+            recorded.append(real(case))
+        return {**recorded[0], "case_id": case.case_id}
+
+    ev.evaluate = evaluate
+
+
+def timed_audit(
+    cohort: Path, out: Path, workers: int, full: bool, hook: Any = None
+) -> tuple[float, dict[str, float]]:
     """Wall seconds and CPU seconds (parent, workers)."""
     t0 = os.times()
     start = time.perf_counter()
@@ -64,6 +82,8 @@ def timed_audit(cohort: Path, out: Path, workers: int, full: bool) -> tuple[floa
             restart=True,
             progress=False,
             full_results=full,
+            evaluator_hook=hook,
+            report=hook is None,  # a replayed result would not survive the explanations' re-evaluation check
         )
     )
     seconds = time.perf_counter() - start
@@ -185,16 +205,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--workers", type=int, nargs="*", default=[2])
     ap.add_argument("--memory", type=int, nargs="*", default=[])
+    ap.add_argument("--memory-replay", action="store_true", help="memory runs with the replayed evaluation")
+    ap.add_argument("--skip-real", action="store_true", help="only the replay and memory figures")
+    ap.add_argument("--run-replay", nargs=2, metavar=("COHORT", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--stages", type=int, default=2000, help="cases timed step by step (0: skip)")
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args(argv)
+    if args.run_replay:
+        timed_audit(Path(args.run_replay[0]), Path(args.run_replay[1]), 2, False, replay_hook)
+        return 0
     base = args.dir or Path(tempfile.mkdtemp(prefix="bench-audit-"))
     base.mkdir(parents=True, exist_ok=True)
     cohort = make_cohort(base / f"cohort-{args.n}.jsonl", args.n)
     fig: dict[str, Any] = {"n": args.n, "nproc": os.cpu_count(), "python": sys.version.split()[0]}
     fig["loadavg_start"] = os.getloadavg()[0]
     for w in args.workers:
+        s, cpu = timed_audit(cohort, base / f"out-replay-w{w}", w, False, replay_hook)
+        fig[f"replay_w{w}"] = args.n / s
+        fig[f"replay_w{w}_cpu_us_per_case"] = {k: v / args.n * 1e6 for k, v in cpu.items()}
+        print(
+            f"replay, {w} worker(s): {args.n / s:,.0f} cases/s ({s:.1f} s); CPU µs/case: parent "
+            f"{cpu['parent'] / args.n * 1e6:.0f}, workers {cpu['workers'] / args.n * 1e6:.0f}",
+            flush=True,
+        )
+        if args.skip_real:
+            continue
         for name, full in (("db", False), ("json", True)):
             out = base / f"out-{name}-w{w}"
             s, cpu = timed_audit(cohort, out, w, full)
@@ -212,13 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         fig["identical"] = {"cases": n, "differ": differ}
         print(f"verdicts, database vs full results JSON: {n:,} cases compared, {differ} differ", flush=True)
         print(f"ratio db / json = {fig[f'db_w{w}'] / fig[f'json_w{w}']:.2f}", flush=True)
-    if args.stages:
+    if args.stages and not args.skip_real:
         fig["stages_us_per_case"] = stages(cohort, min(args.stages, args.n))
         for k, v in fig["stages_us_per_case"].items():
             print(f"  {k:<22} {v:8.0f} µs/case", flush=True)
     for n in args.memory:
         c = make_cohort(base / f"cohort-{n}.jsonl", n)
-        peak, s = peak_rss(c, base / f"out-mem-{n}", 2)
+        peak, s = peak_rss(c, base / f"out-mem-{n}", 2, args.memory_replay)
         fig[f"peak_rss_{n}"] = peak
         fig[f"mem_run_{n}_cases_per_s"] = n / s
         size = (base / f"out-mem-{n}" / "audit.duckdb").stat().st_size
