@@ -238,3 +238,17 @@ def test_the_now_comparison_lists_only_changes(audited: tuple[Path, Path, list[d
         out, "SELECT count(*) FROM policy_verdicts WHERE verdict_now IS NOT NULL AND verdict <> verdict_now"
     )[0][0]
     assert sum(n for v in s["compare"].values() for n in v.values()) == changed
+
+
+def test_the_documented_queries_run(audited: tuple[Path, Path, list[dict[str, Any]]]) -> None:
+    _, out, _ = audited
+    text = (ROOT / "docs" / "audit.md").read_text(encoding="utf-8")
+    block = text.split("### Queries a physicist would run", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    statements = [s.strip() for s in block.split(";") if s.strip().replace("\n", "").strip()]
+    statements = [s for s in statements if any(not ln.startswith("--") for ln in s.splitlines() if ln.strip())]
+    assert len(statements) == 7
+    results = [query(out, s) for s in statements]
+    assert results[0]  # plans that failed HyTEC
+    assert sum(r[-1] for r in results[1]) == sum(
+        n for (n,) in query(out, "SELECT count(*) FROM policy_verdicts")
+    )
