@@ -235,7 +235,7 @@ def csv_case(
     doc.setdefault("lesion", {})
     doc["prior_courses"] = [_course(r, "prior") for _, r in priors]
     doc["planned_course"] = _course(prow, "planned")
-    ordered = {
+    ordered: dict[str, Any] = {
         k: doc[k]
         for k in ("schema", "case_id", "patient", "lesion", "prior_courses", "planned_course", "outcomes")
         if k in doc

@@ -33,7 +33,7 @@ from reirrad.load.yamlio import load_yaml_text
 try:  # optional: about 10x faster than the json module on these documents
     import orjson as _orjson
 except ImportError:  # pragma: no cover - exercised where orjson is absent
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]
 
 __all__ = [
     "CSV_COLUMNS",
@@ -99,7 +99,7 @@ class ConstLines(dict):  # type: ignore[type-arg]
     def __getitem__(self, key: Any) -> int:
         return self.line
 
-    def get(self, key: Any, default: Any = None) -> int:  # type: ignore[override]
+    def get(self, key: Any, default: Any = None) -> int:
         return self.line
 
 
@@ -121,7 +121,7 @@ class CourseLines(ConstLines):
             return self.priors[key[1]]
         return self.line
 
-    def get(self, key: Any, default: Any = None) -> int:  # type: ignore[override]
+    def get(self, key: Any, default: Any = None) -> int:
         return self[key]
 
 

@@ -227,10 +227,10 @@ def _scatter(sc: dict[str, Any]) -> str:
     xmax = max([1.0, *xs]) * 1.1 if scatter else 1.0
 
     def sx(x: float) -> float:
-        return ml + (w - ml - mr) * min(x, xmax) / xmax
+        return float(ml + (w - ml - mr) * min(x, xmax) / xmax)
 
     def sy(y: float) -> float:
-        return h - mb - (h - mb - mt) * min(y, ymax) / ymax
+        return float(h - mb - (h - mb - mt) * min(y, ymax) / ymax)
 
     title = f"{sc['policy']}: cumulative spinal cord Dmax" + (" against this course's" if scatter else "")
     parts = [

@@ -14,7 +14,7 @@ from reirrad.errors import Problem
 try:
     import orjson as _orjson
 except ImportError:  # pragma: no cover
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]
 
 __all__ = ["TABLES", "Rows", "margin"]
 

@@ -567,7 +567,7 @@ def _run_chunks(
             done_cases += e + r
             progress.update(done_cases, chunk.bytes_done)
         return planned["records"]
-    mpc = mp.get_context(_start_method())
+    mpc: Any = mp.get_context(_start_method())
     window = max(2, 3 * opts.workers)
     tasks = mpc.Queue(maxsize=window)
     done = mpc.Queue()
@@ -591,12 +591,12 @@ def _run_chunks(
     try:
         while True:
             while not exhausted and len(inflight) < window:
-                chunk = next(todo, None)
-                if chunk is None:
+                planned_chunk = next(todo, None)
+                if planned_chunk is None:
                     exhausted = True
                     break
-                inflight[chunk.index] = _strip(chunk)
-                tasks.put(chunk)
+                inflight[planned_chunk.index] = _strip(planned_chunk)
+                tasks.put(planned_chunk)
             while next_commit in finished:
                 meta = finished.pop(next_commit)
                 chunk = inflight.pop(next_commit)

@@ -163,7 +163,7 @@ def _open_xlsx(path: Path, sheet: str | None, header_row: int) -> Sheet:
     import zipfile
 
     try:
-        import openpyxl
+        import openpyxl  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - openpyxl is a dependency of the audit extra
         raise _refuse(path, "reading XLSX needs openpyxl", "pip install 'reirrad[audit]'") from None
     try:
@@ -198,7 +198,7 @@ def _merged_cells(ws: Any) -> dict[tuple[int, int], str]:
     """Every cell hidden by a merged range (all but its top-left cell), read from the sheet's XML."""
     from xml.etree.ElementTree import iterparse
 
-    from openpyxl.utils.cell import range_boundaries
+    from openpyxl.utils.cell import range_boundaries  # type: ignore[import-untyped]
 
     out: dict[tuple[int, int], str] = {}
     with ws._get_source() as src:

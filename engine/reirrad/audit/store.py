@@ -74,7 +74,12 @@ class Store:
     """The open database of one audit DIR (the caller holds the StoreLock)."""
 
     def __init__(self, out: Path, read_only: bool = False) -> None:
-        import duckdb
+        try:
+            import duckdb
+        except ImportError:  # pragma: no cover - duckdb is in the audit extra
+            raise _refuse(
+                out, "the audit database needs DuckDB, which is not installed", "pip install 'reirrad[audit]'"
+            ) from None
 
         self.out = out
         self.path = out / DB_FILE
