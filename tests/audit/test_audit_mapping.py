@@ -512,3 +512,67 @@ def test_rules_diff_impact_reads_the_cohorts_audit_reads(
     assert main([*args, str(broken)]) == 2
     err = capsys.readouterr().err
     assert err.index("broken.jsonl:1") < err.index("broken.jsonl:2") < err.index("broken.jsonl:3")
+
+
+COURSE_MAP = """\
+schema: reirrad/cohort-map/v1
+layout: course-per-row
+date_formats: ["%d.%m.%Y"]
+blank_dose: absent
+case_id: {column: Patient}
+course: {column: Kind, vocabulary: {Vorbestrahlung: prior, Re-RT: planned}}
+fields:
+  lesion.levels: Level
+  course.start: Start
+  course.end: End
+  course.technique: Technique
+  course.prescription.dose: Dose
+  course.prescription.fractions: Fx
+  course.structures.SpinalCord.Dmax: Cord Dmax
+"""
+
+
+def test_one_row_per_course(tmp_path: Path) -> None:
+    """course-per-row: the rows of a case consecutive, a column saying which course; two prior courses here."""
+    docs = [d for d in synth_cases(200, 31) if len(d["prior_courses"]) == 2][:4]
+    assert len(docs) == 4
+    header = ["Patient", "Kind", "Level", "Start", "End", "Technique", "Dose", "Fx", "Cord Dmax"]
+    rows = []
+    for d in docs:
+        d["lesion"] = {"levels": d["lesion"]["levels"]}
+        d.pop("patient", None)
+        for c in [*d["prior_courses"], d["planned_course"]]:
+            c.pop("ptv_high_dmin", None)
+            c.pop("dosimetry", None)
+            cord = c.get("structures", {}).get("SpinalCord", {}).get("Dmax")
+            c["structures"] = {"SpinalCord": {"Dmax": cord}} if cord is not None else None
+            if c["structures"] is None:
+                c.pop("structures")
+            planned = c is d["planned_course"]
+            s = date.fromisoformat(c["start"])
+            rows.append(
+                [
+                    d["case_id"],
+                    "Re-RT" if planned else "Vorbestrahlung",
+                    levels_text(d["lesion"]["levels"]) if planned else "",
+                    f"{s.day:02d}.{s.month:02d}.{s.year}",
+                    "" if planned else ".".join(reversed(c["end"].split("-"))),
+                    c["technique"],
+                    c["prescription"]["dose"],
+                    c["prescription"]["fractions"],
+                    "" if cord is None else cord,
+                ]
+            )
+    if "structures" not in docs[0]["planned_course"]:
+        pytest.skip("the synthetic planned course has no cord dose")
+    path = write_csv_sheet(tmp_path / "courses.csv", rows, header)
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text(COURSE_MAP)
+    ref = tmp_path / "ref.jsonl"
+    ref.write_bytes(b"".join(dumps_line(d) for d in docs))
+    a = audit(path, tmp_path / "a", map=mapping)
+    audit(ref, tmp_path / "r")
+    assert (a.records, a.evaluated, a.rejected) == (4, 4, 0)
+    assert verdicts(tmp_path / "a") == verdicts(tmp_path / "r")
+    stored = [json.loads(x) for (x,) in query(tmp_path / "a", "SELECT document FROM cases ORDER BY seq")]
+    assert all(_same_numbers(s, d) for s, d in zip(stored, docs, strict=True))

@@ -326,3 +326,16 @@ def test_fast_validation_gives_the_verdicts_and_messages_of_case_problems() -> N
         slow, slow_problems = case_problems(doc, ConstLines(5), "f.jsonl")
         assert fast_problems == slow_problems
         assert (fast is None) == (slow is None)
+
+
+def test_progress_on_a_terminal_quiet_otherwise(
+    jsonl_cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reirrad.audit.runner import _Progress
+
+    audit(jsonl_cohort, tmp_path / "quiet", progress=None)  # stderr is not a terminal here
+    assert capsys.readouterr().err == ""
+    bar = _Progress(True, 1000, "bytes")
+    bar.update(40, 500, final=True)
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"\raudit \[#{15} {15}\]  50% 40 records, [\d,]+/s, ETA [\d,]+ s \n", err)

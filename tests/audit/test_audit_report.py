@@ -245,7 +245,9 @@ def test_the_documented_queries_run(audited: tuple[Path, Path, list[dict[str, An
     text = (ROOT / "docs" / "audit.md").read_text(encoding="utf-8")
     block = text.split("### Queries a physicist would run", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
     statements = [s.strip() for s in block.split(";") if s.strip().replace("\n", "").strip()]
-    statements = [s for s in statements if any(not ln.startswith("--") for ln in s.splitlines() if ln.strip())]
+    statements = [
+        s for s in statements if any(not ln.startswith("--") for ln in s.splitlines() if ln.strip())
+    ]
     assert len(statements) == 7
     results = [query(out, s) for s in statements]
     assert results[0]  # plans that failed HyTEC
