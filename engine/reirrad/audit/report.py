@@ -16,6 +16,7 @@ _WORDS = {
     "indeterminate": "could not be decided",
     "not_applicable": "did not apply",
 }
+_OP = {"<=": "≤", ">=": "≥"}
 _OUTCOMES = {
     "myelopathy": "myelopathy",
     "vertebral_compression_fracture": "vertebral compression fracture",
@@ -140,7 +141,7 @@ def _non_conforming(s: dict[str, Any]) -> str:
                 r["policy"],
                 f"{r['criterion']} ({r['rule_id']} v{r['rule_version']})",
                 where,
-                f"{_num(r['value'])} vs {r['operator']} {_num(r['limit'])} {r['unit'] or ''}".strip(),
+                f"{_num(r['value'])} vs {_OP.get(r['operator'], r['operator'])} {_num(r['limit'])} {r['unit'] or ''}".strip(),
                 by,
                 fragile,
             ]
@@ -215,7 +216,7 @@ def _not_applicable(s: dict[str, Any]) -> str:
 def _scatter(sc: dict[str, Any]) -> str:
     """One policy's SpinalCord Dmax values: x = its criterion on the planned course, y = its cumulative criterion
     (a scatter), or the cumulative values alone (a strip); dashed lines at the limits of the rules that judged them."""
-    w, h, ml, mb, mt, mr = 620, 420, 70, 55, 20, 150
+    w, h, ml, mb, mt, mr = 660, 420, 70, 55, 20, 190
     pts = sc["sample"]
     axes = sc["axes"]
     scatter = sc["kind"] == "scatter"
@@ -254,11 +255,16 @@ def _scatter(sc: dict[str, Any]) -> str:
             f'<circle cx="{x:.1f}" cy="{sy(p[-2]):.1f}" r="2.3" fill="{_COLORS["fail" if p[-1] == "fail" else "pass"]}" '
             f'fill-opacity="0.6"/>'
         )
-    for k, lim in enumerate(ax_y["limits"]):
+    for lim in ax_y["limits"]:
         y = sy(lim["value"])
         parts.append(
             f'<line x1="{ml}" y1="{y:.1f}" x2="{w - mr}" y2="{y:.1f}" stroke="#000" stroke-dasharray="5,4"/>'
-            f'<text x="{w - mr + 4}" y="{y + 4 + 12 * k:.1f}" font-size="11">{_e(lim["label"])} {_e(ax_y["unit"])}</text>'
+            f'<text x="{w - mr + 4}" y="{y + 4:.1f}" font-size="11">{_e(lim["label"])} {_e(ax_y["unit"])}</text>'
+            + (
+                f'<text x="{w - mr + 4}" y="{y + 16:.1f}" font-size="10">({_e(lim["key"])})</text>'
+                if lim.get("key")
+                else ""
+            )
         )
     if ax_x:
         for k, lim in enumerate(ax_x["limits"]):
@@ -277,7 +283,7 @@ def _scatter(sc: dict[str, Any]) -> str:
     )
     ly = h - 30
     for j, (label, color) in enumerate(
-        (("conformed", _COLORS["pass"]), ("did not conform", _COLORS["fail"]))
+        (("within the limits drawn", _COLORS["pass"]), ("outside a limit drawn", _COLORS["fail"]))
     ):
         parts.append(
             f'<rect x="{w - mr + 6}" y="{ly - 40 + 16 * j}" width="10" height="10" fill="{color}"/>'
@@ -295,7 +301,10 @@ def _scatters(s: dict[str, Any]) -> str:
         limits = "; ".join(
             f"{a['criterion']} ({a['rule_id']}): "
             + ", ".join(
-                f"{lim['operator']} {lim['label']} {a['unit']} ({lim['rule']})" for lim in a["limits"]
+                f"{_OP.get(lim['operator'], lim['operator'])} {lim['label']} {a['unit']}"
+                + (f" for {lim['key']}" if lim.get("key") else "")
+                + f" ({lim['rule']})"
+                for lim in a["limits"]
             )
             for a in sc["axes"]
         )

@@ -118,7 +118,8 @@ def _limits(pack: RulePack, rule_id: str, versions: list[str]) -> list[dict[str,
                     {
                         "value": e.value,
                         "operator": r.limit.operator,
-                        "label": f"{e.value:g} ({r.limit.by} {e.key})",
+                        "label": f"{e.value:g}",
+                        "key": f"{r.limit.by} {e.key}",
                         "rule": span,
                         "note": e.note or "",
                     }
