@@ -25,8 +25,11 @@ DB_FILE = "audit.duckdb"
 LOCK_FILE = ".audit.lock"
 OUTPUTS = ("audit.duckdb", "audit.duckdb.wal", "results.jsonl", "summary.json", "report.html")
 SCHEMA_VERSION = "reirrad/audit-db/v1"
-MEMORY_LIMIT = "256MB"
-"""DuckDB's buffer pool: bounded, so that the audit's memory does not grow with the cohort."""
+MEMORY_LIMIT = "128MB"
+"""DuckDB's buffer pool: bounded, so that the audit's memory does not grow with the cohort (larger queries spill to
+DIR/audit.duckdb.tmp)."""
+CHECKPOINT_EVERY = 8
+"""Chunks between checkpoints: appended data is written to the database file and leaves memory."""
 
 
 def _refuse(path: Path, message: str, accepted: str) -> InputError:
@@ -88,7 +91,7 @@ class Store:
             self.con = duckdb.connect(
                 str(self.path),
                 read_only=read_only,
-                config={"threads": 1, "memory_limit": MEMORY_LIMIT},
+                config={"threads": 1, "memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False},
             )
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0][:300]
@@ -221,6 +224,8 @@ class Store:
                 [chunk, records, evaluated, rejected, counts["blank"], results_size],
             )
             con.execute("COMMIT")
+            if (chunk + 1) % CHECKPOINT_EVERY == 0:
+                con.execute("CHECKPOINT")
         except BaseException:
             with contextlib.suppress(Exception):
                 con.execute("ROLLBACK")
