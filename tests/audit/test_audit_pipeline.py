@@ -339,3 +339,19 @@ def test_progress_on_a_terminal_quiet_otherwise(
     bar.update(40, 500, final=True)
     err = capsys.readouterr().err
     assert re.fullmatch(r"\raudit \[#{15} {15}\]  50% 40 records, [\d,]+/s, ETA [\d,]+ s \n", err)
+
+
+def test_the_summary_is_the_same_computed_in_batches(
+    jsonl_cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-case queries run over batches of records (bounded memory); a batch of 5 gives the summary of one."""
+    from reirrad.audit import summary as summary_module
+
+    audit(jsonl_cohort, tmp_path / "one", compare_now=True)
+    monkeypatch.setattr(summary_module, "BATCH", 5)
+    audit(jsonl_cohort, tmp_path / "many", compare_now=True)
+    one, many = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("one", "many"))
+    for doc in (one, many):
+        doc.pop("input")
+    assert many == one
+    assert many["scatter"][0]["sample"]

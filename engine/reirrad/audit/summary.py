@@ -50,6 +50,30 @@ def _one(store: Any, sql: str, params: list[Any] | None = None) -> Any:
     return row[0] if row else None
 
 
+BATCH = 200_000
+"""Records per batch of the per-case queries: each batch fits DuckDB's capped buffer pool whatever the cohort."""
+
+
+def _batched(store: Any, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Run a per-case aggregate over batches of records and add up its counts (the last column), by the other
+    columns. The SQL reads the views ``bl``, ``bv`` and ``bc``: constraint_lines, policy_verdicts and cases of one
+    batch (cases are never split across batches, so per-case counts add up)."""
+    top = _one(store, "SELECT max(seq) FROM cases")
+    totals: dict[tuple[Any, ...], int] = {}
+    if top is None:
+        return []
+    for lo in range(0, int(top) + 1, BATCH):
+        hi = lo + BATCH
+        for view, table in (("bl", "constraint_lines"), ("bv", "policy_verdicts"), ("bc", "cases")):
+            store.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table} WHERE seq >= {lo} AND seq < {hi}"
+            )
+        for row in _q(store, sql, params):
+            key = tuple(row[:-1])
+            totals[key] = totals.get(key, 0) + int(row[-1])
+    return [(*k, v) for k, v in sorted(totals.items(), key=lambda kv: tuple(str(x) for x in kv[0]))]
+
+
 def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, date) else value
 
@@ -184,13 +208,13 @@ def build_summary(store: Any, manifest: dict[str, Any], pack: RulePack) -> dict[
         p["not_applicable"] = _not_applicable(store, pack, policy)
     s["policies"] = dict(sorted(policies.items()))
     criteria: dict[str, Any] = {}
-    for policy, criterion, kind, status, n in _q(
+    for policy, criterion, kind, status, n in _batched(
         store,
-        "SELECT policy, criterion, 'items', status, count(*) FROM constraint_lines GROUP BY ALL "
+        "SELECT policy, criterion, 'items', status, count(*) FROM bl GROUP BY ALL "
         "UNION ALL SELECT policy, criterion, 'cases', worst, count(*) FROM ("
         "  SELECT seq, policy, criterion, CASE max(CASE status WHEN 'fail' THEN 3 WHEN 'indeterminate' THEN 2 "
         "  WHEN 'pass' THEN 1 ELSE 0 END) WHEN 3 THEN 'fail' WHEN 2 THEN 'indeterminate' WHEN 1 THEN 'pass' "
-        "  ELSE 'not_applicable' END AS worst FROM constraint_lines GROUP BY ALL) GROUP BY ALL",
+        "  ELSE 'not_applicable' END AS worst FROM bl GROUP BY ALL) GROUP BY ALL",
     ):
         c = criteria.setdefault(policy, {}).setdefault(
             criterion, {k: dict.fromkeys(_STATUSES, 0) for k in ("cases", "items")}
@@ -198,10 +222,10 @@ def build_summary(store: Any, manifest: dict[str, Any], pack: RulePack) -> dict[
         c[kind][status] = n
     s["criteria"] = {p: dict(sorted(c.items())) for p, c in sorted(criteria.items())}
     s["disagreements"] = {}
-    for a, b, n in _q(
+    for a, b, n in _batched(
         store,
-        "SELECT a.policy, b.policy, count(*) FROM policy_verdicts a JOIN policy_verdicts b USING (seq) "
-        "WHERE a.verdict = 'pass' AND b.verdict = 'fail' GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT a.policy, b.policy, count(*) FROM bv a JOIN bv b USING (seq) "
+        "WHERE a.verdict = 'pass' AND b.verdict = 'fail' GROUP BY 1, 2",
     ):
         s["disagreements"].setdefault(a, {})[b] = n
     s["recommendations"] = {}
@@ -217,11 +241,12 @@ def build_summary(store: Any, manifest: dict[str, Any], pack: RulePack) -> dict[
             "WHERE verdict_now IS NOT NULL AND verdict <> verdict_now GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
         ):
             s["compare"].setdefault(policy, {})[f"{then}→{now}"] = n
-        s["compare_unchanged"] = _one(
+        unchanged = _batched(
             store,
-            "SELECT count(*) FROM (SELECT seq FROM policy_verdicts WHERE verdict_now IS NOT NULL GROUP BY seq "
+            "SELECT 'n', count(*) FROM (SELECT seq FROM bv WHERE verdict_now IS NOT NULL GROUP BY seq "
             "HAVING bool_and(verdict = verdict_now))",
         )
+        s["compare_unchanged"] = unchanged[0][-1] if unchanged else 0
     s["errors_by_code"] = dict(
         _q(store, "SELECT code, count(DISTINCT seq) FROM errors GROUP BY 1 ORDER BY 1")
     )
@@ -234,35 +259,35 @@ def build_summary(store: Any, manifest: dict[str, Any], pack: RulePack) -> dict[
 
 def _met(store: Any) -> dict[str, dict[str, Any]]:
     """Per policy: cases met on at least one near-max metric, and on each metric (definitions in docs/audit.md)."""
-    rows = _q(
+    rows = _batched(
         store,
         """
-        WITH l AS (SELECT seq, policy, criterion, metric, status FROM constraint_lines),
-        applies AS (SELECT seq, policy, verdict FROM policy_verdicts
+        WITH l AS (SELECT seq, policy, criterion, metric, status FROM bl),
+        applies AS (SELECT seq, policy, verdict FROM bv
                     WHERE verdict NOT IN ('not_applicable', 'not_in_force')),
         caselevel AS (SELECT seq, policy, bool_and(status IN ('pass', 'not_applicable')) AS ok,
                       bool_or(status = 'pass') AS anypass FROM l WHERE metric IS NULL GROUP BY ALL),
         dose AS (SELECT seq, policy, count(DISTINCT criterion) AS n FROM l WHERE metric IS NOT NULL GROUP BY ALL),
         onm AS (SELECT seq, policy, metric, count(DISTINCT criterion) AS n,
                 bool_and(status IN ('pass', 'not_applicable')) AS ok, bool_or(status = 'pass') AS anypass
-                FROM l WHERE metric IS NOT NULL GROUP BY ALL)
-        SELECT a.policy, o.metric, a.seq FROM applies a
-        JOIN onm o USING (seq, policy) JOIN dose d USING (seq, policy) LEFT JOIN caselevel c USING (seq, policy)
-        WHERE o.n = d.n AND o.ok AND coalesce(c.ok, true) AND (o.anypass OR coalesce(c.anypass, false))
-        UNION ALL
-        SELECT a.policy, NULL, a.seq FROM applies a LEFT JOIN dose d USING (seq, policy)
-        WHERE d.n IS NULL AND a.verdict = 'pass'
+                FROM l WHERE metric IS NOT NULL GROUP BY ALL),
+        met AS (SELECT a.policy, o.metric, a.seq FROM applies a
+                JOIN onm o USING (seq, policy) JOIN dose d USING (seq, policy) LEFT JOIN caselevel c USING (seq, policy)
+                WHERE o.n = d.n AND o.ok AND coalesce(c.ok, true) AND (o.anypass OR coalesce(c.anypass, false))
+                UNION ALL
+                SELECT a.policy, NULL, a.seq FROM applies a LEFT JOIN dose d USING (seq, policy)
+                WHERE d.n IS NULL AND a.verdict = 'pass')
+        SELECT policy, metric, count(*) FROM met WHERE metric IS NOT NULL GROUP BY ALL
+        UNION ALL SELECT policy, '*any*', count(DISTINCT seq) FROM met GROUP BY ALL
         """,
     )
     out: dict[str, dict[str, Any]] = {}
-    seen: dict[str, set[int]] = {}
-    for policy, metric, seq in rows:
+    for policy, metric, n in rows:
         p = out.setdefault(policy, {"any": 0, "by_metric": {}})
-        if metric is not None:
-            p["by_metric"][metric] = p["by_metric"].get(metric, 0) + 1
-        if seq not in seen.setdefault(policy, set()):
-            seen[policy].add(seq)
-            p["any"] += 1
+        if metric == "*any*":
+            p["any"] += n
+        else:
+            p["by_metric"][metric] = p["by_metric"].get(metric, 0) + n
     return out
 
 
@@ -331,30 +356,42 @@ def _scatters(store: Any, pack: RulePack) -> list[dict[str, Any]]:
         )
         ids = ", ".join(f"'{a[1]}'" for a in axes)
         base = (
-            f"SELECT l.seq, c.case_id, {cols} FROM constraint_lines l JOIN cases c USING (seq) "
+            f"SELECT l.seq, c.case_id, {cols} FROM bl l JOIN bc c USING (seq) "
             f"WHERE l.structure = 'SpinalCord' AND l.metric = 'Dmax' AND l.rule_id IN ({ids}) "
             f"AND l.status <> 'not_applicable' GROUP BY l.seq, c.case_id"
         )
         n_axes = len(axes)
         have = " AND ".join(f"v{i} IS NOT NULL" for i in range(n_axes))
-        doc["points"] = _one(store, f"SELECT count(*) FROM ({base}) WHERE {have}")
-        doc["undetermined"] = _one(store, f"SELECT count(*) FROM ({base}) WHERE NOT ({have})")
         status_cols = ", ".join(f"s{i}" for i in range(n_axes))
+        counted = _batched(
+            store,
+            f"SELECT 'points', count(*) FROM ({base}) WHERE {have} "
+            f"UNION ALL SELECT 'undetermined', count(*) FROM ({base}) WHERE NOT ({have})",
+        )
+        doc["points"] = dict(counted).get("points", 0)
+        doc["undetermined"] = dict(counted).get("undetermined", 0)
         doc["counts"] = [
             {"statuses": list(row[:-1]), "cases": row[-1]}
-            for row in _q(
-                store, f"SELECT {status_cols}, count(*) FROM ({base}) WHERE {have} GROUP BY ALL ORDER BY ALL"
+            for row in _batched(
+                store, f"SELECT {status_cols}, count(*) FROM ({base}) WHERE {have} GROUP BY ALL"
             )
         ]
         values = ", ".join(f"v{i}" for i in range(n_axes))
-        doc["sample"] = [
-            list(r)
-            for r in _q(
+        flag = " OR ".join(f"s{i} = 'fail'" for i in range(n_axes))
+        sample: list[tuple[Any, ...]] = []
+        top = _one(store, "SELECT max(seq) FROM cases") or 0
+        for lo in range(0, int(top) + 1, BATCH):  # the smallest MD5s of each batch, then of all
+            for view, table in (("bl", "constraint_lines"), ("bc", "cases")):
+                store.con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table} "
+                    f"WHERE seq >= {lo} AND seq < {lo + BATCH}"
+                )
+            sample += _q(
                 store,
-                f"SELECT {values}, CASE WHEN {' OR '.join(f's{i} = ' + chr(39) + 'fail' + chr(39) for i in range(n_axes))} "
-                f"THEN 'fail' ELSE 'pass' END FROM ({base}) WHERE {have} ORDER BY md5(case_id) LIMIT {SAMPLE}",
+                f"SELECT md5(case_id) AS h, {values}, CASE WHEN {flag} THEN 'fail' ELSE 'pass' END "
+                f"FROM ({base}) WHERE {have} ORDER BY h LIMIT {SAMPLE}",
             )
-        ]
+        doc["sample"] = [list(r[1:]) for r in sorted(sample)[:SAMPLE]]
         doc["not_drawn"] = dict(
             _q(
                 store,
@@ -375,13 +412,14 @@ def _non_conforming(store: Any) -> dict[str, Any]:
     rows = _q(
         store,
         f"""
-        WITH fails AS (SELECT * FROM constraint_lines WHERE status = 'fail'),
+        WITH cases_listed AS (SELECT DISTINCT seq FROM constraint_lines WHERE status = 'fail' ORDER BY seq
+                              LIMIT {LISTED}),
+        fails AS (SELECT * FROM constraint_lines JOIN cases_listed USING (seq) WHERE status = 'fail'),
         rescued AS (SELECT DISTINCT f.seq, f.rule_id, f.structure FROM fails f JOIN constraint_lines p
                     ON p.seq = f.seq AND p.rule_id = f.rule_id AND p.structure = f.structure
                     AND p.metric <> f.metric AND p.status = 'pass'),
         ranked AS (SELECT f.*, row_number() OVER (PARTITION BY f.seq, f.policy ORDER BY f.margin NULLS LAST, f.rule_id,
-                   f.structure, f.metric) AS k FROM fails f),
-        cases_listed AS (SELECT DISTINCT seq FROM fails ORDER BY seq LIMIT {LISTED})
+                   f.structure, f.metric) AS k FROM fails f)
         SELECT c.case_id, c.planned_start, c.technique, r.policy, r.criterion, r.rule_id, r.rule_version,
                r.structure, r.metric, r.value, r.limit_value, r.operator, r.unit, r.margin,
                (x.seq IS NOT NULL) OR r.assumed AS fragile, r.assumed, c.seq
@@ -425,14 +463,16 @@ def _outcomes(store: Any) -> dict[str, Any]:
         recorded = _one(store, f"SELECT count({name}) FROM cases")
         if not recorded:
             continue
-        rows = _q(
+        rows = _batched(
             store,
-            f"SELECT v.policy, v.verdict, count(c.{name}), count(*) FILTER (WHERE c.{name}) FROM policy_verdicts v "
-            f"JOIN cases c USING (seq) WHERE v.verdict IN ('pass', 'fail', 'indeterminate') GROUP BY 1, 2 ORDER BY 1, 2",
+            f"SELECT v.policy, v.verdict, 'recorded', count(c.{name}) FROM bv v JOIN bc c USING (seq) "
+            f"WHERE v.verdict IN ('pass', 'fail', 'indeterminate') GROUP BY 1, 2 "
+            f"UNION ALL SELECT v.policy, v.verdict, 'events', count(*) FILTER (WHERE c.{name}) FROM bv v "
+            f"JOIN bc c USING (seq) WHERE v.verdict IN ('pass', 'fail', 'indeterminate') GROUP BY 1, 2",
         )
         per: dict[str, Any] = {}
-        for policy, verdict, known, events in rows:
-            per.setdefault(policy, {})[verdict] = {"recorded": known, "events": events}
+        for policy, verdict, kind, n in rows:
+            per.setdefault(policy, {}).setdefault(verdict, {"recorded": 0, "events": 0})[kind] = n
         out[name] = {"recorded": recorded, "by_policy": per}
     return out
 
