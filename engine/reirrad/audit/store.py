@@ -91,7 +91,11 @@ class Store:
             self.con = duckdb.connect(
                 str(self.path),
                 read_only=read_only,
-                config={"threads": 1, "memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False},
+                config={
+                    "threads": 1,
+                    "memory_limit": MEMORY_LIMIT,
+                    "preserve_insertion_order": False,
+                },
             )
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0][:300]
@@ -100,6 +104,7 @@ class Store:
                 f"the audit database cannot be opened ({first})",
                 "an audit DIR written by reirrad audit; re-run with --restart to start it again",
             ) from None
+        self.con.execute("SET enable_progress_bar = false")  # the audit draws its own, on a terminal only
         if not read_only:
             self._schema()
 
