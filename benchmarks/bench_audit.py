@@ -177,19 +177,12 @@ def _rss_tree(pid: int) -> int:
     return total
 
 
-def peak_rss(cohort: Path, out: Path, workers: int) -> tuple[int, float]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "reirrad",
-        "audit",
-        str(cohort),
-        "--out",
-        str(out),
-        "--workers",
-        str(workers),
-    ]
-    cmd += ["--as-of", AS_OF, "--restart", "--quiet"]
+def peak_rss(cohort: Path, out: Path, workers: int, replay: bool = False) -> tuple[int, float]:
+    if replay:
+        cmd = [sys.executable, __file__, "--run-replay", str(cohort), str(out)]
+    else:
+        cmd = [sys.executable, "-m", "reirrad", "audit", str(cohort), "--out", str(out)]
+        cmd += ["--workers", str(workers), "--as-of", AS_OF, "--restart", "--quiet"]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     peak = 0
