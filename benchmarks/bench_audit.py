@@ -1,19 +1,24 @@
-"""End-to-end audit throughput and memory (issue 4). A script, not a timed test.
+"""End-to-end audit throughput into the database, against the JSON-writing path, in one run; memory by cohort size;
+where the time goes. A script, not a timed test.
 
-    python benchmarks/bench_audit.py --n 10000 [--workers 1 2] [--memory 10000 100000] [--dir /tmp/bench]
+    python benchmarks/bench_audit.py --n 10000 [--workers 2] [--memory 10000 1000000] [--dir /tmp/bench]
 
-Figures (one run each; wall clock around run_audit, so worker start-up, the pack load, chunk commits with fsync
-and the summary/report are included; the cohort JSON Lines file is generated beforehand, outside the timing):
+Figures (wall clock around run_audit: worker start-up, the pack load, the chunk commits, the summary, the report and
+its explanation files included; the cohort JSON Lines file is generated beforehand, outside the timing):
 
-  audit_wN          reirrad.audit.run_audit with N worker processes, durable-rules as the rule step.
-  noop_w2           The same pipeline, 2 workers, with the rule step replaced by a replay of the rule names
-                    durable fired for each case (recorded beforehand): everything but durable.
-  obvious_1p        The obvious one-process pipeline: for each line json.loads, case_problems (schema, model,
-                    semantics), Evaluator.evaluate with durable's stock Host (timer threads, stock action path;
-                    the case fact, then the derived and stage facts
-                    asserted by the caller, then delete_state), json.dumps, write.
-  memory            Peak RSS of the audit's parent + workers (sum, sampled every 50 ms from /proc) at each
-                    --memory size, run as a subprocess (python -m reirrad audit).
+  db_wN        reirrad audit into audit.duckdb only (the default), N worker processes.
+  json_wN      the same audit also writing every case's full result JSON (results.jsonl, --full-results): the
+               path the audit had before the database, plus the database.
+  identical    the policy verdicts and every constraint line's status and value in the database equal those of the
+               full results JSON, case by case, on all N cases.
+  bytes/case   audit.duckdb after the final checkpoint, divided by N.
+  stages       µs per case in one process (time.process_time): read + validate, evaluate (the result dict),
+               database rows from the result, the full result's JSON, the parent's commit (from the db run's CPU).
+  replay_wN    the db audit with evaluation replaced by a replay of one recorded result (its case id swapped):
+               everything the audit does but evaluating: reading, validation, rows, commits, summary (no report).
+  memory       peak RSS of the audit's parent + workers (sum, sampled every 50 ms from /proc) at each --memory
+               size, run as a subprocess with 2 workers: `python -m reirrad audit`, or with --memory-replay the
+               replayed evaluation (so that a 1,000,000-case run takes minutes, not hours, on a shared machine).
 """
 
 from __future__ import annotations
@@ -29,36 +34,43 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench_evaluate import obvious_durable, stock_fire  # the same stock-Host baseline (this folder)
-from reirrad.audit.readers import dumps_line
-from reirrad.audit.runner import AuditOptions, run_audit
-from reirrad.case import case_problems
-from reirrad.evaluate import Evaluator
+import duckdb
+from reirrad.audit.readers import dumps_line, open_source
+from reirrad.audit.rows import Rows
+from reirrad.audit.runner import AuditOptions, EvaluatorCache, run_audit, validate_document
+from reirrad.knowledge.rulepack import load_pack
 from reirrad.testing.synth import iter_synth_cases
 
 AS_OF = "2025-10-01"
-RULES: Path | None = None
-
-
-def evaluator() -> Evaluator:
-    from reirrad.knowledge.rulepack import load_pack
-
-    return Evaluator(load_pack(RULES) if RULES else None, as_of=date.fromisoformat(AS_OF))
 
 
 def make_cohort(path: Path, n: int, seed: int = 1) -> Path:
     if not path.exists():
-        with open(path, "wb") as f:
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
             for doc in iter_synth_cases(n, seed):
                 f.write(dumps_line(doc))
+        tmp.rename(path)
     return path
 
 
-CPU: dict[str, float] = {}
+def replay_hook(ev: Any) -> None:
+    """Evaluation replaced by one recorded result (the first case's), its case id swapped: the audit's own cost."""
+    real = ev.evaluate
+    recorded: list[dict[str, Any]] = []
+
+    def evaluate(case: Any) -> dict[str, Any]:
+        if not recorded:
+            recorded.append(real(case))
+        return {**recorded[0], "case_id": case.case_id}
+
+    ev.evaluate = evaluate
 
 
-def timed_audit(cohort: Path, out: Path, workers: int, hook: Any = None) -> float:
-    """Wall seconds; CPU seconds of the parent and of the (joined) workers are left in CPU."""
+def timed_audit(
+    cohort: Path, out: Path, workers: int, full: bool, hook: Any = None
+) -> tuple[float, dict[str, float]]:
+    """Wall seconds and CPU seconds (parent, workers)."""
     t0 = os.times()
     start = time.perf_counter()
     outcome = run_audit(
@@ -68,81 +80,86 @@ def timed_audit(cohort: Path, out: Path, workers: int, hook: Any = None) -> floa
             workers=workers,
             as_of=AS_OF,
             restart=True,
-            evaluator_hook=hook,
             progress=False,
-            rules=RULES,
+            full_results=full,
+            evaluator_hook=hook,
+            report=hook is None,  # a replayed result would not survive the explanations' re-evaluation check
         )
     )
     seconds = time.perf_counter() - start
     t1 = os.times()
-    CPU["parent"] = t1.user + t1.system - t0.user - t0.system
-    CPU["workers"] = t1.children_user + t1.children_system - t0.children_user - t0.children_system
-    assert outcome.evaluated + outcome.rejected == outcome.input_cases
-    return seconds
+    assert outcome.evaluated + outcome.rejected + outcome.blank == outcome.records
+    cpu = {
+        "parent": t1.user + t1.system - t0.user - t0.system,
+        "workers": t1.children_user + t1.children_system - t0.children_user - t0.children_system,
+    }
+    return seconds, cpu
 
 
-class Replay:
-    """The no-op rule step: the rule names durable fired for the current case, recorded beforehand."""
-
-    name, version = "replay", "0"
-
-    def __init__(self, table: dict[str, list[str]]) -> None:
-        self.table = table
-        self.current = ""
-
-    def fire(self, fact: dict[str, Any]) -> list[str]:
-        return self.table[self.current]
-
-
-def record(cohort: Path) -> dict[str, list[str]]:
-    ev = evaluator()
-    table: dict[str, list[str]] = {}
-    with open(cohort, "rb") as f:
+def identical(out: Path) -> tuple[int, int]:
+    """(cases compared, cases that differ) between the database and results.jsonl of the same audit."""
+    con = duckdb.connect(str(out / "audit.duckdb"), read_only=True)
+    stored: dict[str, list[Any]] = {}
+    for case_id, kind, key, status, value in con.execute(
+        "SELECT c.case_id, 'v', v.policy, v.verdict, NULL FROM policy_verdicts v JOIN cases c USING (seq) "
+        "UNION ALL SELECT c.case_id, 'l', l.rule_id || ' ' || coalesce(l.structure, '') || ' ' || coalesce(l.metric, ''), "
+        "l.status, l.value FROM constraint_lines l JOIN cases c USING (seq)"
+    ).fetchall():
+        stored.setdefault(case_id, []).append((kind, key, status, value))
+    con.close()
+    differ = n = 0
+    with open(out / "results.jsonl", "rb") as f:
         for line in f:
-            case, _ = case_problems(json.loads(line), {}, "x")
-            assert case is not None
-            table[case.case_id] = ev.engine.fire(ev.prepare(case).fact)
-    return table
+            r = json.loads(line)
+            n += 1
+            mine = [("v", p["policy"], p["verdict"], None) for p in r["policy_summary"]]
+            mine += [
+                ("l", f"{e['rule_id']} {e['structure'] or ''} {e['metric'] or ''}", e["status"], e["value"])
+                for e in r["constraints"]
+            ]
+            if sorted(mine, key=repr) != sorted(stored.get(r["case_id"], []), key=repr):
+                differ += 1
+    return n, differ
 
 
-def replay_hook(table: dict[str, list[str]]) -> Any:
-    def hook(ev: Any) -> None:
-        replay = Replay(table)
-        real = ev.evaluate
-
-        def evaluate(case: Any, **kwargs: Any) -> Any:
-            replay.current = case.case_id
-            return real(case, **kwargs)
-
-        ev.engine = replay
-        ev.evaluate = evaluate
-
-    return hook
-
-
-class StockEngine:
-    """The stock durable Host of bench_evaluate (every stage, derived facts asserted by the caller)."""
-
-    name, version = "durable-stock", "2.0.28"
-
-    def __init__(self, ev: Evaluator) -> None:
-        self.host, self.rs, self.fired = obvious_durable(ev)
-        self.compiled = ev.compiled
-
-    def fire(self, fact: dict[str, Any]) -> list[str]:
-        return stock_fire(self.host, self.rs, self.fired, fact, self.compiled)
-
-
-def obvious_one_process(cohort: Path, out: Path) -> float:
-    ev = evaluator()
-    ev.engine = StockEngine(ev)  # type: ignore[assignment]
-    start = time.perf_counter()
-    with open(cohort, encoding="utf-8") as f, open(out, "w", encoding="utf-8") as res:
-        for line in f:
-            case, problems = case_problems(json.loads(line), {}, str(cohort))
-            assert case is not None and not problems
-            res.write(json.dumps(ev.evaluate(case), ensure_ascii=False, separators=(",", ":")) + "\n")
-    return time.perf_counter() - start
+def stages(cohort: Path, n: int) -> dict[str, float]:
+    """µs per case of each step, in this process, over the first n cases."""
+    source = open_source(cohort)
+    cache = EvaluatorCache(load_pack())
+    on = date.fromisoformat(AS_OF)
+    ev, label = cache.for_date(on)
+    records = []
+    t = time.process_time()
+    for rec in source.records(1000):
+        case, _ = validate_document(rec.data, rec.lines, rec.file)
+        records.append((rec, case))
+        if len(records) == n:
+            break
+    read_validate = time.process_time() - t
+    t = time.process_time()
+    results = [ev.evaluate(case) for _, case in records]
+    evaluate = time.process_time() - t
+    rows = Rows()
+    t = time.process_time()
+    for (rec, case), result in zip(records, results, strict=True):
+        rows.add_case(rec.seq, rec.key, rec.line, case, rec.data, result, label)
+    build_rows = time.process_time() - t
+    with tempfile.TemporaryDirectory() as d:
+        t = time.process_time()
+        rows.write(Path(d), "x")
+        write_rows = time.process_time() - t
+    t = time.process_time()
+    for r in results:
+        dumps_line(r)
+    dump_json = time.process_time() - t
+    k = len(records)
+    return {
+        "read_validate": read_validate / k * 1e6,
+        "evaluate_result_dict": evaluate / k * 1e6,
+        "rows_from_result": build_rows / k * 1e6,
+        "rows_to_part_files": write_rows / k * 1e6,
+        "full_result_json": dump_json / k * 1e6,
+    }
 
 
 def _rss_tree(pid: int) -> int:
@@ -160,32 +177,14 @@ def _rss_tree(pid: int) -> int:
     return total
 
 
-def peak_rss(cohort: Path, out: Path, workers: int) -> tuple[int, float]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "reirrad",
-        "audit",
-        str(cohort),
-        "--out",
-        str(out),
-        "--workers",
-        str(workers),
-        "--as-of",
-        AS_OF,
-        "--restart",
-        "--quiet",
-        *(["--rules", str(RULES)] if RULES else []),
-    ]
+def peak_rss(cohort: Path, out: Path, workers: int, replay: bool = False) -> tuple[int, float]:
+    if replay:
+        cmd = [sys.executable, __file__, "--run-replay", str(cohort), str(out)]
+    else:
+        cmd = [sys.executable, "-m", "reirrad", "audit", str(cohort), "--out", str(out)]
+        cmd += ["--workers", str(workers), "--as-of", AS_OF, "--restart", "--quiet"]
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.DEVNULL,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and Path(p, "reirrad").is_dir()),
-        },
-    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     peak = 0
     while proc.poll() is None:
         peak = max(peak, _rss_tree(proc.pid))
@@ -197,58 +196,67 @@ def peak_rss(cohort: Path, out: Path, workers: int) -> tuple[int, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=10_000)
-    ap.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    ap.add_argument("--workers", type=int, nargs="*", default=[2])
     ap.add_argument("--memory", type=int, nargs="*", default=[])
+    ap.add_argument("--memory-replay", action="store_true", help="memory runs with the replayed evaluation")
+    ap.add_argument("--skip-real", action="store_true", help="only the replay and memory figures")
+    ap.add_argument("--run-replay", nargs=2, metavar=("COHORT", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--stages", type=int, default=2000, help="cases timed step by step (0: skip)")
     ap.add_argument("--dir", type=Path, default=None)
-    ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--json", metavar="OUT")
-    ap.add_argument(
-        "--rules", type=Path, default=None, help="a rule pack directory (default: the bundled pack)"
-    )
     args = ap.parse_args(argv)
-    global RULES  # noqa: PLW0603
-    RULES = args.rules
+    if args.run_replay:
+        timed_audit(Path(args.run_replay[0]), Path(args.run_replay[1]), 2, False, replay_hook)
+        return 0
     base = args.dir or Path(tempfile.mkdtemp(prefix="bench-audit-"))
     base.mkdir(parents=True, exist_ok=True)
     cohort = make_cohort(base / f"cohort-{args.n}.jsonl", args.n)
     fig: dict[str, Any] = {"n": args.n, "nproc": os.cpu_count(), "python": sys.version.split()[0]}
+    fig["loadavg_start"] = os.getloadavg()[0]
     for w in args.workers:
-        s = timed_audit(cohort, base / f"out-w{w}", w)
-        fig[f"audit_w{w}"] = args.n / s
-        fig[f"cpu_us_per_case_w{w}"] = {k: v / args.n * 1e6 for k, v in CPU.items()}
+        s, cpu = timed_audit(cohort, base / f"out-replay-w{w}", w, False, replay_hook)
+        fig[f"replay_w{w}"] = args.n / s
+        fig[f"replay_w{w}_cpu_us_per_case"] = {k: v / args.n * 1e6 for k, v in cpu.items()}
         print(
-            f"audit, {w} worker(s): {args.n / s:,.0f} cases/s ({s:.1f} s); CPU µs/case: parent "
-            f"{CPU['parent'] / args.n * 1e6:.0f}, workers {CPU['workers'] / args.n * 1e6:.0f}",
+            f"replay, {w} worker(s): {args.n / s:,.0f} cases/s ({s:.1f} s); CPU µs/case: parent "
+            f"{cpu['parent'] / args.n * 1e6:.0f}, workers {cpu['workers'] / args.n * 1e6:.0f}",
             flush=True,
         )
-    if not args.skip_baselines:
-        table = record(cohort)
-        s = timed_audit(cohort, base / "out-noop", 2, replay_hook(table))
-        fig["noop_w2"] = args.n / s
-        fig["cpu_us_per_case_noop"] = {k: v / args.n * 1e6 for k, v in CPU.items()}
-        print(
-            f"audit, 2 workers, rule step replayed (no-op): {args.n / s:,.0f} cases/s; CPU µs/case: parent "
-            f"{CPU['parent'] / args.n * 1e6:.0f}, workers {CPU['workers'] / args.n * 1e6:.0f}",
-            flush=True,
-        )
-        del table
-        s = obvious_one_process(cohort, base / "obvious.jsonl")
-        fig["obvious_1p"] = args.n / s
-        print(f"obvious one-process pipeline (stock Host): {args.n / s:,.0f} cases/s", flush=True)
-        if "audit_w2" in fig:
+        if args.skip_real:
+            continue
+        for name, full in (("db", False), ("json", True)):
+            out = base / f"out-{name}-w{w}"
+            s, cpu = timed_audit(cohort, out, w, full)
+            fig[f"{name}_w{w}"] = args.n / s
+            fig[f"{name}_w{w}_cpu_us_per_case"] = {k: v / args.n * 1e6 for k, v in cpu.items()}
             print(
-                f"ratio audit_w2 / obvious_1p = {fig['audit_w2'] / fig['obvious_1p']:.2f}; "
-                f"audit_w2 / noop_w2 = {fig['audit_w2'] / fig['noop_w2']:.2f}"
+                f"{name:>4}, {w} worker(s): {args.n / s:,.0f} cases/s ({s:.1f} s); CPU µs/case: parent "
+                f"{cpu['parent'] / args.n * 1e6:.0f}, workers {cpu['workers'] / args.n * 1e6:.0f}",
+                flush=True,
             )
+        size = (base / f"out-db-w{w}" / "audit.duckdb").stat().st_size
+        fig["db_bytes_per_case"] = size / args.n
+        print(f"audit.duckdb: {size / 2**20:,.1f} MiB, {size / args.n:,.0f} bytes per case", flush=True)
+        n, differ = identical(base / f"out-json-w{w}")
+        fig["identical"] = {"cases": n, "differ": differ}
+        print(f"verdicts, database vs full results JSON: {n:,} cases compared, {differ} differ", flush=True)
+        print(f"ratio db / json = {fig[f'db_w{w}'] / fig[f'json_w{w}']:.2f}", flush=True)
+    if args.stages and not args.skip_real:
+        fig["stages_us_per_case"] = stages(cohort, min(args.stages, args.n))
+        for k, v in fig["stages_us_per_case"].items():
+            print(f"  {k:<22} {v:8.0f} µs/case", flush=True)
     for n in args.memory:
         c = make_cohort(base / f"cohort-{n}.jsonl", n)
-        peak, s = peak_rss(c, base / f"out-mem-{n}", 2)
+        peak, s = peak_rss(c, base / f"out-mem-{n}", 2, args.memory_replay)
         fig[f"peak_rss_{n}"] = peak
+        fig[f"mem_run_{n}_cases_per_s"] = n / s
+        size = (base / f"out-mem-{n}" / "audit.duckdb").stat().st_size
         print(
-            f"peak RSS (parent + 2 workers) at {n:,} cases: {peak / 2**20:,.0f} MiB ({n / s:,.0f} cases/s)",
+            f"peak RSS (parent + 2 workers) at {n:,} cases: {peak / 2**20:,.0f} MiB ({n / s:,.0f} cases/s, "
+            f"{s:,.0f} s; audit.duckdb {size / n:,.0f} bytes per case)",
             flush=True,
         )
-        (base / f"out-mem-{n}" / "results.jsonl").unlink()
+    fig["loadavg_end"] = os.getloadavg()[0]
     if args.json:
         Path(args.json).write_text(json.dumps(fig, indent=2) + "\n")
     return 0

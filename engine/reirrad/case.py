@@ -392,6 +392,19 @@ class PlannedCourse(Course):
         return bool(self.structures)
 
 
+class Outcome(_Model):
+    """An event after the planned course (audits only; no rule reads it)."""
+
+    occurred: StrictBool
+    date: IsoDate | None = None
+
+
+class Outcomes(_Model):
+    myelopathy: Outcome | None = None
+    vertebral_compression_fracture: Outcome | None = None
+    local_failure: Outcome | None = None
+
+
 class Case(_Model):
     schema_: Literal["reirrad/case/v1"] = Field(alias="schema")
     case_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -409,6 +422,8 @@ class Case(_Model):
     def planned_start(self, as_of: date) -> date:
         """The planned course's start, or ``as_of`` when there is no planned course yet."""
         return self.planned_course.start if self.planned_course is not None else as_of  # type: ignore[return-value]
+
+    outcomes: Outcomes | None = None
 
     @property
     def most_recent_prior(self) -> PriorCourse | None:
@@ -696,6 +711,24 @@ def _semantic_problems(case: Case, lines: LineMap, file: str, as_of: date | None
                         "dvh.order",
                     )
     _date_problems(case, as_of or date.today(), add)
+    for name in ("myelopathy", "vertebral_compression_fracture", "local_failure"):
+        outcome = getattr(case.outcomes, name, None)
+        if outcome is None or outcome.date is None:
+            continue
+        if not outcome.occurred:
+            add(
+                ("outcomes", name, "date"),
+                "a date is given for an event that did not occur",
+                "a date only with occurred: true",
+                "outcomes.date",
+            )
+        elif case.planned_course is not None and outcome.date < case.planned_course.start:  # type: ignore[operator]
+            add(
+                ("outcomes", name, "date"),
+                f"the event ({outcome.date}) is dated before the planned course starts ({case.planned_course.start})",
+                "an outcome of the planned course: on or after its start",
+                "dates.order",
+            )
     return problems
 
 

@@ -1,4 +1,4 @@
-"""reirrad audit: every input case lands once in results.jsonl or errors.jsonl, whatever the format or failure."""
+"""reirrad audit: every input record lands once in the database (cases or errors), whatever the format or failure."""
 
 from __future__ import annotations
 
@@ -10,27 +10,39 @@ from typing import Any
 
 import pytest
 import yaml
+from audit_helpers import AS_OF, accounted, audit, query
 from reirrad.audit.readers import CSV_COLUMNS, dumps_line, read_csv_cases, write_csv
-from reirrad.audit.runner import AuditOptions, run_audit
-from reirrad.audit.summary import Acc, finalize
 from reirrad.cli.main import main
 from reirrad.load.yamlio import load_yaml_file
 from reirrad.testing.synth import SYNTHETIC_PREFIX, iter_synth_cases, synth_cases
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml"
-AS_OF = "2025-10-01"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def audit(cohort: Path, out: Path, **kw: Any) -> Any:
-    kw.setdefault("workers", 0)
-    kw.setdefault("as_of", AS_OF)
-    kw.setdefault("chunk_cases", 7)
-    return run_audit(AuditOptions(cohort=cohort, out=out, **kw))
+def errors_by_line(out: Path) -> dict[int, list[dict[str, Any]]]:
+    cols = [
+        "seq",
+        "source",
+        "file",
+        "line",
+        "column_name",
+        "path",
+        "code",
+        "value",
+        "message",
+        "accepted",
+        "case_id",
+    ]
+    found: dict[int, list[dict[str, Any]]] = {}
+    for row in query(out, f"SELECT {', '.join(cols)} FROM errors ORDER BY seq, path"):
+        e = dict(zip(cols, row, strict=True))
+        found.setdefault(e["line"], []).append(e)
+    return found
 
 
 def invalid_case() -> dict[str, Any]:
@@ -62,46 +74,47 @@ def test_jsonl_every_line_lands_once_with_line_numbers(
 ) -> None:
     out = tmp_path / "out"
     outcome = audit(jsonl_cohort, out)
-    results, errors = read_jsonl(out / "results.jsonl"), read_jsonl(out / "errors.jsonl")
-    assert (outcome.input_cases, outcome.evaluated, outcome.rejected, outcome.blank_lines) == (42, 40, 2, 1)
-    assert len(results) + len(errors) == 42
-    assert [r["case_id"] for r in results] == [d["case_id"] for d in docs]  # ordered output
-    by_line = {e["line"]: e for e in errors}
+    assert (outcome.records, outcome.evaluated, outcome.rejected, outcome.blank) == (43, 40, 2, 1)
+    assert [r[0] for r in query(out, "SELECT case_id FROM cases ORDER BY seq")] == [
+        d["case_id"] for d in docs
+    ]
+    assert [seq for seq, _ in accounted(out)] == [i for i in range(43) if i != 22]  # line 23 is blank
+    by_line = errors_by_line(out)
     assert set(by_line) == {21, 22}
-    bad_json = by_line[21]["problems"][0]
-    assert bad_json["file"] == str(jsonl_cohort) and bad_json["line"] == 21
+    bad_json = by_line[21][0]
+    assert bad_json["file"] == str(jsonl_cohort)
+    assert bad_json["code"] == "json"
     assert bad_json["message"].startswith("not valid JSON")
-    schema = by_line[22]
+    schema = by_line[22][0]
     assert schema["case_id"] == "schema-invalid"
-    assert schema["problems"][0]["path"] == "planned_course.prescription.fractions"
-    assert schema["problems"][0]["line"] == 22 and schema["problems"][0]["file"] == str(jsonl_cohort)
-    assert schema["problems"][0]["accepted"]
+    assert schema["path"] == "planned_course.prescription.fractions"
+    assert schema["file"] == str(jsonl_cohort)
+    assert schema["accepted"]
 
 
 def test_summary_counts_equal_the_per_case_results(jsonl_cohort: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    audit(jsonl_cohort, out, workers=2, chunk_cases=5)
+    audit(jsonl_cohort, out, workers=2, chunk_cases=5, full_results=True)
     summary = json.loads((out / "summary.json").read_text())
     results = read_jsonl(out / "results.jsonl")
+    assert len(results) == 40
     verdicts: Counter[tuple[str, str]] = Counter()
     items: Counter[tuple[str, str, str]] = Counter()
+    recs: Counter[tuple[str, str]] = Counter()
     for r in results:
         verdicts.update((p["policy"], p["verdict"]) for p in r["policy_summary"])
         items.update((c["policy"], c["criterion"], c["status"]) for c in r["constraints"])
+        recs.update((x["rule_id"], x["status"]) for x in r["recommendations"])
+    assert sum(verdicts.values()) == sum(sum(p["verdicts"].values()) for p in summary["policies"].values())
     for (policy, verdict), n in verdicts.items():
         assert summary["policies"][policy]["verdicts"][verdict] == n
     for (policy, criterion, status), n in items.items():
         assert summary["criteria"][policy][criterion]["items"][status] == n
-    assert summary["counts"] == {"evaluated": 40, "rejected": 2, "blank_lines": 1}
-    # an independent recount (one accumulator, one pass) gives the same document as the chunked, parallel run
-    acc = Acc()
-    for i, r in enumerate(results):
-        acc.add_result(f"line {_line_of(jsonl_cohort, r['case_id'])}", r)
-    again = finalize(acc.export(), {})
-    for key in ("policies", "criteria", "disagreements", "cord_eqd2"):
-        assert again[key] == summary[key], key
+    for (rule, status), n in recs.items():
+        assert summary["recommendations"][rule][status] == n
+    assert summary["counts"] == {"records": 43, "evaluated": 40, "rejected": 2, "blank": 1}
     hytec = summary["policies"]["hytec"]["met"]
-    assert hytec["all_metrics"] <= hytec["any_metric"] <= hytec["evaluated"]
+    assert hytec["all_metrics"] <= hytec["any_metric"] <= hytec["applies"]
     pass_fail = sum(
         1
         for r in results
@@ -109,13 +122,30 @@ def test_summary_counts_equal_the_per_case_results(jsonl_cohort: Path, tmp_path:
         <= {p["policy"]: p["verdict"] for p in r["policy_summary"]}.items()
     )
     assert summary["disagreements"].get("hytec", {}).get("nelson", 0) == pass_fail
-
-
-def _line_of(path: Path, case_id: str) -> int:
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if f'"case_id":"{case_id}"' in line:
-            return i
-    raise AssertionError(case_id)
+    # every stored constraint line is the result's line, value and margin included
+    stored = query(
+        out,
+        "SELECT c.case_id, l.rule_id, coalesce(l.structure, ''), coalesce(l.metric, ''), l.status, l.value, l.margin "
+        "FROM constraint_lines l JOIN cases c USING (seq) ORDER BY ALL",
+    )
+    expect = sorted(
+        (
+            r["case_id"],
+            e["rule_id"],
+            e["structure"] or "",
+            e["metric"] or "",
+            e["status"],
+            e["value"],
+            None
+            if e["value"] is None or e["limit"] is None
+            else round(
+                e["limit"] - e["value"] if e["operator"] in ("<", "<=") else e["value"] - e["limit"], 6
+            ),
+        )
+        for r in results
+        for e in r["constraints"]
+    )
+    assert stored == expect
 
 
 def test_yaml_directory_with_a_bad_file(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
@@ -127,10 +157,11 @@ def test_yaml_directory_with_a_bad_file(tmp_path: Path, docs: list[dict[str, Any
     (cohort / "notes.txt").write_text("not a case")
     out = tmp_path / "out"
     outcome = audit(cohort, out, chunk_cases=4)
-    assert (outcome.input_cases, outcome.evaluated, outcome.rejected) == (10, 9, 1)
-    err = read_jsonl(out / "errors.jsonl")[0]
-    assert err["file"].endswith("broken.yaml")
-    assert err["problems"][0]["message"].startswith("not valid YAML") and err["problems"][0]["line"] == 3
+    assert (outcome.records, outcome.evaluated, outcome.rejected) == (10, 9, 1)
+    ((file, line, message),) = query(out, "SELECT file, line, message FROM errors")
+    assert file.endswith("broken.yaml")
+    assert message.startswith("not valid YAML")
+    assert line == 3
 
 
 def test_csv_round_trip_is_identical(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
@@ -175,15 +206,22 @@ def test_csv_audit_with_bad_rows_names_file_and_line(tmp_path: Path, docs: list[
     path.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
     outcome = audit(path, out, chunk_cases=3)
-    assert outcome.input_cases == 9 and outcome.evaluated == 6 and outcome.rejected == 3
-    errors = {e.get("case_id"): e for e in read_jsonl(out / "errors.jsonl")}
-    assert errors["extra-fields"]["problems"][0]["line"] == 4
-    assert "fields, the header" in errors["extra-fields"]["problems"][0]["message"]
-    assert errors["odd-course"]["problems"][0]["message"].startswith("course 'next'")
-    bad = errors["schema-invalid"]["problems"][0]
+    assert outcome.records == 9
+    assert outcome.evaluated == 6
+    assert outcome.rejected == 3
+    errors = {
+        e[0]: e
+        for e in query(out, "SELECT case_id, line, message, path, file, column_name, value FROM errors")
+    }
+    assert errors["extra-fields"][1] == 4
+    assert "fields, the header" in errors["extra-fields"][2]
+    assert errors["odd-course"][2].startswith("course 'next'")
+    _, line, _, bad_path, file, column, value = errors["schema-invalid"]
     planned_line = next(i for i, ln in enumerate(lines, 1) if ln.startswith("schema-invalid,planned"))
-    assert bad["path"] == "planned_course.prescription.fractions" and bad["line"] == planned_line
-    assert bad["file"] == str(path)
+    assert bad_path == "planned_course.prescription.fractions"
+    assert line == planned_line
+    assert file == str(path)
+    assert (column, value) == ("prescription.fractions", "three")
 
 
 def test_as_of_selects_rules_on_both_sides_of_valid_from(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
@@ -199,10 +237,13 @@ def test_as_of_selects_rules_on_both_sides_of_valid_from(tmp_path: Path, docs: l
     path.write_bytes(dumps_line(early) + dumps_line(late))
 
     def policies(out: Path) -> dict[str, set[str]]:
-        return {
-            r["case_id"]: {p["policy"] for p in r["policy_summary"]}
-            for r in read_jsonl(out / "results.jsonl")
-        }
+        found: dict[str, set[str]] = {}
+        for case_id, policy in query(
+            out,
+            "SELECT case_id, policy FROM policy_verdicts JOIN cases USING (seq) WHERE verdict <> 'not_in_force'",
+        ):
+            found.setdefault(case_id, set()).add(policy)
+        return found
 
     audit(
         path,
@@ -212,16 +253,18 @@ def test_as_of_selects_rules_on_both_sides_of_valid_from(tmp_path: Path, docs: l
         now=__import__("datetime").date(2025, 10, 1),
     )
     by_case = policies(tmp_path / "t")
-    assert "hytec" not in by_case["treated-2011"] and "nelson" in by_case["treated-2011"]
+    assert "hytec" not in by_case["treated-2011"]
+    assert "nelson" in by_case["treated-2011"]
     assert "hytec" in by_case["treated-2012"]
     summary = json.loads((tmp_path / "t" / "summary.json").read_text())
-    assert len(summary["rule_sets"]) == 2
+    assert len(summary["rules_in_force"]) == 2
     assert sum(n for k, n in summary["compare"]["hytec"].items() if k.startswith("not_in_force→")) == 1
+    assert all(k.split("→")[0] != k.split("→")[1] for v in summary["compare"].values() for k in v)
     audit(path, tmp_path / "d1", as_of="2011-12-31")
     audit(path, tmp_path / "d2", as_of="2012-01-01")
     assert all("hytec" not in p for p in policies(tmp_path / "d1").values())
     assert all("hytec" in p for p in policies(tmp_path / "d2").values())
-    as_of = {r["rule_pack"]["as_of"] for r in read_jsonl(tmp_path / "t" / "results.jsonl")}
+    as_of = {str(r[0]) for r in query(tmp_path / "t", "SELECT as_of FROM cases")}
     assert as_of == {"2011-12-31", "2012-01-01"}
 
 
@@ -229,10 +272,12 @@ def test_report_is_self_contained(jsonl_cohort: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     audit(jsonl_cohort, out, compare_now=True)
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert html.count("<svg") >= 3 and "<circle" in html
+    assert html.count("<svg") >= 3
+    assert "<circle" in html
     assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.I), "no external URL"
     assert not re.search(r"<(script|link|img|iframe)\b", html, re.I)
-    assert "25 Gy" in html and "70 Gy" in html
+    assert "25 Gy EQD2" in html
+    assert "70 Gy EQD2" in html
 
 
 def test_cli_prints_counts_and_refuses_a_different_input_in_the_same_dir(
@@ -241,11 +286,13 @@ def test_cli_prints_counts_and_refuses_a_different_input_in_the_same_dir(
     out = tmp_path / "out"
     assert main(["audit", str(jsonl_cohort), "--out", str(out), "--workers", "0", "--as-of", AS_OF]) == 0
     printed = capsys.readouterr().out
-    assert "input cases: 42; evaluated: 40 (results.jsonl); rejected: 2 (errors.jsonl)" in printed
+    assert "records read: 43; evaluated: 40; rejected: 2 (errors table); blank: 1" in printed
     other = tmp_path / "other.jsonl"
     other.write_bytes(jsonl_cohort.read_bytes()[:2000])
     assert main(["audit", str(other), "--out", str(out), "--workers", "0"]) == 2
-    assert "another input" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "another input" in err
+    assert "input (path, sha256, size)" in err
     assert main(["audit", str(tmp_path / "nope.csv"), "--out", str(out)]) == 2
 
 
@@ -256,29 +303,12 @@ def test_synth_is_stable_and_labelled(tmp_path: Path) -> None:
         main(["synth", "--n", "3", "--seed", "2", "--format", "yaml-dir", "--out", str(tmp_path / "y")]) == 0
     )
     files = sorted((tmp_path / "y").glob("*.yaml"))
-    assert len(files) == 3 and files[0].name.startswith(SYNTHETIC_PREFIX)
+    assert len(files) == 3
+    assert files[0].name.startswith(SYNTHETIC_PREFIX)
     assert files[0].read_text().startswith("# SYNTHETIC")
     assert main(["synth", "--n", "3", "--seed", "2", "--out", str(tmp_path / "s.jsonl")]) == 0
     assert read_jsonl(tmp_path / "s.jsonl") == synth_cases(3, 2)
     assert json.loads((tmp_path / "s.jsonl.synthetic.json").read_text())["synthetic"] is True
-
-
-def test_recommendations_are_counted_when_results_carry_them() -> None:
-    result = {
-        "constraints": [],
-        "policy_summary": [],
-        "recommendations": [
-            {"rule_id": "isrs-2017.x", "status": "made"},
-            {"rule_id": "isrs-2017.x", "status": "made"},
-            {"rule_id": "kotecha-2020.y", "status": "indeterminate"},
-        ],
-    }
-    acc = Acc()
-    acc.add_result("k1", result)
-    acc.add_result("k2", {"constraints": [], "policy_summary": []})
-    summary = finalize(acc.export(), {})
-    assert summary["recommendations"] == {"isrs-2017.x": {"made": 2}, "kotecha-2020.y": {"indeterminate": 1}}
-    assert summary["counts"]["evaluated"] == 2
 
 
 def test_fast_validation_gives_the_verdicts_and_messages_of_case_problems() -> None:
@@ -296,3 +326,32 @@ def test_fast_validation_gives_the_verdicts_and_messages_of_case_problems() -> N
         slow, slow_problems = case_problems(doc, ConstLines(5), "f.jsonl")
         assert fast_problems == slow_problems
         assert (fast is None) == (slow is None)
+
+
+def test_progress_on_a_terminal_quiet_otherwise(
+    jsonl_cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reirrad.audit.runner import _Progress
+
+    audit(jsonl_cohort, tmp_path / "quiet", progress=None)  # stderr is not a terminal here
+    assert capsys.readouterr().err == ""
+    bar = _Progress(True, 1000, "bytes")
+    bar.update(40, 500, final=True)
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"\raudit \[#{15} {15}\]  50% 40 records, [\d,]+/s, ETA [\d,]+ s \n", err)
+
+
+def test_the_summary_is_the_same_computed_in_batches(
+    jsonl_cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-case queries run over batches of records (bounded memory); a batch of 5 gives the summary of one."""
+    from reirrad.audit import summary as summary_module
+
+    audit(jsonl_cohort, tmp_path / "one", compare_now=True)
+    monkeypatch.setattr(summary_module, "BATCH", 5)
+    audit(jsonl_cohort, tmp_path / "many", compare_now=True)
+    one, many = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("one", "many"))
+    for doc in (one, many):
+        doc.pop("input")
+    assert many == one
+    assert many["scatter"][0]["sample"]

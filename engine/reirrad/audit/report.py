@@ -1,27 +1,34 @@
-"""report.html: one self-contained page (inline SVG drawn here, inline CSS; no scripts, no network)."""
+"""report.html for a department chair: plain sentences first, every non-conforming case, plots drawn from the limits of
+the rules in force; one self-contained page (inline SVG and CSS; no scripts, no network)."""
 
 from __future__ import annotations
 
 import html
+from datetime import date
 from typing import Any
 
 __all__ = ["render_report"]
 
-_COLORS = {
-    "pass": "#2e7d32",
-    "fail": "#c62828",
-    "indeterminate": "#f9a825",
-    "not_applicable": "#9e9e9e",
-    "other": "#f9a825",
+_COLORS = {"pass": "#2e7d32", "fail": "#c62828", "indeterminate": "#f9a825", "not_applicable": "#9e9e9e"}
+_WORDS = {
+    "pass": "conformed",
+    "fail": "did not conform",
+    "indeterminate": "could not be decided",
+    "not_applicable": "did not apply",
 }
-_STATUSES = ("pass", "fail", "indeterminate", "not_applicable")
+_OP = {"<=": "≤", ">=": "≥"}
+_OUTCOMES = {
+    "myelopathy": "myelopathy",
+    "vertebral_compression_fracture": "vertebral compression fracture",
+    "local_failure": "local failure",
+}
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;
+line-height:1.45}h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}.note{color:#555;font-size:0.9em;max-width:900px}
-.banner{background:#fff3e0;border:1px solid #ffb74d;padding:0.6em 1em}
-svg text{font-family:system-ui,sans-serif}
+.lead{font-size:1.05em;max-width:900px}.banner{background:#fff3e0;border:1px solid #ffb74d;padding:0.6em 1em}
+dt{font-weight:600}dd{margin:0 0 0.5em 1.5em}svg text{font-family:system-ui,sans-serif}
 """
 
 
@@ -29,289 +36,425 @@ def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _pct(n: int, d: int) -> str:
-    return f"{100 * n / d:.1f} %" if d else "–"
+def _n(k: int, d: int) -> str:
+    """A count out of a denominator, never a bare percentage: '12 of 40 (30 %)'."""
+    return f"{k:,} of {d:,} ({100 * k / d:.0f} %)" if d else f"{k:,} of 0"
 
 
-def _table(head: list[str], rows: list[list[Any]], left: int = 1) -> str:
+def _day(text: str | None) -> str:
+    if not text:
+        return "–"
+    d = date.fromisoformat(text)
+    return f"{d.day} {d:%b %Y}"
+
+
+def _table(head: list[str], rows: list[list[Any]], left: int = 1, raw: bool = False) -> str:
     out = [
         "<table><tr>"
         + "".join(f'<th class="{"l" if i < left else ""}">{_e(h)}</th>' for i, h in enumerate(head))
         + "</tr>"
     ]
     for row in rows:
-        out.append(
-            "<tr>"
-            + "".join(f'<td class="{"l" if i < left else ""}">{_e(c)}</td>' for i, c in enumerate(row))
-            + "</tr>"
-        )
+        cells = []
+        for i, c in enumerate(row):
+            text = c if raw and isinstance(c, _Html) else _e(c)
+            cells.append(f'<td class="{"l" if i < left else ""}">{text}</td>')
+        out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
 
 
-def _scatter(cord: dict[str, Any]) -> str:
-    """Cumulative vs re-irradiation cord EQD2 (as Lucido 2025 Figure 4), HyTEC limits at 25 and 70 Gy."""
-    w, h, ml, mb, mt, mr = 560, 420, 60, 50, 20, 20
-    pts = cord.get("sample", [])
-    xmax = max([40.0, *(p[0] for p in pts)]) * 1.05
-    ymax = max([100.0, *(p[1] for p in pts)]) * 1.05
-    xmax, ymax = min(xmax, 200.0), min(ymax, 400.0)
+class _Html(str):
+    """Markup already escaped."""
 
-    def sx(x: float) -> float:
-        return ml + (w - ml - mr) * min(x, xmax) / xmax
 
-    def sy(y: float) -> float:
-        return h - mb - (h - mb - mt) * min(y, ymax) / ymax
+def _num(v: Any, unit: str = "") -> str:
+    if v is None:
+        return "–"
+    return (
+        f"{v:.2f}{' ' + unit if unit else ''}" if isinstance(v, float) else f"{v}{' ' + unit if unit else ''}"
+    )
 
-    parts = [
-        f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
-        f'role="img" aria-label="cumulative versus re-irradiation cord EQD2">',
-        f'<rect x="{ml}" y="{mt}" width="{w - ml - mr}" height="{h - mt - mb}" fill="#fafafa" stroke="#999"/>',
+
+def _lead(s: dict[str, Any]) -> list[str]:
+    c, courses, dates = s["counts"], s["courses"], s["treatment_dates"]
+    judged = (
+        "with the rules in force on each treatment date"
+        if s["as_of"] == "treatment"
+        else f"with the rules in force on {_day(s['as_of'])}"
+    )
+    n, re_n, first_n = c["evaluated"], courses["reirradiation"], courses["first_course"]
+    out = [
+        f"Of {n:,} plan{'s' if n != 1 else ''} treated from {_day(dates['first'])} to {_day(dates['last'])}, "
+        f"judged {judged}: {re_n:,} re-irradiation{'s' if re_n != 1 else ''} and {first_n:,} first "
+        f"course{'s' if first_n != 1 else ''}; {courses['stereotactic']:,} stereotactic (SBRT or SRS) and "
+        f"{courses['conventional']:,} conventional."
     ]
-    for i in range(0, int(xmax) + 1, 10):
-        parts.append(
-            f'<line x1="{sx(i):.1f}" y1="{h - mb}" x2="{sx(i):.1f}" y2="{h - mb + 4}" stroke="#666"/>'
-            f'<text x="{sx(i):.1f}" y="{h - mb + 16}" font-size="10" text-anchor="middle">{i}</text>'
+    for policy, p in s["policies"].items():
+        v = p["verdicts"]
+        applies = p["met"]["applies"]
+        if not applies:
+            continue
+        out.append(
+            f"Under the {policy} policy, {_n(v['pass'], applies)} plans it applies to conformed, {v['fail']:,} did "
+            f"not and {v['indeterminate']:,} could not be decided for lack of data; it did not apply to "
+            f"{v['not_applicable']:,}."
         )
-    step = 20 if ymax <= 200 else 50
-    for i in range(0, int(ymax) + 1, step):
-        parts.append(
-            f'<line x1="{ml - 4}" y1="{sy(i):.1f}" x2="{ml}" y2="{sy(i):.1f}" stroke="#666"/>'
-            f'<text x="{ml - 7}" y="{sy(i) + 3:.1f}" font-size="10" text-anchor="end">{i}</text>'
-        )
-    for p in pts:
-        parts.append(
-            f'<circle cx="{sx(p[0]):.1f}" cy="{sy(p[1]):.1f}" r="2.2" fill="{_COLORS.get(p[2], "#555")}" '
-            f'fill-opacity="0.55"/>'
-        )
-    lx, ly = cord["limits"]["x"], cord["limits"]["y"]
-    parts.append(
-        f'<line x1="{sx(lx):.1f}" y1="{mt}" x2="{sx(lx):.1f}" y2="{h - mb}" stroke="#000" '
-        f'stroke-dasharray="5,4"/><text x="{sx(lx) + 4:.1f}" y="{mt + 12}" font-size="11">{lx:g} Gy</text>'
+    nc = s["non_conforming"]
+    out.append(
+        f"{nc['cases']:,} plan{'s' if nc['cases'] != 1 else ''} did not conform to at least one policy; each is listed "
+        "below with the criterion it failed and by how much."
     )
-    parts.append(
-        f'<line x1="{ml}" y1="{sy(ly):.1f}" x2="{w - mr}" y2="{sy(ly):.1f}" stroke="#000" '
-        f'stroke-dasharray="5,4"/><text x="{w - mr - 4}" y="{sy(ly) - 4:.1f}" font-size="11" '
-        f'text-anchor="end">{ly:g} Gy</text>'
-    )
-    parts.append(
-        f'<text x="{(ml + w - mr) / 2}" y="{h - 12}" font-size="12" text-anchor="middle">'
-        f"re-irradiation cord Dmax, Gy EQD2 (α/β 2; hytec.resbrt)</text>"
-    )
-    parts.append(
-        f'<text transform="translate(16,{(mt + h - mb) / 2}) rotate(-90)" font-size="12" '
-        f'text-anchor="middle">cumulative cord Dmax, Gy EQD2 (hytec.cumulative)</text>'
-    )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _bars(policies: dict[str, Any]) -> str:
-    """Stacked bars of the policy verdicts (share of cases), one per policy."""
-    names = list(policies)
-    bar_h, gap, ml, w = 22, 10, 110, 620
-    h = 30 + len(names) * (bar_h + gap) + 30
-    parts = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="policy verdicts">']
-    span = w - ml - 20
-    for i, name in enumerate(names):
-        v = policies[name]["verdicts"]
-        total = sum(v.values()) or 1
-        y = 20 + i * (bar_h + gap)
-        parts.append(f'<text x="{ml - 6}" y="{y + 15}" font-size="12" text-anchor="end">{_e(name)}</text>')
-        x = float(ml)
-        for s in _STATUSES:
-            width = span * v.get(s, 0) / total
-            if width > 0:
-                parts.append(
-                    f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{bar_h}" fill="{_COLORS[s]}">'
-                    f"<title>{_e(name)} {s}: {v.get(s, 0)}</title></rect>"
-                )
-                if width > 34:
-                    parts.append(
-                        f'<text x="{x + width / 2:.1f}" y="{y + 15}" font-size="10" fill="#fff" '
-                        f'text-anchor="middle">{100 * v.get(s, 0) / total:.0f}%</text>'
-                    )
-            x += width
-    ly = h - 14
-    for j, s in enumerate(_STATUSES):
-        parts.append(
-            f'<rect x="{ml + j * 120}" y="{ly - 10}" width="12" height="12" fill="{_COLORS[s]}"/>'
-            f'<text x="{ml + j * 120 + 16}" y="{ly}" font-size="11">{s}</text>'
+    if c["rejected"]:
+        out.append(
+            f"{c['rejected']:,} record{'s' if c['rejected'] != 1 else ''} could not be audited (unreadable or incomplete); "
+            "each is in the errors table with its row and what was wrong."
         )
-    parts.append("</svg>")
-    return "".join(parts)
+    return out
 
 
-def _matrix(names: list[str], dis: dict[str, dict[str, int]], evaluated: int) -> str:
-    """Heat map: row policy passes while column policy fails."""
-    cell, ml, mt = 70, 110, 100
-    w, h = ml + cell * len(names) + 10, mt + cell * len(names) + 10
-    top = max([1, *(n for row in dis.values() for n in row.values())])
-    parts = [
-        f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="policy disagreements">'
-    ]
-    for j, b in enumerate(names):
-        x = ml + j * cell + cell / 2
-        parts.append(
-            f'<text transform="translate({x:.0f},{mt - 6}) rotate(-40)" font-size="11">{_e(b)} fails</text>'
-        )
-    for i, a in enumerate(names):
-        y = mt + i * cell
-        parts.append(
-            f'<text x="{ml - 6}" y="{y + cell / 2 + 4:.0f}" font-size="11" text-anchor="end">{_e(a)} '
-            f"passes</text>"
-        )
-        for j, b in enumerate(names):
-            n = dis.get(a, {}).get(b, 0)
-            shade = int(255 - 200 * n / top)
-            parts.append(
-                f'<rect x="{ml + j * cell}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
-                f'fill="rgb(255,{shade},{shade})" stroke="#ccc"><title>{_e(a)} pass, {_e(b)} fail: {n}'
-                f'</title></rect><text x="{ml + j * cell + cell / 2 - 1:.0f}" y="{y + cell / 2 + 4:.0f}" '
-                f'font-size="11" text-anchor="middle">{n if a != b else "–"}</text>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def render_report(s: dict[str, Any]) -> str:
-    counts = s["counts"]
-    evaluated = counts["evaluated"]
-    pack = s.get("rule_pack", {})
-    when = "on each case’s planned start date" if s.get("as_of") == "treatment" else _e(s.get("as_of"))
-    body: list[str] = [
-        "<h1>Re-irradiation practice audit</h1>",
-        f"<p>Input <code>{_e(s.get('input', ''))}</code>: {s.get('input_cases', 0):,} cases; "
-        f"{evaluated:,} evaluated, {counts['rejected']:,} rejected (errors.jsonl)"
-        + (f", {counts['blank_lines']:,} blank lines skipped" if counts["blank_lines"] else "")
-        + ". "
-        f"Rules in force: {when}"
-        f"; rule pack {_e(pack.get('name'))} {_e(pack.get('version'))} "
-        f"(content sha256 {_e(str(pack.get('content_sha256', ''))[:12])}…); engine {_e(s.get('engine'))}.</p>",
-        '<p class="banner">Decision support, not a verdict on care: published policies disagree, and a case '
-        "failing one may be compliant with another. Check the source of each rule before acting on a count.</p>",
-    ]
-    pol = s["policies"]
-    body.append("<h2>Policy verdicts</h2>")
-    body.append(_bars(pol) if pol else "<p>No case was evaluated.</p>")
+def _non_conforming(s: dict[str, Any]) -> str:
+    nc = s["non_conforming"]
+    if not nc["listed"]:
+        return "<p>Every plan the policies judged conformed, or could not be decided.</p>"
     rows = []
-    for name, p in pol.items():
+    for r in nc["listed"]:
+        link = _Html(f'<a href="explanations/{_e(r["case_id"])}.txt">{_e(r["case_id"])}</a>')
+        where = " ".join(x for x in (r["structure"] or "", r["metric"] or "") if x) or "the case"
+        margin = r["margin"]
+        if margin is None:
+            by = "–"
+        else:
+            side = "above" if r["operator"] in ("<", "<=") else "below"
+            by = f"{abs(margin):.2f} {r['unit'] or ''} {side} the limit".replace("  ", " ")
+        fragile = (
+            "yes (rests on an assumption)"
+            if r["assumed"]
+            else "yes (passes on another metric)"
+            if r["fragile"]
+            else "no"
+        )
+        rows.append(
+            [
+                link,
+                _day(r["planned_start"]),
+                r["policy"],
+                f"{r['criterion']} ({r['rule_id']} v{r['rule_version']})",
+                where,
+                f"{_num(r['value'])} vs {_OP.get(r['operator'], r['operator'])} {_num(r['limit'])} {r['unit'] or ''}".strip(),
+                by,
+                fragile,
+            ]
+        )
+    head = [
+        "case",
+        "treated",
+        "policy",
+        "criterion that failed",
+        "where",
+        "value vs limit",
+        "by how much",
+        "fragile",
+    ]
+    text = _table(head, rows, left=5, raw=True)
+    more = nc["cases"] - nc["listed_cases"]
+    if more > 0:
+        text += (
+            f'<p class="note">{more:,} more non-conforming plans are not listed here (the first {nc["limit"]:,} are); '
+            "the database holds them all (docs/audit.md, SQL queries).</p>"
+        )
+    return text + (
+        '<p class="note">For each plan and policy the failing line furthest outside its limit is shown; the case id '
+        "links to its full explanation (also printed by <code>reirrad explain DIR CASE_ID</code>). "
+        f"Fragile: {_e(s['fragile_rule'])}.</p>"
+    )
+
+
+def _policies(s: dict[str, Any]) -> str:
+    rows = []
+    for name, p in s["policies"].items():
         v, m = p["verdicts"], p["met"]
         rows.append(
             [
                 name,
-                v["pass"],
+                m["applies"],
+                _n(v["pass"], m["applies"]),
                 v["fail"],
                 v["indeterminate"],
                 v["not_applicable"],
-                m["evaluated"],
-                f"{m['all_metrics']} ({_pct(m['all_metrics'], m['evaluated'])})",
-                f"{m['any_metric']} ({_pct(m['any_metric'], m['evaluated'])})",
-                ", ".join(f"{k} {n}" for k, n in m["by_metric"].items()),
+                _n(m["any_metric"], m["applies"]),
             ]
         )
-    body.append(
-        _table(
-            [
-                "policy",
-                "pass",
-                "fail",
-                "indeterminate",
-                "not applicable",
-                "applies",
-                "met on all metrics",
-                "met on ≥1 near-max metric",
-                "met on metric",
-            ],
-            rows,
+    return _table(
+        [
+            "policy",
+            "plans it applies to",
+            "conformed",
+            "did not conform",
+            "could not be decided",
+            "did not apply",
+            "conformed on at least one dose metric",
+        ],
+        rows,
+    )
+
+
+def _not_applicable(s: dict[str, Any]) -> str:
+    rows = []
+    for name, p in s["policies"].items():
+        for r in p["not_applicable"]:
+            rows.append([name, r["applies_when"], r["reason"], r["cases"]])
+    if not rows:
+        return "<p>Every policy applied to every plan.</p>"
+    return _table(["policy", "applies when", "why it did not apply", "plans"], rows, left=3) + (
+        '<p class="note">A policy that does not apply has no verdict on the plan: its criteria were written for another '
+        "situation (e.g. SBRT re-irradiation), so a conventional re-irradiation or a first course is counted here, "
+        "not as conforming or failing.</p>"
+    )
+
+
+def _scatter(sc: dict[str, Any]) -> str:
+    """One policy's SpinalCord Dmax values: x = its criterion on the planned course, y = its cumulative criterion
+    (a scatter), or the cumulative values alone (a strip); dashed lines at the limits of the rules that judged them."""
+    w, h, ml, mb, mt, mr = 660, 420, 70, 55, 20, 190
+    pts = sc["sample"]
+    axes = sc["axes"]
+    scatter = sc["kind"] == "scatter"
+    ax_y = axes[-1]
+    ax_x = axes[0] if scatter else None
+    ys = [p[-2] for p in pts] + [lim["value"] for lim in ax_y["limits"]]
+    ymax = max([1.0, *ys]) * 1.1
+    xs = [p[0] for p in pts] + ([lim["value"] for lim in ax_x["limits"]] if ax_x else [])
+    xmax = max([1.0, *xs]) * 1.1 if scatter else 1.0
+
+    def sx(x: float) -> float:
+        return float(ml + (w - ml - mr) * min(x, xmax) / xmax)
+
+    def sy(y: float) -> float:
+        return float(h - mb - (h - mb - mt) * min(y, ymax) / ymax)
+
+    title = f"{sc['policy']}: cumulative spinal cord Dmax" + (" against this course's" if scatter else "")
+    parts = [
+        f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{_e(title)}">',
+        f'<rect x="{ml}" y="{mt}" width="{w - ml - mr}" height="{h - mt - mb}" fill="#fafafa" stroke="#999"/>',
+    ]
+    for i in range(6):
+        yv = ymax * i / 5
+        parts.append(
+            f'<text x="{ml - 6}" y="{sy(yv) + 3:.1f}" font-size="10" text-anchor="end">{yv:.0f}</text>'
+            f'<line x1="{ml - 3}" y1="{sy(yv):.1f}" x2="{ml}" y2="{sy(yv):.1f}" stroke="#666"/>'
         )
+        if scatter:
+            xv = xmax * i / 5
+            parts.append(
+                f'<text x="{sx(xv):.1f}" y="{h - mb + 15}" font-size="10" text-anchor="middle">{xv:.0f}</text>'
+            )
+    for i, p in enumerate(pts):
+        x = sx(p[0]) if scatter else ml + (w - ml - mr) * ((i * 0.618034) % 1.0)
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{sy(p[-2]):.1f}" r="2.3" fill="{_COLORS["fail" if p[-1] == "fail" else "pass"]}" '
+            f'fill-opacity="0.6"/>'
+        )
+    for lim in ax_y["limits"]:
+        y = sy(lim["value"])
+        parts.append(
+            f'<line x1="{ml}" y1="{y:.1f}" x2="{w - mr}" y2="{y:.1f}" stroke="#000" stroke-dasharray="5,4"/>'
+            f'<text x="{w - mr + 4}" y="{y + 4:.1f}" font-size="11">{_e(lim["label"])} {_e(ax_y["unit"])}</text>'
+            + (
+                f'<text x="{w - mr + 4}" y="{y + 16:.1f}" font-size="10">({_e(lim["key"])})</text>'
+                if lim.get("key")
+                else ""
+            )
+        )
+    if ax_x:
+        for k, lim in enumerate(ax_x["limits"]):
+            x = sx(lim["value"])
+            parts.append(
+                f'<line x1="{x:.1f}" y1="{mt}" x2="{x:.1f}" y2="{h - mb}" stroke="#000" stroke-dasharray="5,4"/>'
+                f'<text x="{x + 4:.1f}" y="{mt + 12 + 12 * k}" font-size="11">{_e(lim["label"])} {_e(ax_x["unit"])}</text>'
+            )
+        parts.append(
+            f'<text x="{(ml + w - mr) / 2}" y="{h - 15}" font-size="12" text-anchor="middle">'
+            f"this course, {_e(ax_x['unit'])} ({_e(ax_x['rule_id'])})</text>"
+        )
+    parts.append(
+        f'<text transform="translate(16,{(mt + h - mb) / 2}) rotate(-90)" font-size="12" text-anchor="middle">'
+        f"cumulative, {_e(ax_y['unit'])} ({_e(ax_y['rule_id'])})</text>"
     )
-    body.append(
-        '<p class="note">“Met on all metrics”: every line of every criterion passes. '
-        "“Met on ≥1 near-max metric”: on at least one of Dmax, D0.03cc, D0.1cc, D1cc every criterion "
-        "passes (case-level criteria such as the interval must pass too). Lucido 2025 found 27 % of "
-        "plans (L1 and above) met all four HyTEC criteria on the cord point maximum.</p>"
+    ly = h - 30
+    for j, (label, color) in enumerate(
+        (("within the limits drawn", _COLORS["pass"]), ("outside a limit drawn", _COLORS["fail"]))
+    ):
+        parts.append(
+            f'<rect x="{w - mr + 6}" y="{ly - 40 + 16 * j}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{w - mr + 20}" y="{ly - 31 + 16 * j}" font-size="11">{label}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _scatters(s: dict[str, Any]) -> str:
+    out = []
+    for sc in s["scatter"]:
+        out.append(f"<h3>{_e(sc['policy'])}</h3>")
+        out.append(_scatter(sc))
+        limits = "; ".join(
+            f"{a['criterion']} ({a['rule_id']}): "
+            + ", ".join(
+                f"{_OP.get(lim['operator'], lim['operator'])} {lim['label']} {a['unit']}"
+                + (f" for {lim['key']}" if lim.get("key") else "")
+                + f" ({lim['rule']})"
+                for lim in a["limits"]
+            )
+            for a in sc["axes"]
+        )
+        not_drawn = ", ".join(f"{n:,} {k}" for k, n in sc["not_drawn"].items()) or "none"
+        out.append(
+            f'<p class="note">Each point is a plan the policy judged (SpinalCord Dmax); {len(sc["sample"]):,} of '
+            f"{sc['points']:,} drawn (a fixed sample), the counts below use every plan. Dashed lines: the limits of "
+            f"the rules that judged these plans — {_e(limits)}. Not drawn: plans the policy did not apply to "
+            f"({_e(not_drawn)}); {sc['undetermined']:,} plan(s) whose cord dose could not be computed.</p>"
+        )
+        head = [f"{a['criterion']}" for a in sc["axes"]] + ["plans"]
+        rows = [[*(_WORDS.get(x or "", x) for x in c["statuses"]), c["cases"]] for c in sc["counts"]]
+        out.append(_table(head, rows, left=len(sc["axes"])))
+    courses = s["courses"]
+    out.append(
+        f'<p class="note">Conventional (not stereotactic) plans are shown apart: {courses["conventional"]:,} in this '
+        "audit. The stereotactic re-irradiation policies do not apply to them (see “Why a policy did not apply”), so "
+        "they are neither drawn nor counted as conforming.</p>"
     )
-    body.append("<h2>Conformance by criterion</h2>")
+    return (
+        "\n".join(out)
+        if s["scatter"]
+        else "<p>No plan gave a spinal cord dose that a cumulative criterion judged.</p>"
+    )
+
+
+def _outcomes(s: dict[str, Any]) -> str:
+    if not s["outcomes"]:
+        return "<p>No outcome was recorded (the case format's optional <code>outcomes</code>).</p>"
+    rows = []
+    for name, o in s["outcomes"].items():
+        for policy, by in o["by_policy"].items():
+            cells = []
+            for verdict in ("pass", "fail", "indeterminate"):
+                x = by.get(verdict, {"recorded": 0, "events": 0})
+                cells.append(f"{x['events']:,} of {x['recorded']:,}" if x["recorded"] else "–")
+            rows.append([_OUTCOMES[name], policy, *cells])
+    return _table(
+        ["outcome", "policy", "conformed", "did not conform", "could not be decided"], rows, left=2
+    ) + (
+        '<p class="note">Events among the plans where the outcome is recorded (a plan without the outcome is not '
+        "counted either way). Small counts: read them as counts, not as rates.</p>"
+    )
+
+
+def _criteria(s: dict[str, Any]) -> str:
     rows = []
     for name, crits in s["criteria"].items():
         for crit, c in crits.items():
-            cs, it = c["cases"], c["items"]
-            rows.append([name, crit, *(cs[k] for k in _STATUSES), *(it[k] for k in _STATUSES)])
-    body.append(
+            cs = c["cases"]
+            rows.append([name, crit, cs["pass"], cs["fail"], cs["indeterminate"], cs["not_applicable"]])
+    return (
         _table(
-            [
-                "policy",
-                "criterion",
-                "cases pass",
-                "fail",
-                "indet.",
-                "n/a",
-                "lines pass",
-                "fail",
-                "indet.",
-                "n/a",
-            ],
+            ["policy", "criterion", "conformed", "did not conform", "could not be decided", "did not apply"],
             rows,
             left=2,
         )
+        + '<p class="note">One count per plan: its worst dose line for the criterion.</p>'
     )
-    cord = s["cord_eqd2"]
-    q = cord["quadrants"]
-    body.append("<h2>Spinal cord: cumulative vs re-irradiation EQD2</h2>")
-    body.append(_scatter(cord))
+
+
+def _rules(s: dict[str, Any]) -> str:
+    out = []
+    rows = [
+        [_day(r["as_of_first"]), _day(r["as_of_last"]), r["cases"], r["rules"]] for r in s["rules_in_force"]
+    ]
+    out.append(_table(["judged from", "to", "plans", "rules in force (id@version)"], rows, left=0))
+    if "compare" in s:
+        out.append(f"<h3>What would change under the rules in force on {_day(s['now'])}</h3>")
+        changes = [
+            [p, k.replace("→", " → ").replace("_", " "), n]
+            for p, v in s["compare"].items()
+            for k, n in v.items()
+        ]
+        if changes:
+            out.append(_table(["policy", "verdict then → now", "plans"], changes, left=2))
+        else:
+            out.append("<p>No verdict changes.</p>")
+        out.append(
+            f'<p class="note">Only changes are listed; {s.get("compare_unchanged", 0):,} plans keep every verdict.</p>'
+        )
+    return "\n".join(out)
+
+
+def _glossary() -> str:
+    terms = [
+        (
+            "policy",
+            "a published set of dose limits for re-irradiation (e.g. HyTEC, Nelson); policies disagree.",
+        ),
+        ("criterion", "one limit of a policy, e.g. the cumulative dose or the dose of this course."),
+        ("conformed", "every line of every criterion of the policy is within its limit."),
+        ("did not conform", "at least one line is outside its limit."),
+        ("could not be decided", "a dose or date needed by a criterion is missing: nothing is assumed."),
+        ("did not apply", "the policy was written for another situation (see “Why a policy did not apply”)."),
+        ("Dmax, D0.03cc", "the maximum point dose, and the dose to the hottest 0.03 cm³, of a structure."),
+        ("EQD2, BED", "doses converted so that courses with different fraction sizes can be added."),
+        ("margin", "how far a value is from its limit; “above the limit” means outside it."),
+        ("fragile", "a failure that depends on which dose metric is read, or that rests on an assumption."),
+    ]
+    return "<dl>" + "".join(f"<dt>{_e(t)}</dt><dd>{_e(d)}</dd>" for t, d in terms) + "</dl>"
+
+
+def render_report(s: dict[str, Any]) -> str:
+    pack = s.get("rule_pack", {})
+    body: list[str] = ["<h1>Re-irradiation audit</h1>", "<h2>In brief</h2>"]
+    body += [f'<p class="lead">{_e(t)}</p>' for t in _lead(s)]
     body.append(
-        f'<p class="note">Each point is a case (SpinalCord Dmax; green: both HyTEC criteria pass, red: one '
-        f"fails). {len(cord['sample']):,} of {cord['points']:,} points drawn (a fixed hash sample); the "
-        f"counts below use every case. Dashed: HyTEC limits, 25 Gy re-irradiation and 70 Gy cumulative "
-        f"(cf. Lucido 2025, Figure 4).</p>"
+        '<p class="banner">Decision support, not a verdict on care: published policies disagree, and a plan outside one '
+        "may be within another. Check the source of each rule before acting on a count.</p>"
     )
+    c = s["counts"]
     body.append(
-        _table(
-            ["", "cumulative ≤ 70 Gy", "cumulative > 70 Gy"],
-            [
-                ["re-irradiation ≤ 25 Gy", q["x_le_y_le"], q["x_le_y_gt"]],
-                ["re-irradiation > 25 Gy", q["x_gt_y_le"], q["x_gt_y_gt"]],
-            ],
-        )
+        f'<p class="note">Input {_e(s.get("input", ""))} (sha256 {_e(s.get("input_sha256", "")[:12])}…): '
+        f"{c['records']:,} records read = {c['evaluated']:,} audited + {c['rejected']:,} not audited + "
+        f"{c['blank']:,} blank. Rule pack {_e(pack.get('name'))} {_e(pack.get('version'))} (content sha256 "
+        f"{_e(str(pack.get('content_sha256', ''))[:12])}…); engine {_e(s.get('engine'))}"
+        + ("; case ids are pseudonyms (keyed hash)" if s.get("pseudonymised") else "")
+        + ".</p>"
     )
-    names = list(pol)
-    body.append("<h2>Where policies disagree</h2>")
-    if names:
-        body.append(_matrix(names, s["disagreements"], evaluated))
+    body += ["<h2>Plans that did not conform</h2>", _non_conforming(s)]
+    body += [
+        "<h2>How often each policy was met</h2>",
+        _policies(s) if s["policies"] else "<p>No plan was audited.</p>",
+    ]
+    body += ["<h2>Why a policy did not apply</h2>", _not_applicable(s)]
+    body += ["<h2>Spinal cord doses against the limits in force</h2>", _scatters(s)]
+    body += ["<h2>Outcomes by conformance</h2>", _outcomes(s)]
+    body += ["<h2>Each criterion</h2>", _criteria(s)]
+    if s["disagreements"]:
+        body.append("<h2>Where policies disagree</h2>")
+        rows = [[a, b, n] for a, row in s["disagreements"].items() for b, n in row.items()]
+        body.append(_table(["conformed to", "but not to", "plans"], rows, left=2))
+    body += ["<h2>Rules in force</h2>", _rules(s)]
+    if s["errors_by_code"]:
+        body.append("<h2>Records not audited</h2>")
+        body.append(_table(["problem", "records"], [[k, v] for k, v in s["errors_by_code"].items()]))
         body.append(
-            _table(
-                ["passes", "fails", "cases"],
-                [[a, b, n] for a, row in s["disagreements"].items() for b, n in row.items()],
-                left=2,
-            )
+            '<p class="note">The errors table of audit.duckdb lists each with its row, column, value and fix.</p>'
         )
-    if s.get("compare"):
-        body.append(f"<h2>Then and now (rules in force {_e(s.get('as_of'))} vs {_e(s.get('now'))})</h2>")
-        rows = [[p, k, n] for p, v in s["compare"].items() for k, n in v.items()]
-        body.append(_table(["policy", "verdict then → now", "cases"], rows, left=2))
-        body.append(
-            '<p class="note">“pass→fail”: compliant then, not compliant now. '
-            "“not_in_force”: the policy had no rule in force on that date.</p>"
-        )
-    if s.get("recommendations"):
-        body.append("<h2>Recommendations</h2>")
+    if s["recommendations"]:
+        body.append("<h2>Recommendations the guidelines would make</h2>")
         rows = [
             [r, v.get("made", 0), v.get("not_made", 0), v.get("indeterminate", 0)]
             for r, v in s["recommendations"].items()
         ]
-        body.append(_table(["rule", "made", "not made", "indeterminate"], rows))
-    if s.get("errors_by_code"):
-        body.append("<h2>Rejected cases</h2>")
-        body.append(_table(["problem code", "cases"], [[k, v] for k, v in s["errors_by_code"].items()]))
-    if s.get("rule_sets"):
-        body.append("<h2>Rule sets used</h2>")
-        body.append(
-            _table(["rules in force (id@version)", "cases"], [[k, v] for k, v in s["rule_sets"].items()])
-        )
+        body.append(_table(["recommendation", "made", "not made", "could not be decided"], rows))
+    body += ["<h2>Glossary</h2>", _glossary()]
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        "<title>reirrad audit</title><style>"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>reirrad audit</title><style>'
         + _CSS
         + "</style></head><body>\n"
         + "\n".join(body)

@@ -1,50 +1,41 @@
-"""The audit: a cohort through the engine in chunks, on worker processes, resumable, nothing lost.
+"""The audit: a cohort through the engine in chunks, on worker processes, into a database; resumable, nothing lost.
 
 Design (docs/audit.md, "Guarantees"):
 
-* The input is cut into chunks (readers.plan_chunks), the same plan on every run of the same input.
+* The input is cut into chunks (``Source.plan``), the same plan on every run of the same input.
 * A worker takes a chunk descriptor from a bounded queue, reads its own slice of the input, validates and evaluates
-  each case and writes two *part* files (results, errors) under ``DIR/.audit/parts``; it sends back only counts and
-  the chunk's summary counters. Each worker builds its evaluators once (one per rule set in force, see
-  ``EvaluatorCache``): durable rulesets are per process.
-* The parent commits chunks strictly in order: it appends the chunk's parts to ``results.jsonl`` and
-  ``errors.jsonl``, fsyncs both, then atomically replaces ``DIR/.audit/state.json`` (the next chunk, the committed
-  byte size of each output, the merged summary counters). The state file is the commit record.
-* On a re-run with the same DIR the state is read, both outputs are truncated to their committed sizes (dropping
-  whatever a crash appended after the last commit) and the plan resumes at the next chunk. So a case is in the
-  outputs exactly once whatever the moment of interruption.
-* Before committing, the parent checks that the chunk's results + rejections + blank lines equal its record count.
-* Memory is bounded: at most ``window`` chunks are in flight, each worker holds one chunk, and the parent holds
-  the merged counters (bounded by the number of policies, criteria and a fixed-size sample and grid).
+  each record and writes the chunk's rows, one JSON file per table, under ``DIR/.audit/parts``; it sends back only
+  counts. Each worker builds its evaluators once (one per rule set in force, see ``EvaluatorCache``).
+* The parent commits chunks strictly in order, each in one database transaction (``Store.commit``); with
+  ``--full-results`` it first appends the chunk's full results to ``results.jsonl`` and fsyncs it, and the
+  transaction records the committed size. A resumed run truncates ``results.jsonl`` to that size and continues
+  after the last committed chunk: a record is in the outputs exactly once whatever the moment of interruption.
+* Before committing, the parent checks that the chunk's results + rejections + blank records equal its record
+  count; at the end, that the whole input is accounted for (``Store.account``).
+* One DIR, one writer (``StoreLock``); workers die with the parent (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import multiprocessing as mp
 import os
 import pickle
 import queue
 import shutil
+import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from reirrad.audit.readers import (
-    Chunk,
-    detect_kind,
-    dumps_line,
-    input_identity,
-    iter_chunk_records,
-    plan_chunks,
-)
-from reirrad.audit.summary import Acc, finalize, merge_into
+from reirrad.audit.readers import Chunk, Source, dumps_line, open_source
+from reirrad.audit.rows import Rows
+from reirrad.audit.store import OUTPUTS, Store, StoreLock
 from reirrad.case import Case, case_problems_fast
 from reirrad.errors import EngineError, InputError, Problem
 from reirrad.knowledge.rulepack import RulePack, load_pack
@@ -61,7 +52,7 @@ class AuditOptions:
     out: Path
     workers: int = 1
     as_of: str | None = None
-    """None (today, or the date stored by the run being resumed), 'treatment', or an ISO date."""
+    """None or 'treatment' (the rules in force on each case's planned start; default), or an ISO date."""
     compare_now: bool = False
     now: date | None = None
     chunk_cases: int = 1000
@@ -70,28 +61,37 @@ class AuditOptions:
     progress: bool | None = None
     restart: bool = False
     report: bool = True
+    full_results: bool = False
+    parquet: bool = False
+    map: Path | None = None
+    key: bytes | None = field(default=None, repr=False)
+    """The pseudonymisation key (held in memory only; never written to an output)."""
     evaluator_hook: Hook | None = field(default=None, repr=False)
     """Called on every evaluator a worker builds (benchmarks: replace the rule step). Needs the fork start method."""
 
 
 @dataclass
 class AuditOutcome:
-    input_cases: int
+    records: int
     evaluated: int
     rejected: int
-    blank_lines: int
+    blank: int
     chunks: int
     resumed_from_chunk: int
     seconds: float
     out: Path
 
+    @property
+    def input_cases(self) -> int:
+        return self.evaluated + self.rejected
+
     def render(self) -> str:
         text = (
-            f"input cases: {self.input_cases:,}; evaluated: {self.evaluated:,} (results.jsonl); "
-            f"rejected: {self.rejected:,} (errors.jsonl)"
+            f"records read: {self.records:,}; evaluated: {self.evaluated:,}; rejected: {self.rejected:,} "
+            f"(errors table)"
         )
-        if self.blank_lines:
-            text += f"; blank lines skipped: {self.blank_lines:,}"
+        if self.blank:
+            text += f"; blank: {self.blank:,}"
         if self.resumed_from_chunk:
             text += f"; resumed at chunk {self.resumed_from_chunk}"
         return text
@@ -133,115 +133,117 @@ class EvaluatorCache:
 
 
 def _verdicts_of(ev: Any, case: Case) -> dict[str, str]:
-    """Policy verdicts without building the full result (for --compare-now)."""
-    counts: dict[str, set[str]] = {}
-    for item in ev.evaluation(case).items:
-        if item.rule.kind == "constraint":
-            counts.setdefault(item.rule.policy, set()).add(item.status)
-    out = {}
-    for policy, seen in counts.items():
-        out[policy] = next((s for s in ("fail", "indeterminate", "pass") if s in seen), "not_applicable")
-    return out
+    """Policy verdicts with another rule set (--compare-now)."""
+    return {p["policy"]: p["verdict"] for p in ev.evaluate(case)["policy_summary"]}
 
 
 class _Context:
-    """What a worker needs: the pack, its evaluators, the dates."""
+    """What a worker needs: the source, the pack, its evaluators, the dates."""
 
     def __init__(self, settings: dict[str, Any], hook: Hook | None, pack: RulePack | None = None) -> None:
         self.settings = settings
         rules = settings["rules"]
         if pack is None:  # spawned workers load it; forked ones inherit the parent's
             pack = load_pack(rules) if rules else load_pack()
+        self.source: Source = settings["source"]
         self.cache = EvaluatorCache(pack, settings["engine"], hook)
         self.mode = settings["as_of"]
         self.fixed = None if self.mode == "treatment" else date.fromisoformat(self.mode)
         self.now = date.fromisoformat(settings["now"])
         self.compare = settings["compare_now"]
+        self.full = settings["full_results"]
         self.parts = Path(settings["parts"])
 
 
-def _problem_line(rec: Any, problems: list[Problem], case_id: Any) -> bytes:
-    doc: dict[str, Any] = {"input": rec.key, "file": rec.file, "line": rec.line}
-    if isinstance(case_id, str):
-        doc["case_id"] = case_id
-    doc["problems"] = [p.as_dict() for p in problems]
-    return dumps_line(doc)
-
-
 def process_chunk(chunk: Chunk, ctx: _Context) -> dict[str, Any]:
-    """Validate and evaluate every record of a chunk into its part files; return its counts and counters."""
-    acc = Acc()
+    """Validate and evaluate every record of a chunk into its part files; return its counts."""
+    rows = Rows()
     n_res = n_err = n_blank = 0
-    res_path = ctx.parts / f"{chunk.index:08d}.results.jsonl"
-    err_path = ctx.parts / f"{chunk.index:08d}.errors.jsonl"
-    with open(res_path, "wb", buffering=1 << 20) as res_f, open(err_path, "wb", buffering=1 << 16) as err_f:
-        for rec in iter_chunk_records(chunk):
-            if rec.problems is None and rec.data is None:
+    result_seqs: list[int] = []
+    prefix = f"{chunk.index:08d}"
+    res_f = open(ctx.parts / f"{prefix}.results.jsonl", "wb", buffering=1 << 20) if ctx.full else None  # noqa: SIM115
+    try:
+        for rec in ctx.source.chunk_records(chunk):
+            if rec.blank:
                 n_blank += 1
-                acc.add_blank()
                 continue
             problems = rec.problems or []
             case = None
             if not problems:
                 try:
                     case, problems = validate_document(rec.data, rec.lines, rec.file)
-                except Exception as exc:  # a validator crash is this row's problem, not the audit's
-                    problems = [
-                        Problem(
-                            rec.file,
-                            (),
-                            f"internal error while validating: {type(exc).__name__}: {exc}",
-                            "",
-                            rec.line,
-                            code="internal",
-                        )
-                    ]
+                except Exception as exc:  # a validator crash is this record's problem, not the audit's
+                    problems = [_internal(rec, "validating", exc)]
             if not problems and case is not None:
                 try:
                     on = ctx.fixed or case.planned_course.start
                     ev, label = ctx.cache.for_date(on)  # type: ignore[arg-type]
                     result = ev.evaluate(case, as_of=on)
-                    line = dumps_line(result)
+                    now_verdicts = None
                     if ctx.compare:
-                        now_ev, _ = ctx.cache.for_date(ctx.now)
-                        then = {p["policy"]: p["verdict"] for p in result["policy_summary"]}
-                        acc.add_compare(then, _verdicts_of(now_ev, case))
+                        now_ev, now_label = ctx.cache.for_date(ctx.now)
+                        if now_label == label:
+                            now_verdicts = {p["policy"]: p["verdict"] for p in result["policy_summary"]}
+                        else:
+                            now_verdicts = _verdicts_of(now_ev, case)
+                    line = dumps_line(result) if res_f is not None else b""
+                    rows.add_case(rec.seq, rec.key, rec.line, case, rec.data, result, label, now_verdicts)
                 except InputError as exc:
                     problems = list(exc.problems)
                 except EngineError as exc:
                     problems = [Problem(rec.file, (), f"engine error: {exc}", "", rec.line, code="engine")]
                 except Exception as exc:
-                    problems = [
-                        Problem(
-                            rec.file,
-                            (),
-                            f"internal error: {type(exc).__name__}: {exc}",
-                            "",
-                            rec.line,
-                            code="internal",
-                        )
-                    ]
+                    problems = [_internal(rec, "evaluating", exc)]
                 else:
-                    res_f.write(line)
-                    acc.add_result(rec.key, result, label)
+                    if res_f is not None:
+                        res_f.write(line)
+                        result_seqs.append(rec.seq)
                     n_res += 1
                     continue
             cid = rec.data.get("case_id") if isinstance(rec.data, dict) else None
-            err_f.write(_problem_line(rec, problems, cid))
-            acc.add_error([p.as_dict() for p in problems])
+            rows.add_error(rec.seq, rec.key, problems, cid, ctx.source.cells_for(rec, problems))
             n_err += 1
+    finally:
+        if res_f is not None:
+            res_f.close()
+    counts = rows.write(ctx.parts, prefix)
     return {
         "index": chunk.index,
-        "results": n_res,
-        "errors": n_err,
+        "evaluated": n_res,
+        "rejected": n_err,
         "blank": n_blank,
-        "summary": acc.export(),
+        "tables": counts,
+        "result_seqs": result_seqs if ctx.full else None,
     }
+
+
+def _internal(rec: Any, doing: str, exc: BaseException) -> Problem:
+    return Problem(
+        rec.file,
+        (),
+        f"internal error while {doing}: {type(exc).__name__}: {str(exc)[:200]}",
+        "",
+        rec.line,
+        code="internal",
+    )
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills this worker when its parent dies (even by SIGKILL)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _worker(
     settings: dict[str, Any], tasks: Any, done: Any, parent: int, hook: Hook | None, pack: RulePack | None
 ) -> None:
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         ctx = _Context(settings, hook, pack)
     except BaseException:
@@ -252,7 +254,7 @@ def _worker(
             chunk = tasks.get(timeout=1.0)
         except queue.Empty:
             if os.getppid() != parent:  # the parent is gone: stop instead of waiting forever
-                return
+                os._exit(1)
             continue
         if chunk is None:
             return
@@ -264,212 +266,153 @@ def _worker(
         done.put(("done", chunk.index, meta))
 
 
-# --- the parent: checkpoint, commit, progress ------------------------------------------------------------------
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# --- the parent: manifest, commits, progress --------------------------------------------------------------------
 
 
 class _Progress:
-    def __init__(self, enabled: bool, total_bytes: int | None) -> None:
+    """A progress line on stderr (cases/s, ETA) when it is a terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool, total: int | None, unit: str) -> None:
         self.enabled = enabled
-        self.total = total_bytes
+        self.total = total
+        self.unit = unit
         self.start = time.perf_counter()
         self.last = 0.0
 
-    def update(self, cases: int, done_bytes: int, final: bool = False) -> None:
+    def update(self, cases: int, done: int, final: bool = False) -> None:
         if not self.enabled:
             return
         now = time.perf_counter()
         if not final and now - self.last < 0.2:
             return
         self.last = now
-        rate = cases / max(now - self.start, 1e-9)
-        text = f"\raudit: {cases:,} cases, {rate:,.0f}/s"
+        elapsed = max(now - self.start, 1e-9)
+        rate = cases / elapsed
+        text = f"\raudit: {cases:,} records, {rate:,.0f}/s"
         if self.total:
-            frac = min(done_bytes / self.total, 1.0)
+            frac = min(done / self.total, 1.0)
+            eta = elapsed * (1 - frac) / frac if frac > 0 else 0.0
             bar = "#" * int(frac * 30)
-            text = f"\raudit [{bar:<30}] {frac:4.0%} {cases:,} cases, {rate:,.0f}/s"
+            text = f"\raudit [{bar:<30}] {frac:4.0%} {cases:,} records, {rate:,.0f}/s, ETA {eta:,.0f} s "
         sys.stderr.write(text + ("\n" if final else ""))
         sys.stderr.flush()
 
 
-def _manifest(opts: AuditOptions, kind: str, pack: RulePack, as_of: str, now: date) -> dict[str, Any]:
+def _manifest(opts: AuditOptions, source: Source, pack: RulePack, as_of: str, now: date) -> dict[str, Any]:
     return {
-        "schema": "reirrad/audit-manifest/v1",
-        "input": input_identity(opts.cohort, kind),
+        "schema": "reirrad/audit-manifest/v2",
+        "input": source.identity(),
         "chunk_cases": opts.chunk_cases,
         "as_of": as_of,
         "now": now.isoformat(),
         "compare_now": opts.compare_now,
         "engine": opts.engine,
-        "rule_pack": pack.content_sha256,
+        "full_results": opts.full_results,
+        "rule_pack": {"name": pack.name, "version": pack.version, "content_sha256": pack.content_sha256},
+        "rules": str(opts.rules.resolve()) if opts.rules else None,
     }
 
 
-def _prepare(opts: AuditOptions, kind: str, pack: RulePack) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Create or reopen DIR; return (manifest, state). Refuses a DIR holding an audit of something else."""
+def _restart(out: Path) -> None:
+    for name in OUTPUTS:
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
+    shutil.rmtree(out / STATE_DIR, ignore_errors=True)
+    shutil.rmtree(out / "parquet", ignore_errors=True)
+
+
+def _prepare(opts: AuditOptions, source: Source, pack: RulePack) -> tuple[Store, dict[str, Any], int, int]:
+    """Open or create DIR's database; return (store, manifest, next chunk, committed results size). Refuses a DIR
+    holding an audit of another input, mapping, key or options."""
     out = opts.out
-    state_dir = out / STATE_DIR
     if opts.restart:
-        for name in ("results.jsonl", "errors.jsonl", "summary.json", "report.html"):
-            with contextlib.suppress(FileNotFoundError):
-                (out / name).unlink()
-        shutil.rmtree(state_dir, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest_path = state_dir / "manifest.json"
-    old = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
-    today = date.today()
-    if opts.as_of is not None:
-        as_of = opts.as_of
-    elif old is not None:
-        as_of = old["as_of"]
-    else:
-        as_of = today.isoformat()
-    now = opts.now or (date.fromisoformat(old["now"]) if old is not None else today)
-    manifest = _manifest(opts, kind, pack, as_of, now)
-    if old is not None:
-        if old != manifest:
-            diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
-            raise InputError.of(
-                [
-                    Problem(
-                        str(out),
-                        (),
-                        f"the directory holds an audit of another input or with "
-                        f"other options (differs in: {', '.join(diff)})",
-                        "the same COHORT and options to resume, a new --out directory, or --restart",
-                        code="audit.resume",
-                    )
-                ]
-            )
-    else:
-        if any((out / n).exists() for n in ("results.jsonl", "errors.jsonl")):
-            raise InputError.of(
-                [
-                    Problem(
-                        str(out),
-                        (),
-                        "results.jsonl or errors.jsonl exist without an audit checkpoint",
-                        "an empty or new --out directory, or --restart",
-                        code="audit.resume",
-                    )
-                ]
-            )
-        state_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(manifest_path, json.dumps(manifest, indent=2).encode())
-    state_path = state_dir / "state.json"
-    if state_path.exists():
-        state = json.loads(state_path.read_bytes())
-    else:
-        state = {
-            "next_chunk": 0,
-            "results_size": 0,
-            "errors_size": 0,
-            "input_cases": 0,
-            "summary": {},
-            "complete": False,
-        }
-    parts = state_dir / "parts"
-    shutil.rmtree(parts, ignore_errors=True)  # parts of uncommitted chunks are recomputed
-    parts.mkdir(parents=True)
-    for name, size in (("results.jsonl", state["results_size"]), ("errors.jsonl", state["errors_size"])):
-        path = out / name
-        with open(path, "ab") as f:  # create if missing
-            pass
-        with open(path, "r+b") as f:  # drop anything appended after the last commit
-            if os.fstat(f.fileno()).st_size < size:
-                raise InputError.of(
-                    [
-                        Problem(
-                            str(path),
-                            (),
-                            f"shorter ({os.fstat(f.fileno()).st_size} bytes) than "
-                            f"its last committed size ({size}); it was changed outside the audit",
-                            "--restart",
-                            code="audit.resume",
-                        )
-                    ]
+        _restart(out)
+    has_db = (out / "audit.duckdb").exists()
+    if not has_db and any((out / n).exists() for n in ("results.jsonl", "summary.json")):
+        raise InputError.of(
+            [
+                Problem(
+                    str(out),
+                    (),
+                    "audit outputs exist without an audit database",
+                    "an empty or new --out directory, or --restart",
+                    code="audit.resume",
                 )
-            f.truncate(size)
-    return manifest, state
-
-
-class _Committer:
-    def __init__(self, opts: AuditOptions, state: dict[str, Any]) -> None:
-        self.out = opts.out
-        self.state = state
-        self.state_path = opts.out / STATE_DIR / "state.json"
-        self.parts = opts.out / STATE_DIR / "parts"
-        # r+b, not ab: copy_file_range refuses an O_APPEND destination; _prepare truncated both to the commit
-        self.res = open(opts.out / "results.jsonl", "r+b")  # noqa: SIM115 - closed in close()
-        self.err = open(opts.out / "errors.jsonl", "r+b")  # noqa: SIM115
-        self.res.seek(0, os.SEEK_END)
-        self.err.seek(0, os.SEEK_END)
-
-    def commit(self, chunk_index: int, count: int, meta: dict[str, Any]) -> None:
-        if meta["results"] + meta["errors"] + meta["blank"] != count:
-            raise EngineError(
-                f"chunk {chunk_index}: {count} records in, {meta['results']} results + "
-                f"{meta['errors']} rejected + {meta['blank']} blank out"
+            ]
+        )
+    store = Store(out)
+    try:
+        old = store.metadata().get("manifest")
+        as_of = opts.as_of or (old["as_of"] if old else "treatment")
+        today = date.today()
+        now = opts.now or (date.fromisoformat(old["now"]) if old else today)
+        manifest = _manifest(opts, source, pack, as_of, now)
+        if old is not None and old != manifest:
+            diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
+            if "input" in diff:
+                changed = sorted(
+                    k
+                    for k in {**old["input"], **manifest["input"]}
+                    if old["input"].get(k) != manifest["input"].get(k)
+                )
+                diff = [d if d != "input" else f"input ({', '.join(changed)})" for d in diff]
+            raise InputError.of(
+                [
+                    Problem(
+                        str(out),
+                        (),
+                        "the directory holds an audit of another input or with other options "
+                        f"(differs in: {', '.join(diff)}); resuming would mix two cohorts",
+                        "the same COHORT, mapping, key and options to resume, a new --out directory, or --restart",
+                        code="audit.resume",
+                    )
+                ]
             )
-        for kind, f in (("results", self.res), ("errors", self.err)):
-            part = self.parts / f"{chunk_index:08d}.{kind}.jsonl"
-            f.flush()
-            with open(part, "rb") as src:
-                _append(src, f)
-            f.flush()
-            os.fsync(f.fileno())
-        st = self.state
-        st["next_chunk"] = chunk_index + 1
-        st["results_size"] = self.res.tell()
-        st["errors_size"] = self.err.tell()
-        st["input_cases"] += meta["results"] + meta["errors"]
-        merge_into(st["summary"], meta["summary"])
-        _atomic_write(self.state_path, _dumps(st))
-        for kind in ("results", "errors"):
-            (self.parts / f"{chunk_index:08d}.{kind}.jsonl").unlink()
+        if old is None:
+            store.set_metadata({"schema": "reirrad/audit-db/v1", "manifest": manifest})
+        next_chunk, results_size = store.committed()
+    except BaseException:
+        store.close()
+        raise
+    return store, manifest, next_chunk, results_size
+
+
+class _Results:
+    """results.jsonl (--full-results): truncated to its committed size on resume, appended chunk by chunk."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        with open(path, "ab"):
+            pass
+        self.f = open(path, "r+b")  # noqa: SIM115 - closed in close()
+        if os.fstat(self.f.fileno()).st_size < size:
+            raise InputError.of(
+                [
+                    Problem(
+                        str(path),
+                        (),
+                        f"shorter than its last committed size ({size} bytes); it was changed outside the audit",
+                        "--restart",
+                        code="audit.resume",
+                    )
+                ]
+            )
+        self.f.truncate(size)
+        self.f.seek(size)
+
+    def append(self, part: Path, drop: set[int], seqs: list[int]) -> int:
+        with open(part, "rb") as src:
+            if drop:
+                for seq, line in zip(seqs, src, strict=True):
+                    if seq not in drop:
+                        self.f.write(line)
+            else:
+                shutil.copyfileobj(src, self.f, 1 << 20)
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        return self.f.tell()
 
     def close(self) -> None:
-        self.res.close()
-        self.err.close()
-
-
-def _append(src: Any, dst: Any) -> None:
-    """Append a whole file: in the kernel (copy_file_range) where available, else through a buffer."""
-    size = os.fstat(src.fileno()).st_size
-    if hasattr(os, "copy_file_range"):
-        done = 0
-        try:
-            while done < size:
-                n = os.copy_file_range(src.fileno(), dst.fileno(), size - done)
-                if n == 0:
-                    break
-                done += n
-        except OSError:
-            if done:
-                raise
-        else:
-            if done == size:
-                dst.seek(0, os.SEEK_END)
-                return
-        src.seek(0)
-    shutil.copyfileobj(src, dst, 1 << 20)
+        self.f.close()
 
 
 def _start_method() -> str:
@@ -478,86 +421,151 @@ def _start_method() -> str:
 
 def run_audit(opts: AuditOptions) -> AuditOutcome:
     started = time.perf_counter()
-    kind = detect_kind(opts.cohort)
+    source = open_source(opts.cohort, opts.map, opts.key)
     pack = load_pack(opts.rules) if opts.rules else load_pack()
     if opts.as_of not in (None, "treatment"):
         date.fromisoformat(opts.as_of)  # checked by the CLI; a bad value here is a programming error
-    manifest, state = _prepare(opts, kind, pack)
-    resumed = state["next_chunk"]
+    lock = StoreLock(opts.out)
+    try:
+        return _run_locked(opts, source, pack, started)
+    finally:
+        lock.release()
+
+
+def _run_locked(opts: AuditOptions, source: Source, pack: RulePack, started: float) -> AuditOutcome:
+    store, manifest, resumed, results_size = _prepare(opts, source, pack)
+    parts = opts.out / STATE_DIR / "parts"
+    shutil.rmtree(parts, ignore_errors=True)  # parts of uncommitted chunks are recomputed
+    parts.mkdir(parents=True)
+    results = _Results(opts.out / "results.jsonl", results_size) if opts.full_results else None
     settings = {
         "rules": str(opts.rules) if opts.rules else None,
         "engine": opts.engine,
         "as_of": manifest["as_of"],
         "now": manifest["now"],
         "compare_now": opts.compare_now,
-        "parts": str(opts.out / STATE_DIR / "parts"),
+        "full_results": opts.full_results,
+        "parts": str(parts),
+        "source": source,
     }
-    committer = _Committer(opts, state)
-    total_bytes = opts.cohort.stat().st_size if kind == "jsonl" else None
     show = opts.progress if opts.progress is not None else sys.stderr.isatty()
-    progress = _Progress(show, total_bytes)
+    total = source.size()
+    progress = _Progress(show, total, "bytes" if total else "records")
+    planned = 0
     try:
-        if not state["complete"]:
-            _run_chunks(opts, settings, state, committer, progress, pack)
-    finally:
-        committer.close()
-    summary_data = state["summary"]
-    counts = summary_data.get("counts", {})
-    meta = {
-        "input": manifest["input"]["path"],
-        "as_of": manifest["as_of"],
-        "now": manifest["now"],
-        "compare_now": manifest["compare_now"],
-        "engine": manifest["engine"],
-        "rule_pack": {"name": pack.name, "version": pack.version, "content_sha256": pack.content_sha256},
-        "chunks": state["next_chunk"],
-        "input_cases": state["input_cases"],
-    }
-    summary = finalize(summary_data, meta)
-    _atomic_write(opts.out / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False).encode())
-    if opts.report:
-        from reirrad.audit.report import render_report
+        planned = _run_chunks(opts, settings, store, results, progress, pack, resumed)
+        totals = store.account(planned)
+        from reirrad.audit.summary import build_summary, write_outputs
 
-        _atomic_write(opts.out / "report.html", render_report(summary).encode())
-    if not state["complete"]:
-        state["complete"] = True
-        _atomic_write(committer.state_path, _dumps(state))
-    progress.update(counts.get("evaluated", 0) + counts.get("rejected", 0), total_bytes or 0, final=True)
+        summary = build_summary(store, manifest, pack)
+        write_outputs(store, summary, opts.out, pack, report=opts.report, parquet=opts.parquet)
+        store.checkpoint()
+    finally:
+        if results is not None:
+            results.close()
+        store.close()
+    shutil.rmtree(opts.out / STATE_DIR, ignore_errors=True)
+    progress.update(totals["evaluated"] + totals["rejected"], total or planned, final=True)
     return AuditOutcome(
-        state["input_cases"],
-        counts.get("evaluated", 0),
-        counts.get("rejected", 0),
-        counts.get("blank_lines", 0),
-        state["next_chunk"],
+        totals["records"],
+        totals["evaluated"],
+        totals["rejected"],
+        totals["blank"],
+        totals["chunks"],
         resumed,
         time.perf_counter() - started,
         opts.out,
     )
 
 
+def _commit(
+    store: Store, results: _Results | None, chunk: Chunk, meta: dict[str, Any], parts: Path
+) -> tuple[int, int]:
+    if meta["evaluated"] + meta["rejected"] + meta["blank"] != chunk.count:
+        raise EngineError(
+            f"chunk {chunk.index}: {chunk.count} records in, {meta['evaluated']} evaluated + "
+            f"{meta['rejected']} rejected + {meta['blank']} blank out"
+        )
+    counts = {
+        **meta["tables"],
+        "evaluated": meta["evaluated"],
+        "rejected": meta["rejected"],
+        "blank": meta["blank"],
+    }
+    size = 0
+    if results is not None:
+        # the duplicates are known only in the transaction; a result line of one is dropped from the file
+        dup_seqs = _duplicates_hint(store, chunk, meta)
+        size = results.append(parts / f"{chunk.index:08d}.results.jsonl", dup_seqs, meta["result_seqs"])
+    file = None if chunk.kind == "yaml-dir" else chunk.file
+    evaluated, rejected, _ = store.commit(
+        chunk.index, chunk.first_seq, chunk.count, counts, parts, size, file
+    )
+    for p in parts.glob(f"{chunk.index:08d}.*"):
+        p.unlink()
+    return evaluated, rejected
+
+
+def _duplicates_hint(store: Store, chunk: Chunk, meta: dict[str, Any]) -> set[int]:
+    """The seqs of this chunk whose case id is already committed or repeated earlier in the chunk."""
+    import json as _json
+
+    part = Path(store.out) / STATE_DIR / "parts" / f"{chunk.index:08d}.cases.json"
+    if not part.exists():
+        return set()
+    data = _json.loads(part.read_bytes())
+    seen: dict[str, int] = {}
+    dups: set[int] = set()
+    ids = list(dict.fromkeys(data["case_id"]))
+    marks = ", ".join("?" * len(ids))
+    known = (
+        {
+            r[0]
+            for r in store.con.execute(
+                f"SELECT DISTINCT case_id FROM cases WHERE case_id IN ({marks})", ids
+            ).fetchall()
+        }
+        if ids
+        else set()
+    )
+    for seq, cid in zip(data["seq"], data["case_id"], strict=True):
+        if cid in known or cid in seen:
+            dups.add(seq)
+        seen.setdefault(cid, seq)
+    return dups
+
+
 def _run_chunks(
     opts: AuditOptions,
     settings: dict[str, Any],
-    state: dict[str, Any],
-    committer: _Committer,
+    store: Store,
+    results: _Results | None,
     progress: _Progress,
     pack: RulePack,
-) -> None:
-    plan = (
-        c
-        for c in plan_chunks(opts.cohort, detect_kind(opts.cohort), opts.chunk_cases)
-        if c.index >= state["next_chunk"]
-    )
-    done_cases = state["input_cases"]
+    next_chunk: int,
+) -> int:
+    """Run every uncommitted chunk; return the number of records in the whole input (the plan's count)."""
+    source: Source = settings["source"]
+    parts = Path(settings["parts"])
+    planned = {"records": 0}
+
+    def plan() -> Iterator[Chunk]:
+        for c in source.plan(opts.chunk_cases):
+            planned["records"] += c.count
+            if c.index >= next_chunk:
+                yield c
+
+    todo = plan()
+    done_cases = store.totals()["evaluated"] + store.totals()["rejected"]
     if opts.workers <= 0:  # in this process (debugging, tests)
         ctx = _Context(settings, opts.evaluator_hook, pack)
-        for chunk in plan:
+        for chunk in todo:
             meta = process_chunk(chunk, ctx)
-            committer.commit(chunk.index, chunk.count, meta)
-            done_cases += meta["results"] + meta["errors"]
+            e, r = _commit(store, results, chunk, meta, parts)
+            done_cases += e + r
             progress.update(done_cases, chunk.bytes_done)
-        return
-    mpc = mp.get_context(_start_method())
+        return planned["records"]
+    mpc: Any = mp.get_context(_start_method())
     window = max(2, 3 * opts.workers)
     tasks = mpc.Queue(maxsize=window)
     done = mpc.Queue()
@@ -576,22 +584,22 @@ def _run_chunks(
         p.start()
     inflight: dict[int, Chunk] = {}
     finished: dict[int, dict[str, Any]] = {}
-    next_commit = state["next_chunk"]
+    next_commit = next_chunk
     exhausted = False
     try:
         while True:
             while not exhausted and len(inflight) < window:
-                chunk = next(plan, None)
-                if chunk is None:
+                planned_chunk = next(todo, None)
+                if planned_chunk is None:
                     exhausted = True
                     break
-                inflight[chunk.index] = _strip(chunk)
-                tasks.put(chunk)
+                inflight[planned_chunk.index] = _strip(planned_chunk)
+                tasks.put(planned_chunk)
             while next_commit in finished:
                 meta = finished.pop(next_commit)
                 chunk = inflight.pop(next_commit)
-                committer.commit(next_commit, chunk.count, meta)
-                done_cases += meta["results"] + meta["errors"]
+                e, r = _commit(store, results, chunk, meta, parts)
+                done_cases += e + r
                 progress.update(done_cases, chunk.bytes_done)
                 next_commit += 1
             if exhausted and not inflight:
@@ -603,8 +611,7 @@ def _run_chunks(
                 if dead:
                     raise EngineError(
                         f"audit worker {dead[0].name} stopped (exit code {dead[0].exitcode}); "
-                        f"{next_commit} chunk(s) are committed — re-run the same command to "
-                        f"resume"
+                        f"{next_commit} chunk(s) are committed — re-run the same command to resume"
                     ) from None
                 continue
             except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
@@ -629,8 +636,11 @@ def _run_chunks(
         done.cancel_join_thread()
         tasks.close()
         done.close()
+    return planned["records"]
 
 
 def _strip(chunk: Chunk) -> Chunk:
-    """What the parent keeps of an in-flight chunk: its index, count and progress (not its CSV rows)."""
-    return Chunk(chunk.index, chunk.kind, chunk.file, count=chunk.count, bytes_done=chunk.bytes_done)
+    """What the parent keeps of an in-flight chunk: its index, seqs, count and progress (not its rows)."""
+    return Chunk(
+        chunk.index, chunk.kind, chunk.file, chunk.first_seq, count=chunk.count, bytes_done=chunk.bytes_done
+    )

@@ -1,233 +1,507 @@
-"""Counts over an audit, built one case at a time and merged chunk by chunk (bounded size, whatever the cohort).
+"""The audit's summary, computed from its database (SQL), and the files written from it (summary.json, report.html,
+explanations of the non-conforming cases, Parquet). Definitions: docs/audit.md ("summary.json").
 
-Definitions (docs/audit.md):
-
-* ``criteria[policy][criterion].items``: statuses of every constraint line (one per rule, structure and metric).
-* ``criteria[policy][criterion].cases``: one status per case, the worst of its lines
-  (fail > indeterminate > pass > not_applicable).
-* ``policies[policy].verdicts``: the case's policy verdict as in the result's ``policy_summary``.
-* ``policies[policy].met``: among cases where the policy applies (verdict not ``not_applicable``):
-  ``all_metrics`` = every line of every criterion passes (the verdict is ``pass``); ``any_metric`` = there is a
-  near-max metric *m* (Dmax, D0.03cc, …) on which every criterion is met: its case-level lines and its lines on
-  metric *m* (every structure) are pass or not_applicable, and every criterion that has dose lines has at least one
-  on *m*; ``by_metric[m]`` counts the cases met on *m*. Lucido 2025 counts HyTEC on the point maximum (``Dmax``).
-* ``disagreements[a][b]``: cases where policy *a*'s verdict is pass and policy *b*'s is fail.
-* ``recommendations[rule_id][status]``: from the result's ``recommendations`` list when present.
-* ``cord_eqd2``: the SpinalCord Dmax points (x = hytec.resbrt value, y = hytec.cumulative value, Gy EQD2):
-  exact quadrant counts against 25 and 70 Gy, a 2 Gy grid of counts and a deterministic sample of at most
-  ``SAMPLE`` points (the smallest CRC32 of the input key: the same sample whatever the workers or chunking).
-* ``compare``: with --compare-now, per policy, the counts of (verdict on the audit date → verdict now).
+Limits drawn or counted are the rules' own (``RulePack`` limit of each rule version that judged a case), never
+constants of this module: change a limit in the pack and the plot and its counts change with it.
 """
 
 from __future__ import annotations
 
-import heapq
-import zlib
+import json
+from datetime import date
+from pathlib import Path
 from typing import Any
 
-__all__ = ["SAMPLE", "Acc", "merge_into"]
+from reirrad.knowledge.rulepack import Rule, RulePack
+
+__all__ = ["FRAGILE_RULE", "SAMPLE", "build_summary", "write_outputs"]
 
 SAMPLE = 2000
-GRID_GY = 2.0
-GRID_MAX = 200
-_RANK = {"fail": 3, "indeterminate": 2, "pass": 1, "not_applicable": 0}
+"""Points drawn per scatter (a fixed hash sample); counts always use every case."""
+LISTED = 500
+"""Non-conforming cases listed (with an explanation file each) in the report; the rest are counted."""
 _STATUSES = ("pass", "fail", "indeterminate", "not_applicable")
-RESBRT_LIMIT = 25.0
-CUMULATIVE_LIMIT = 70.0
+FRAGILE_RULE = (
+    "a failing criterion is fragile when the same criterion passes for the same structure on another dose "
+    "metric (the verdict depends on which metric is read, e.g. Dmax against D0.03cc), or when the failing line "
+    "rests on an assumption (an earlier course whose plan data is lost), or when another reading the sources allow "
+    "(rules/readings/) would change the verdict"
+)
+_FACT_WORDS = {
+    "prior_course_count": {
+        "gt 0": "the level was irradiated before",
+        "eq 0": "a first course (no earlier course)",
+    },
+    "planned_stereotactic": {"eq True": "the planned course is SBRT or SRS"},
+}
+_CASE_COLUMN = {
+    "prior_course_count": "prior_courses",
+    "planned_stereotactic": "stereotactic",
+    "planned_fractions": "fractions",
+}
+_OPS = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤", "eq": "=", "ne": "≠"}
 
 
-def _inc(d: dict[str, Any], *keys: str, by: int = 1) -> None:
-    for k in keys[:-1]:
-        d = d.setdefault(k, {})
-    d[keys[-1]] = d.get(keys[-1], 0) + by
+def _q(store: Any, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    return list(store.con.execute(sql, params or []).fetchall())
 
 
-def merge_into(dst: dict[str, Any], src: dict[str, Any]) -> None:
-    """Add the counters of ``src`` into ``dst`` (nested dicts of ints); ``sample`` lists merge bottom-k."""
-    for k, v in src.items():
-        if k == "sample":
-            dst[k] = heapq.nsmallest(SAMPLE, dst.get(k, []) + v)
-        elif k in ("as_of_min", "as_of_max"):
-            old = dst.get(k)
-            dst[k] = v if old is None else (min(old, v) if k == "as_of_min" else max(old, v))
-        elif isinstance(v, dict):
-            merge_into(dst.setdefault(k, {}), v)
-        else:
-            dst[k] = dst.get(k, 0) + v
+def _one(store: Any, sql: str, params: list[Any] | None = None) -> Any:
+    row = store.con.execute(sql, params or []).fetchone()
+    return row[0] if row else None
 
 
-class Acc:
-    """The counters of some cases; ``data`` is plain JSON (stored in the audit's checkpoint)."""
-
-    def __init__(self, data: dict[str, Any] | None = None) -> None:
-        self.data: dict[str, Any] = data if data is not None else {}
-
-    def add_result(self, key: str, result: dict[str, Any], ruleset: str | None = None) -> None:
-        d = self.data
-        _inc(d, "counts", "evaluated")
-        if ruleset:
-            _inc(d, "rule_sets", ruleset)
-        as_of = result.get("rule_pack", {}).get("as_of")
-        if as_of:
-            merge_into(d, {"as_of_min": as_of, "as_of_max": as_of})
-        per_crit: dict[tuple[str, str], str] = {}
-        by_policy: dict[str, list[dict[str, Any]]] = {}
-        x = y = None
-        xs = ys = ""
-        for e in result.get("constraints", []):
-            policy, criterion, status = e["policy"], e["criterion"], e["status"]
-            _inc(d, "criteria", policy, criterion, "items", status)
-            k = (policy, criterion)
-            old = per_crit.get(k)
-            if old is None or _RANK[status] > _RANK[old]:
-                per_crit[k] = status
-            by_policy.setdefault(policy, []).append(e)
-            if e["structure"] == "SpinalCord" and e["metric"] == "Dmax" and e["value"] is not None:
-                if e["rule_id"] == "hytec.resbrt":
-                    x, xs = e["value"], status
-                elif e["rule_id"] == "hytec.cumulative":
-                    y, ys = e["value"], status
-        for (policy, criterion), status in per_crit.items():
-            _inc(d, "criteria", policy, criterion, "cases", status)
-        verdicts = {p["policy"]: p["verdict"] for p in result.get("policy_summary", [])}
-        for policy, verdict in verdicts.items():
-            _inc(d, "policies", policy, "verdicts", verdict)
-            if verdict != "not_applicable":
-                self._met(policy, by_policy.get(policy, []), verdict)
-        for a, va in verdicts.items():
-            if va != "pass":
-                continue
-            for b, vb in verdicts.items():
-                if vb == "fail":
-                    _inc(d, "disagreements", a, b)
-        for rec in result.get("recommendations", []) or []:
-            _inc(d, "recommendations", str(rec.get("rule_id")), str(rec.get("status")))
-        if x is not None and y is not None:
-            self._point(key, float(x), float(y), xs, ys)
-
-    def _met(self, policy: str, entries: list[dict[str, Any]], verdict: str) -> None:
-        d = self.data
-        _inc(d, "policies", policy, "met", "evaluated")
-        if verdict == "pass":
-            _inc(d, "policies", policy, "met", "all_metrics")
-        ok_case = True
-        crit_metrics: dict[str, dict[str, bool]] = {}
-        for e in entries:
-            good = e["status"] in ("pass", "not_applicable")
-            if e["metric"] is None:
-                ok_case = ok_case and good
-            else:
-                m = crit_metrics.setdefault(e["criterion"], {})
-                m[e["metric"]] = m.get(e["metric"], True) and good
-        if not ok_case:
-            return
-        any_met = False
-        metrics = sorted({m for per in crit_metrics.values() for m in per})
-        for metric in metrics:
-            if all(per.get(metric, False) for per in crit_metrics.values()) and any(
-                e["status"] == "pass" for e in entries if e["metric"] in (None, metric)
-            ):
-                _inc(d, "policies", policy, "met", "by_metric", metric)
-                any_met = True
-        if not crit_metrics and verdict == "pass":
-            any_met = True
-        if any_met:
-            _inc(d, "policies", policy, "met", "any_metric")
-
-    def _point(self, key: str, x: float, y: float, xs: str, ys: str) -> None:
-        d = self.data
-        flag = "pass" if xs == ys == "pass" else "fail" if "fail" in (xs, ys) else "other"
-        q = ("x_le" if x <= RESBRT_LIMIT else "x_gt") + ("_y_le" if y <= CUMULATIVE_LIMIT else "_y_gt")
-        _inc(d, "cord_eqd2", "quadrants", q)
-        _inc(d, "cord_eqd2", "points")
-        ix, iy = min(int(x // GRID_GY), GRID_MAX), min(int(y // GRID_GY), GRID_MAX)
-        _inc(d, "cord_eqd2", "grid", f"{ix},{iy}")
-        h = zlib.crc32(key.encode())
-        sample = d.setdefault("cord_eqd2", {}).setdefault("sample", [])
-        item = [h, round(x, 3), round(y, 3), flag]
-        if len(sample) < SAMPLE:
-            heapq.heappush(sample, [-h, *item[1:]])
-        elif -sample[0][0] > h:
-            heapq.heapreplace(sample, [-h, *item[1:]])
-
-    def add_error(self, problems: list[dict[str, Any]]) -> None:
-        _inc(self.data, "counts", "rejected")
-        for code in sorted({str(p.get("code")) for p in problems}):
-            _inc(self.data, "errors_by_code", code)
-
-    def add_blank(self) -> None:
-        _inc(self.data, "counts", "blank_lines")
-
-    def add_compare(self, then: dict[str, str], now: dict[str, str]) -> None:
-        for policy in sorted(set(then) | set(now)):
-            a, b = then.get(policy, "not_in_force"), now.get(policy, "not_in_force")
-            _inc(self.data, "compare", policy, f"{a}→{b}")
-
-    def export(self) -> dict[str, Any]:
-        """The chunk's counters as plain JSON, the sample as [crc32, x, y, flag] sorted by crc32 (mergeable)."""
-        d = dict(self.data)
-        c = d.get("cord_eqd2")
-        if c and "sample" in c:
-            c = dict(c)
-            c["sample"] = sorted([-s[0], *s[1:]] for s in c["sample"])
-            d["cord_eqd2"] = c
-        return d
+BATCH = 200_000
+"""Records per batch of the per-case queries: each batch fits DuckDB's capped buffer pool whatever the cohort."""
 
 
-def finalize(data: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    """The summary.json document: the merged counters plus rates, in a stable order."""
-    out: dict[str, Any] = {"schema": "reirrad/audit-summary/v1", **meta}
-    out["counts"] = {k: data.get("counts", {}).get(k, 0) for k in ("evaluated", "rejected", "blank_lines")}
-    for key in ("rule_sets", "as_of_min", "as_of_max"):
-        if key in data:
-            out[key] = data[key]
-    policies: dict[str, Any] = {}
-    for policy, p in sorted(data.get("policies", {}).items()):
-        verdicts = {s: p.get("verdicts", {}).get(s, 0) for s in _STATUSES}
-        met = p.get("met", {})
-        evaluated = met.get("evaluated", 0)
-        policies[policy] = {
-            "verdicts": verdicts,
-            "met": {
-                "evaluated": evaluated,
-                "all_metrics": met.get("all_metrics", 0),
-                "any_metric": met.get("any_metric", 0),
-                "by_metric": dict(sorted(met.get("by_metric", {}).items())),
-                "all_metrics_rate": round(met.get("all_metrics", 0) / evaluated, 4) if evaluated else None,
-                "any_metric_rate": round(met.get("any_metric", 0) / evaluated, 4) if evaluated else None,
-            },
-        }
-    out["policies"] = policies
-    out["criteria"] = {
-        policy: {
-            crit: {kind: {s: v.get(kind, {}).get(s, 0) for s in _STATUSES} for kind in ("cases", "items")}
-            for crit, v in sorted(crits.items())
-        }
-        for policy, crits in sorted(data.get("criteria", {}).items())
-    }
-    out["disagreements"] = {
-        a: dict(sorted(v.items())) for a, v in sorted(data.get("disagreements", {}).items())
-    }
-    out["recommendations"] = {
-        r: dict(sorted(v.items())) for r, v in sorted(data.get("recommendations", {}).items())
-    }
-    if "compare" in data:
-        out["compare"] = {p: dict(sorted(v.items())) for p, v in sorted(data["compare"].items())}
-    out["errors_by_code"] = dict(sorted(data.get("errors_by_code", {}).items()))
-    cord = data.get("cord_eqd2", {})
-    out["cord_eqd2"] = {
-        "structure": "SpinalCord",
-        "metric": "Dmax",
-        "x": "hytec.resbrt value (Gy EQD2)",
-        "y": "hytec.cumulative value (Gy EQD2)",
-        "limits": {"x": RESBRT_LIMIT, "y": CUMULATIVE_LIMIT},
-        "points": cord.get("points", 0),
-        "quadrants": {
-            q: cord.get("quadrants", {}).get(q, 0)
-            for q in ("x_le_y_le", "x_le_y_gt", "x_gt_y_le", "x_gt_y_gt")
-        },
-        "grid_gy": GRID_GY,
-        "grid": dict(sorted(cord.get("grid", {}).items())),
-        "sample": [s[1:] for s in cord.get("sample", [])],
-    }
+def _batched(store: Any, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Run a per-case aggregate over batches of records and add up its counts (the last column), by the other
+    columns. The SQL reads the views ``bl``, ``bv`` and ``bc``: constraint_lines, policy_verdicts and cases of one
+    batch (cases are never split across batches, so per-case counts add up)."""
+    top = _one(store, "SELECT max(seq) FROM cases")
+    totals: dict[tuple[Any, ...], int] = {}
+    if top is None:
+        return []
+    for lo in range(0, int(top) + 1, BATCH):
+        hi = lo + BATCH
+        for view, table in (("bl", "constraint_lines"), ("bv", "policy_verdicts"), ("bc", "cases")):
+            store.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table} WHERE seq >= {lo} AND seq < {hi}"
+            )
+        for row in _q(store, sql, params):
+            key = tuple(row[:-1])
+            totals[key] = totals.get(key, 0) + int(row[-1])
+    return [(*k, v) for k, v in sorted(totals.items(), key=lambda kv: tuple(str(x) for x in kv[0]))]
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+# --- the rules' own words and limits ----------------------------------------------------------------------------
+
+
+def _conditions(rule: Rule) -> list[tuple[str, str, Any]]:
+    cond = rule.applies_when
+    items = cond.get("all", [cond]) if isinstance(cond, dict) else []
+    out = []
+    for c in items:
+        if isinstance(c, dict) and "fact" in c:
+            op = next((k for k in c if k in _OPS), "")
+            if op:
+                out.append((c["fact"], op, c[op]))
     return out
+
+
+def _condition_text(fact: str, op: str, value: Any) -> str:
+    words = _FACT_WORDS.get(fact, {}).get(f"{op} {value}")
+    if words:
+        return words
+    if fact == "planned_fractions":
+        return f"the planned course has {_OPS[op]} {value} fractions"
+    return f"{fact} {_OPS[op]} {value}"
+
+
+def _holds(value: Any, op: str, target: Any) -> bool:
+    try:
+        return bool(
+            {
+                "gt": lambda: value > target,
+                "ge": lambda: value >= target,
+                "lt": lambda: value < target,
+                "le": lambda: value <= target,
+                "eq": lambda: value == target,
+                "ne": lambda: value != target,
+            }[op]()
+        )
+    except TypeError:
+        return False
+
+
+def _limits(pack: RulePack, rule_id: str, versions: list[str]) -> list[dict[str, Any]]:
+    """The limit(s) of the versions of a rule that judged cases: one value, or a table's values with their notes."""
+    out: list[dict[str, Any]] = []
+    for r in pack.rules:
+        if r.id != rule_id or r.version not in versions or r.limit is None:
+            continue
+        span = f"v{r.version}, in force from {r.valid_from}" + (
+            f" until {r.valid_until}" if r.valid_until else ""
+        )
+        if r.limit.value is not None:
+            out.append(
+                {
+                    "value": r.limit.value,
+                    "operator": r.limit.operator,
+                    "label": f"{r.limit.value:g}",
+                    "rule": span,
+                }
+            )
+        else:
+            for e in r.limit.table:
+                out.append(
+                    {
+                        "value": e.value,
+                        "operator": r.limit.operator,
+                        "label": f"{e.value:g}",
+                        "key": f"{r.limit.by} {e.key}",
+                        "rule": span,
+                        "note": e.note or "",
+                    }
+                )
+    return out
+
+
+# --- the summary ---------------------------------------------------------------------------------------------
+
+
+def build_summary(store: Any, manifest: dict[str, Any], pack: RulePack) -> dict[str, Any]:
+    con = store.con
+    con.execute("SET threads = 2")
+    totals = store.totals()
+    s: dict[str, Any] = {
+        "schema": "reirrad/audit-summary/v2",
+        "input": manifest["input"]["path"],
+        "input_sha256": manifest["input"]["sha256"],
+        "mapped": "map_sha256" in manifest["input"],
+        "pseudonymised": "key_check" in manifest["input"],
+        "as_of": manifest["as_of"],
+        "now": manifest["now"],
+        "compare_now": manifest["compare_now"],
+        "engine": manifest["engine"],
+        "rule_pack": manifest["rule_pack"],
+        "counts": {k: totals[k] for k in ("records", "evaluated", "rejected", "blank")},
+    }
+    first, last, sbrt, conv = con.execute(
+        "SELECT min(planned_start), max(planned_start), count(*) FILTER (WHERE stereotactic), "
+        "count(*) FILTER (WHERE NOT stereotactic) FROM cases"
+    ).fetchone() or (None, None, 0, 0)
+    s["treatment_dates"] = {"first": _iso(first), "last": _iso(last)}
+    s["courses"] = {
+        "stereotactic": sbrt,
+        "conventional": conv,
+        "reirradiation": _one(store, "SELECT count(*) FROM cases WHERE prior_courses > 0"),
+        "first_course": _one(store, "SELECT count(*) FROM cases WHERE prior_courses = 0"),
+    }
+    s["rules_in_force"] = [
+        {"as_of_first": _iso(a), "as_of_last": _iso(b), "rules": r, "cases": n}
+        for r, a, b, n in _q(
+            store, "SELECT rule_set, min(as_of), max(as_of), count(*) FROM cases GROUP BY 1 ORDER BY 2"
+        )
+    ]
+    # policies: verdicts, how often met, not-applicable reasons
+    policies: dict[str, Any] = {}
+    for policy, verdict, n in _q(
+        store,
+        "SELECT policy, verdict, count(*) FROM policy_verdicts WHERE verdict <> 'not_in_force' GROUP BY 1, 2",
+    ):
+        policies.setdefault(policy, {"verdicts": dict.fromkeys(_STATUSES, 0)})["verdicts"][verdict] = n
+    met = _met(store)
+    for policy, p in sorted(policies.items()):
+        applies = sum(v for k, v in p["verdicts"].items() if k != "not_applicable")
+        m = met.get(policy, {})
+        p["met"] = {
+            "applies": applies,
+            "all_metrics": p["verdicts"]["pass"],
+            "any_metric": m.get("any", 0),
+            "by_metric": dict(sorted(m.get("by_metric", {}).items())),
+        }
+        p["not_applicable"] = _not_applicable(store, pack, policy)
+    s["policies"] = dict(sorted(policies.items()))
+    criteria: dict[str, Any] = {}
+    for policy, criterion, kind, status, n in _batched(
+        store,
+        "SELECT policy, criterion, 'items', status, count(*) FROM bl GROUP BY ALL "
+        "UNION ALL SELECT policy, criterion, 'cases', worst, count(*) FROM ("
+        "  SELECT seq, policy, criterion, CASE max(CASE status WHEN 'fail' THEN 3 WHEN 'indeterminate' THEN 2 "
+        "  WHEN 'pass' THEN 1 ELSE 0 END) WHEN 3 THEN 'fail' WHEN 2 THEN 'indeterminate' WHEN 1 THEN 'pass' "
+        "  ELSE 'not_applicable' END AS worst FROM bl GROUP BY ALL) GROUP BY ALL",
+    ):
+        c = criteria.setdefault(policy, {}).setdefault(
+            criterion, {k: dict.fromkeys(_STATUSES, 0) for k in ("cases", "items")}
+        )
+        c[kind][status] = n
+    s["criteria"] = {p: dict(sorted(c.items())) for p, c in sorted(criteria.items())}
+    s["disagreements"] = {}
+    for a, b, n in _batched(
+        store,
+        "SELECT a.policy, b.policy, count(*) FROM bv a JOIN bv b USING (seq) "
+        "WHERE a.verdict = 'pass' AND b.verdict = 'fail' GROUP BY 1, 2",
+    ):
+        s["disagreements"].setdefault(a, {})[b] = n
+    s["recommendations"] = {}
+    for rule, status, n in _q(
+        store, "SELECT rule_id, status, count(*) FROM recommendations GROUP BY 1, 2 ORDER BY 1, 2"
+    ):
+        s["recommendations"].setdefault(rule, {})[status] = n
+    if manifest["compare_now"]:
+        s["compare"] = {}
+        for policy, then, now, n in _q(
+            store,
+            "SELECT policy, verdict, verdict_now, count(*) FROM policy_verdicts "
+            "WHERE verdict_now IS NOT NULL AND verdict <> verdict_now GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        ):
+            s["compare"].setdefault(policy, {})[f"{then}→{now}"] = n
+        unchanged = _batched(
+            store,
+            "SELECT 'n', count(*) FROM (SELECT seq FROM bv WHERE verdict_now IS NOT NULL GROUP BY seq "
+            "HAVING bool_and(verdict = verdict_now))",
+        )
+        s["compare_unchanged"] = unchanged[0][-1] if unchanged else 0
+    s["errors_by_code"] = dict(
+        _q(store, "SELECT code, count(DISTINCT seq) FROM errors GROUP BY 1 ORDER BY 1")
+    )
+    s["scatter"] = _scatters(store, pack)
+    s["non_conforming"] = _non_conforming(store)
+    s["outcomes"] = _outcomes(store)
+    s["fragile_rule"] = FRAGILE_RULE
+    return s
+
+
+def _met(store: Any) -> dict[str, dict[str, Any]]:
+    """Per policy: cases met on at least one near-max metric, and on each metric (definitions in docs/audit.md)."""
+    rows = _batched(
+        store,
+        """
+        WITH l AS (SELECT seq, policy, criterion, metric, status FROM bl),
+        applies AS (SELECT seq, policy, verdict FROM bv
+                    WHERE verdict NOT IN ('not_applicable', 'not_in_force')),
+        caselevel AS (SELECT seq, policy, bool_and(status IN ('pass', 'not_applicable')) AS ok,
+                      bool_or(status = 'pass') AS anypass FROM l WHERE metric IS NULL GROUP BY ALL),
+        dose AS (SELECT seq, policy, count(DISTINCT criterion) AS n FROM l WHERE metric IS NOT NULL GROUP BY ALL),
+        onm AS (SELECT seq, policy, metric, count(DISTINCT criterion) AS n,
+                bool_and(status IN ('pass', 'not_applicable')) AS ok, bool_or(status = 'pass') AS anypass
+                FROM l WHERE metric IS NOT NULL GROUP BY ALL),
+        met AS (SELECT a.policy, o.metric, a.seq FROM applies a
+                JOIN onm o USING (seq, policy) JOIN dose d USING (seq, policy) LEFT JOIN caselevel c USING (seq, policy)
+                WHERE o.n = d.n AND o.ok AND coalesce(c.ok, true) AND (o.anypass OR coalesce(c.anypass, false))
+                UNION ALL
+                SELECT a.policy, NULL, a.seq FROM applies a LEFT JOIN dose d USING (seq, policy)
+                WHERE d.n IS NULL AND a.verdict = 'pass')
+        SELECT policy, metric, count(*) FROM met WHERE metric IS NOT NULL GROUP BY ALL
+        UNION ALL SELECT policy, '*any*', count(DISTINCT seq) FROM met GROUP BY ALL
+        """,
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for policy, metric, n in rows:
+        p = out.setdefault(policy, {"any": 0, "by_metric": {}})
+        if metric == "*any*":
+            p["any"] += n
+        else:
+            p["by_metric"][metric] = p["by_metric"].get(metric, 0) + n
+    return out
+
+
+def _not_applicable(store: Any, pack: RulePack, policy: str) -> list[dict[str, Any]]:
+    """Why the policy did not apply, counted: the first condition of its rules that the case does not meet."""
+    rules = [r for r in pack.rules if r.policy == policy and r.kind == "constraint"]
+    if not rules:
+        return []
+    conds = _conditions(rules[0])
+    groups = _q(
+        store,
+        "SELECT c.prior_courses, c.stereotactic, c.fractions, count(*) FROM policy_verdicts v JOIN cases c USING (seq) "
+        "WHERE v.policy = ? AND v.verdict = 'not_applicable' GROUP BY ALL",
+        [policy],
+    )
+    reasons: dict[str, int] = {}
+    for prior, sbrt, fractions, n in groups:
+        values = {"prior_courses": prior, "stereotactic": sbrt, "fractions": fractions}
+        why = "a condition of the rule not met by the case"
+        for fact, op, target in conds:
+            col = _CASE_COLUMN.get(fact)
+            if col is not None and not _holds(values[col], op, target):
+                why = f"not met: {_condition_text(fact, op, target)}"
+                break
+        reasons[why] = reasons.get(why, 0) + n
+    applies = "; ".join(_condition_text(*c) for c in conds)
+    return [
+        {"reason": k, "cases": v, "applies_when": applies}
+        for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])
+    ]
+
+
+def _scatters(store: Any, pack: RulePack) -> list[dict[str, Any]]:
+    """Per policy, the SpinalCord Dmax values of the cases it judged: a scatter when the policy has a criterion on the
+    planned course and a cumulative one (in the same unit), else a strip of the cumulative values; limits from
+    the rules that judged them; conventional and not-applicable cases are counted apart, not drawn."""
+    out = []
+    crits = _q(
+        store,
+        "SELECT policy, criterion, rule_id, list(DISTINCT rule_version ORDER BY rule_version), any_value(unit) "
+        "FROM constraint_lines WHERE structure = 'SpinalCord' AND metric = 'Dmax' AND status <> 'not_applicable' "
+        "GROUP BY ALL ORDER BY 1, 2",
+    )
+    by_policy: dict[str, list[tuple[str, str, list[str], str]]] = {}
+    for policy, criterion, rule_id, versions, unit in crits:
+        by_policy.setdefault(policy, []).append((criterion, rule_id, versions, unit))
+    for policy, items in by_policy.items():
+        cum = [i for i in items if i[0] == "cumulative"]
+        if not cum:
+            continue
+        y = cum[0]
+        x = next((i for i in items if i[0] != "cumulative" and i[3] == y[3]), None)
+        axes = [a for a in (x, y) if a is not None]
+        doc: dict[str, Any] = {
+            "policy": policy,
+            "kind": "scatter" if x else "strip",
+            "axes": [
+                {"criterion": a[0], "rule_id": a[1], "unit": a[3], "limits": _limits(pack, a[1], a[2])}
+                for a in axes
+            ],
+        }
+        cols = ", ".join(
+            f"max(CASE WHEN rule_id = '{a[1]}' THEN value END) AS v{i}, "
+            f"max(CASE WHEN rule_id = '{a[1]}' THEN status END) AS s{i}"
+            for i, a in enumerate(axes)
+        )
+        ids = ", ".join(f"'{a[1]}'" for a in axes)
+        base = (
+            f"SELECT l.seq, c.case_id, {cols} FROM bl l JOIN bc c USING (seq) "
+            f"WHERE l.structure = 'SpinalCord' AND l.metric = 'Dmax' AND l.rule_id IN ({ids}) "
+            f"AND l.status <> 'not_applicable' GROUP BY l.seq, c.case_id"
+        )
+        n_axes = len(axes)
+        have = " AND ".join(f"v{i} IS NOT NULL" for i in range(n_axes))
+        status_cols = ", ".join(f"s{i}" for i in range(n_axes))
+        counted = _batched(
+            store,
+            f"SELECT 'points', count(*) FROM ({base}) WHERE {have} "
+            f"UNION ALL SELECT 'undetermined', count(*) FROM ({base}) WHERE NOT ({have})",
+        )
+        doc["points"] = dict(counted).get("points", 0)
+        doc["undetermined"] = dict(counted).get("undetermined", 0)
+        doc["counts"] = [
+            {"statuses": list(row[:-1]), "cases": row[-1]}
+            for row in _batched(
+                store, f"SELECT {status_cols}, count(*) FROM ({base}) WHERE {have} GROUP BY ALL"
+            )
+        ]
+        values = ", ".join(f"v{i}" for i in range(n_axes))
+        flag = " OR ".join(f"s{i} = 'fail'" for i in range(n_axes))
+        sample: list[tuple[Any, ...]] = []
+        top = _one(store, "SELECT max(seq) FROM cases") or 0
+        for lo in range(0, int(top) + 1, BATCH):  # the smallest MD5s of each batch, then of all
+            for view, table in (("bl", "constraint_lines"), ("bc", "cases")):
+                store.con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table} "
+                    f"WHERE seq >= {lo} AND seq < {lo + BATCH}"
+                )
+            sample += _q(
+                store,
+                f"SELECT md5(case_id) AS h, {values}, CASE WHEN {flag} THEN 'fail' ELSE 'pass' END "
+                f"FROM ({base}) WHERE {have} ORDER BY h LIMIT {SAMPLE}",
+            )
+        doc["sample"] = [list(r[1:]) for r in sorted(sample)[:SAMPLE]]
+        doc["not_drawn"] = dict(
+            _q(
+                store,
+                "SELECT CASE WHEN NOT c.stereotactic THEN 'conventional' WHEN c.prior_courses = 0 THEN 'first course' "
+                "ELSE 'other' END, count(*) FROM policy_verdicts v JOIN cases c USING (seq) "
+                "WHERE v.policy = ? AND v.verdict = 'not_applicable' GROUP BY 1 ORDER BY 1",
+                [policy],
+            )
+        )
+        out.append(doc)
+    return out
+
+
+def _non_conforming(store: Any) -> dict[str, Any]:
+    """Cases with a failing policy: per case and policy, the failing criterion with the least margin (most outside),
+    its line, and whether the failure is fragile (FRAGILE_RULE)."""
+    total = _one(store, "SELECT count(DISTINCT seq) FROM policy_verdicts WHERE verdict = 'fail'")
+    rows = _q(
+        store,
+        f"""
+        WITH cases_listed AS (SELECT DISTINCT seq FROM constraint_lines WHERE status = 'fail' ORDER BY seq
+                              LIMIT {LISTED}),
+        fails AS (SELECT * FROM constraint_lines JOIN cases_listed USING (seq) WHERE status = 'fail'),
+        rescued AS (SELECT DISTINCT f.seq, f.rule_id, f.structure FROM fails f JOIN constraint_lines p
+                    ON p.seq = f.seq AND p.rule_id = f.rule_id AND p.structure = f.structure
+                    AND p.metric <> f.metric AND p.status = 'pass'),
+        ranked AS (SELECT f.*, row_number() OVER (PARTITION BY f.seq, f.policy ORDER BY f.margin NULLS LAST, f.rule_id,
+                   f.structure, f.metric) AS k FROM fails f)
+        SELECT c.case_id, c.planned_start, c.technique, r.policy, r.criterion, r.rule_id, r.rule_version,
+               r.structure, r.metric, r.value, r.limit_value, r.operator, r.unit, r.margin,
+               (x.seq IS NOT NULL) OR r.assumed OR r.fragile AS fragile, r.assumed, c.seq
+        FROM ranked r JOIN cases_listed USING (seq) JOIN cases c USING (seq)
+        LEFT JOIN rescued x ON x.seq = r.seq AND x.rule_id = r.rule_id AND x.structure IS NOT DISTINCT FROM r.structure
+        WHERE r.k = 1 ORDER BY r.seq, r.policy
+        """,
+    )
+    keys = (
+        "case_id",
+        "planned_start",
+        "technique",
+        "policy",
+        "criterion",
+        "rule_id",
+        "rule_version",
+        "structure",
+        "metric",
+        "value",
+        "limit",
+        "operator",
+        "unit",
+        "margin",
+        "fragile",
+        "assumed",
+        "seq",
+    )
+    listed = [{k: _iso(v) for k, v in zip(keys, r, strict=True)} for r in rows]
+    return {
+        "cases": total or 0,
+        "listed": listed,
+        "listed_cases": len({r["seq"] for r in listed}),
+        "limit": LISTED,
+    }
+
+
+def _outcomes(store: Any) -> dict[str, Any]:
+    """Per policy and verdict, each outcome: events among the cases where it is recorded."""
+    out: dict[str, Any] = {}
+    for name in ("myelopathy", "vertebral_compression_fracture", "local_failure"):
+        recorded = _one(store, f"SELECT count({name}) FROM cases")
+        if not recorded:
+            continue
+        rows = _batched(
+            store,
+            f"SELECT v.policy, v.verdict, 'recorded', count(c.{name}) FROM bv v JOIN bc c USING (seq) "
+            f"WHERE v.verdict IN ('pass', 'fail', 'indeterminate') GROUP BY 1, 2 "
+            f"UNION ALL SELECT v.policy, v.verdict, 'events', count(*) FILTER (WHERE c.{name}) FROM bv v "
+            f"JOIN bc c USING (seq) WHERE v.verdict IN ('pass', 'fail', 'indeterminate') GROUP BY 1, 2",
+        )
+        per: dict[str, Any] = {}
+        for policy, verdict, kind, n in rows:
+            per.setdefault(policy, {}).setdefault(verdict, {"recorded": 0, "events": 0})[kind] = n
+        out[name] = {"recorded": recorded, "by_policy": per}
+    return out
+
+
+# --- files -----------------------------------------------------------------------------------------------------
+
+
+def write_outputs(
+    store: Any, summary: dict[str, Any], out: Path, pack: RulePack, report: bool = True, parquet: bool = False
+) -> None:
+    from reirrad.audit.explain import write_explanations
+
+    _atomic_write(out / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False).encode())
+    if report:
+        from reirrad.audit.report import render_report
+
+        write_explanations(store, summary, out, pack)
+        _atomic_write(out / "report.html", render_report(summary).encode())
+    if parquet:
+        store.export_parquet(out / "parquet")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    import os
+
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -11,6 +11,7 @@ from reirrad.cli.audit import add_audit_parser, add_synth_parser
 from reirrad.cli.case import add_case_parser
 from reirrad.cli.evaluate import add_evaluate_parser
 from reirrad.cli.exits import Exit
+from reirrad.cli.explain import add_explain_parser
 from reirrad.cli.feedback import add_feedback_parser
 from reirrad.cli.importers import add_import_parser
 from reirrad.cli.limits import add_limits_parser
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rules_parser(sub)
     add_serve_parser(sub)
     add_feedback_parser(sub)
+    add_explain_parser(sub)
     return parser
 
 

@@ -39,7 +39,12 @@ def _test(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     from reirrad.maint.diff import diff_packs, impact, load_cohort, open_pack, render_json, render_text
 
-    cohort = load_cohort(Path(args.impact)) if args.impact else None
+    cohort = None
+    if args.impact:
+        from reirrad.audit.mapping import load_key
+
+        key = load_key(args.key_file) if args.map else None
+        cohort = load_cohort(Path(args.impact), args.map, key)
     with open_pack(args.old, args.pack_path) as old, open_pack(args.new, args.pack_path) as new:
         result = diff_packs(old, new)
         if cohort is not None:
@@ -96,7 +101,17 @@ def add_rules_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--impact",
         metavar="COHORT",
         default=None,
-        help="a directory of case YAML files or a JSON Lines file: list cases whose verdict changes",
+        help="a cohort in any format reirrad audit reads: list cases whose verdict changes",
+    )
+    diff.add_argument(
+        "--map",
+        type=Path,
+        default=None,
+        metavar="MAP",
+        help="a mapping file for a department's CSV/XLSX cohort",
+    )
+    diff.add_argument(
+        "--key-file", type=Path, default=None, metavar="FILE", help="the pseudonymisation key of the mapping"
     )
     diff.add_argument(
         "--as-of",

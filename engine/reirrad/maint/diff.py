@@ -380,58 +380,28 @@ def diff_packs(old: RulePack, new: RulePack) -> PackDiff:
     )
 
 
-def load_cohort(path: Path) -> list[tuple[str, Case]]:
-    """Cases from a directory of case YAML files, or a JSON Lines file (one case document per line)."""
+def load_cohort(path: Path, map_path: Path | None = None, key: bytes | None = None) -> list[tuple[str, Case]]:
+    """Cases of a cohort in any format ``reirrad audit`` reads (reirrad.audit.readers: a directory of case YAML
+    files, JSON Lines, an audit-layout CSV, a department's CSV/XLSX through a mapping); every problem at once, in
+    input order."""
+    from reirrad.audit.readers import open_source
+
+    source = open_source(path, map_path, key)
     problems: list[Problem] = []
     out: list[tuple[str, Case]] = []
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-        docs: list[tuple[str, Any, Any]] = []
-        for p in files:
-            try:
-                data, lines = load_yaml_file(p)
-            except InputError as exc:
-                problems += exc.problems
-                continue
-            docs.append((str(p), data, lines))
-    elif path.is_file():
-        docs = []
-        for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not text.strip():
-                continue
-            label = f"{path}:{n}"
-            try:
-                docs.append((label, json.loads(text), {}))
-            except ValueError as exc:
-                problems.append(
-                    Problem(
-                        label,
-                        (),
-                        f"not a JSON document: {exc}",
-                        "one case document per line",
-                        line=n,
-                        code="cohort",
-                    )
-                )
-    else:
-        raise InputError.of(
-            [
-                Problem(
-                    str(path),
-                    (),
-                    "no such file or directory",
-                    "a directory of case YAML files or a JSON Lines file",
-                    code="cohort",
-                )
-            ]
-        )
-    for label, data, lines in docs:
-        case, found = case_problems(data, lines, label)
+    for rec in source.records():
+        if rec.blank:
+            continue
+        label = rec.file if rec.line is None else f"{rec.file}:{rec.line}"
+        found = rec.problems or []
+        case = None
+        if not found:
+            case, found = case_problems(rec.data, rec.lines, rec.file)
         problems += found
         if case is not None:
             out.append((label, case))
     if problems:
-        raise InputError.of(problems)
+        raise InputError(problems)
     if not out:
         raise InputError.of(
             [
@@ -439,7 +409,7 @@ def load_cohort(path: Path) -> list[tuple[str, Case]]:
                     str(path),
                     (),
                     "the cohort holds no case",
-                    "a directory of case YAML files or a JSON Lines file",
+                    "a cohort as reirrad audit reads it (docs/audit.md, Inputs)",
                     code="cohort",
                 )
             ]
