@@ -181,3 +181,40 @@ def test_durable_fires_exactly_what_the_compiled_patterns_say() -> None:
         assert sorted(ev.engine.fire(fact)) == sorted(PatternEngine(ev.compiled).fire(fact)), name
         checked += 1
     assert checked >= 360
+
+
+def _wide(name: str, n: int, grouped: bool) -> CompiledPack:
+    """``n`` rules, each opening with its own marker (as the compiled pack's item markers do), under a group field
+    of at most 24 markers when ``grouped``."""
+    return _pack(
+        name,
+        [
+            _rule(
+                f"r{k}|pass",
+                {"$and": [*([{f"g{k // 24}": 1}] if grouped else []), {f"i_{k}": 1}, {"$gt": {f"v_{k}": 0}}]},
+            )
+            for k in range(n)
+        ],
+    )
+
+
+def test_a_fact_opening_more_nodes_than_durables_stack_holds_is_refused_before_durable_sees_it() -> None:
+    """durable's alpha walk pushes every matching child of a node onto a stack of 64 (64 flat patterns matching
+    one fact corrupted its heap here; 70 crashed the process): the adapter counts the nodes a fact opens and
+    refuses it, in words, before asserting it; the engine stays usable."""
+    fact = {**{f"i_{k}": 1 for k in range(70)}, **{f"v_{k}": 1 for k in range(70)}}
+    assert len(DurableEngine(_wide("t_stack_40", 40, grouped=False)).fire(fact)) == 40
+    flat = DurableEngine(_wide("t_stack_flat", 70, grouped=False))
+    with pytest.raises(EngineError, match=r"open 72 nodes .* more than the 48 .*GROUP_MARKERS"):
+        flat.fire(fact)
+    assert flat.fire({"i_1": 1, "v_1": 2}) == ["r1|pass"]
+    # the count is of the nodes this fact opens, not of the rules: 70 rules, 30 markers present, is fine
+    few = {**{f"i_{k}": 1 for k in range(30)}, **{f"v_{k}": 1 for k in range(30)}}
+    assert len(flat.fire(few)) == 30
+
+
+def test_grouped_markers_keep_durables_stack_small_however_many_rules_match() -> None:
+    engine = DurableEngine(_wide("t_stack_grouped", 120, grouped=True))
+    fact = {**{f"i_{k}": 1 for k in range(120)}, **{f"v_{k}": 1 for k in range(120)}}
+    fired = engine.fire({**fact, **{f"g{j}": 1 for j in range(5)}})
+    assert sorted(fired) == sorted(f"r{k}|pass" for k in range(120))

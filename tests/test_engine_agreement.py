@@ -164,3 +164,81 @@ def test_an_outcome_leaf_is_unknown_when_its_rule_could_not_be_decided() -> None
     assert truth(Not(leaf), {}, {"r": [Status.PASS]}) is True
     assert "conus_position" in ALWAYS_PRESENT
     assert "planned_fractions" not in ALWAYS_PRESENT  # absent before planning
+
+
+# --- the widest case: every structure and metric the pack names, in every course ------------------------------------
+
+
+def _widest_case(pack: RulePack) -> Any:
+    from reirrad.case import case_problems
+
+    doses = {
+        structure: {
+            metric: 12.5 + 0.5 * i + j
+            for j, metric in enumerate(sorted({m for r in pack.rules for m in r.scope.metrics}))
+        }
+        for i, structure in enumerate(sorted({s for r in pack.rules for s in r.scope.structures}))
+    }
+    prior = [
+        {
+            "start": f"{year}-03-02",
+            "end": f"{year}-03-06",
+            "technique": "SBRT",
+            "prescription": {"dose": 24, "fractions": 3},
+            "structures": doses,
+        }
+        for year in (2019, 2022)
+    ]
+    document = {
+        "schema": "reirrad/case/v1",
+        "case_id": "widest",
+        "patient": {
+            "age": 64,
+            "sex": "female",
+            "histology": "renal cell carcinoma",
+            "ecog": 1,
+            "expected_survival_months": 14,
+        },
+        "lesion": {"levels": ["L1"], "bilsky_grade": "1b", "sins": 8, "recurrence": "in_field"},
+        "prior_courses": prior,
+        "planned_course": {
+            "start": "2026-11-02",
+            "technique": "SBRT",
+            "prescription": {"dose": 24, "fractions": 3},
+            "ptv_high_dmin": 20.0,
+            "structures": doses,
+        },
+    }
+    case, problems = case_problems(document, {}, "widest.yaml")
+    assert case is not None, [p.render() for p in problems]
+    return case
+
+
+def test_the_widest_case_fits_durables_stack_and_agrees_with_the_reference(pack: RulePack) -> None:
+    """Every item marker of the pack in one fact (more than durable's 64-node stack): durable answers, and as the
+    reference does."""
+    from reirrad.evaluate import build_fact
+
+    case = _widest_case(pack)
+    selected = pack.select(AS_OF)
+    markers = [k for k in build_fact(case, selected).fact if k.startswith("i__")]
+    assert len(markers) > 64
+    result = compare(pack, [("widest", AS_OF, case)])
+    assert (result.cases, result.differences) == (1, [])
+
+
+def test_without_groups_the_widest_case_overflows_durables_stack(
+    pack: RulePack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grouping has teeth: one group for the whole pack puts every marker under one node, and durable refuses."""
+    from reirrad.backends.durable import DurableEngine
+    from reirrad.errors import EngineError
+    from reirrad.evaluate import build_fact
+
+    selected = pack.select(AS_OF)
+    monkeypatch.setattr(compiler, "GROUP_MARKERS", 10**6)
+    compiled = compiler.compile_pack(selected)
+    assert set(compiled.group_of.values()) == {"g__0"}
+    fact = build_fact(_widest_case(pack), selected, groups=compiled.group_of).fact
+    with pytest.raises(EngineError, match=r"would open \d+ nodes .*GROUP_MARKERS"):
+        DurableEngine(compiled).fire(fact)

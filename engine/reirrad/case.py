@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -358,7 +359,7 @@ class Course(_Model):
         """The structure's metric in Gy, or None when the course does not give it."""
         if not self.structures or structure not in self.structures:
             return None
-        value = self.structures[structure].get(metric)  # type: ignore[index]
+        value = self.structures[structure].get(metric)
         return None if value is None else value * self.scale
 
     @property
@@ -427,7 +428,7 @@ class Case(_Model):
 
     @property
     def most_recent_prior(self) -> PriorCourse | None:
-        return max(self.prior_courses, key=lambda c: c.end, default=None)  # type: ignore[arg-type,return-value]
+        return max(self.prior_courses, key=lambda c: c.end, default=None)
 
 
 _Path = tuple[str | int, ...]
@@ -498,8 +499,9 @@ def _prescription_problem(base: _Path, course: Course, add: _Add) -> None:
     elif course.is_stereotactic and n > MAX_STEREOTACTIC_FRACTIONS:
         add(
             (*base, "prescription", "fractions"),
-            f"{course.technique} in {n} fractions: stereotactic spine courses use 1 to 5 fractions (is the "
-            "technique, or the number of fractions, wrong?)",
+            f"{course.technique} in {n} fractions: stereotactic spine schedules use 1 to 5 fractions, and more "
+            f"than {MAX_STEREOTACTIC_FRACTIONS} is no stereotactic course (is the technique, or the number of "
+            "fractions, wrong?)",
             f"at most {MAX_STEREOTACTIC_FRACTIONS} fractions for SBRT or SRS; a conventional technique "
             "(3DCRT, IMRT, VMAT, 2D) for longer courses",
             "fractions.stereotactic",
@@ -711,20 +713,20 @@ def _semantic_problems(case: Case, lines: LineMap, file: str, as_of: date | None
                         "dvh.order",
                     )
     _date_problems(case, as_of or date.today(), add)
-    for name in ("myelopathy", "vertebral_compression_fracture", "local_failure"):
-        outcome = getattr(case.outcomes, name, None)
+    for event in ("myelopathy", "vertebral_compression_fracture", "local_failure"):
+        outcome = getattr(case.outcomes, event, None)
         if outcome is None or outcome.date is None:
             continue
         if not outcome.occurred:
             add(
-                ("outcomes", name, "date"),
+                ("outcomes", event, "date"),
                 "a date is given for an event that did not occur",
                 "a date only with occurred: true",
                 "outcomes.date",
             )
-        elif case.planned_course is not None and outcome.date < case.planned_course.start:  # type: ignore[operator]
+        elif case.planned_course is not None and outcome.date < case.planned_course.start:
             add(
-                ("outcomes", name, "date"),
+                ("outcomes", event, "date"),
                 f"the event ({outcome.date}) is dated before the planned course starts ({case.planned_course.start})",
                 "an outcome of the planned course: on or after its start",
                 "dates.order",
@@ -758,7 +760,8 @@ def case_problems(
     try:
         check_depth(data, file)  # data from JSON or Python callers: YAML files are limited by their loader
     except InputError as exc:
-        return None, exc.problems
+        line = lines.get(())  # the document's line (an audit's row), where the caller knows it
+        return None, [replace(p, line=p.line if p.line is not None else line) for p in exc.problems]
     problems = schema_problems(data, CASE_SCHEMA, lines, file, suggest=_suggest, redact=REDACTED_PATHS)
     if problems:
         return None, problems

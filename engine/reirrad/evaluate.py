@@ -21,7 +21,14 @@ from reirrad.knowledge.readings import READINGS_SECTION, Reading, apply_reading,
 from reirrad.knowledge.rulepack import Rule, RulePack, load_pack
 from reirrad.load.cache import cached
 from reirrad.load.paths import tool_version
-from reirrad.logic.compiler import CompiledPack, compile_pack, marker_field, rule_marker_field, value_field
+from reirrad.logic.compiler import (
+    CompiledPack,
+    compile_pack,
+    group_fields,
+    marker_field,
+    rule_marker_field,
+    value_field,
+)
 from reirrad.plan import RULE_LEVEL, Evaluation, Flip, Item, Knowledge, RulePlan, Run, item_key, plan_rules
 from reirrad.vocabulary import Kind, Status
 
@@ -83,9 +90,11 @@ def build_fact(
     plans: Mapping[str, RulePlan] | None = None,
     radioresistant: Callable[[str], list[Any]] | None = None,
     start: date | None = None,
+    groups: Mapping[str, str] | None = None,
 ) -> Prepared:
     """The single fact the engine sees: context facts, an item marker per evaluation and each computed value.
-    ``start`` is the planned start of a case with no planned course (the evaluation's date)."""
+    ``start`` is the planned start of a case with no planned course (the evaluation's date); ``groups`` the
+    compiled pack's group field of each rule (by default computed from the pack)."""
     start = case.planned_start(start or pack.as_of or date.today())
     facts = context_facts(case, radioresistant, start)
     fact: dict[str, Any] = {"kind": "case"}
@@ -93,8 +102,10 @@ def build_fact(
         fact[key] = int(value) if isinstance(value, bool) else value
     items: list[_Pending] = []
     given = _given_doses(case)
+    group_of = groups if groups is not None else group_fields(pack.rules)
     for plan in (plans if plans is not None else plan_rules(pack)).values():
         rule = plan.rule
+        fact[group_of[rule.id]] = 1
         if rule.scope.per == "near_max_dose":
             fact[rule_marker_field(rule.id)] = 1
         for structure, metric in _items_for(rule, given):
@@ -285,7 +296,14 @@ class Evaluator:
         )
 
     def prepare(self, case: Case, as_of: date | None = None) -> Prepared:
-        return build_fact(case, self.pack, self.plans, self.knowledge.radioresistant, as_of or self.as_of)
+        return build_fact(
+            case,
+            self.pack,
+            self.plans,
+            self.knowledge.radioresistant,
+            as_of or self.as_of,
+            self.compiled.group_of,
+        )
 
     def evaluation(self, case: Case, *, as_of: date | None = None) -> Evaluation:
         """The case evaluated: every item with its status, as a typed, frozen record.

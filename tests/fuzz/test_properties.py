@@ -64,6 +64,11 @@ def evaluator(engine: str = "durable", as_of: date = AS_OF) -> Evaluator:
     return Evaluator(None, as_of=as_of, engine=engine)
 
 
+@cache
+def default_pack_hash() -> str:
+    return load_pack().content_sha256
+
+
 def accepted(doc: Any) -> Case | None:
     case, problems = case_problems(doc, {}, "fuzz.yaml", AS_OF)
     assert (case is None) == bool(problems)
@@ -79,9 +84,14 @@ def cached_evaluators(monkeypatch: pytest.MonkeyPatch) -> None:
     (date, engine) is reused, so that the run tries thousands of inputs. Everything else runs as in `reirrad`."""
     import reirrad.evaluate
 
-    def reuse(pack: Any, as_of: date | None = None, engine: str = "durable", **_: Any) -> Evaluator:
-        assert pack is None
-        return evaluator(engine, as_of or AS_OF)
+    real = reirrad.evaluate.Evaluator
+
+    def reuse(pack: Any, as_of: date | None = None, engine: str = "durable", **options: Any) -> Evaluator:
+        # The CLI passes the pack it loaded (the project's own; the fuzzed command line has no --reading). The
+        # evaluator also builds evaluators of its own (one per alternative reading): those are built as usual.
+        if (pack is None or pack.content_sha256 == default_pack_hash()) and not any(options.values()):
+            return evaluator(engine, as_of or AS_OF)
+        return real(pack, as_of=as_of, engine=engine, **options)
 
     monkeypatch.setattr(reirrad.evaluate, "Evaluator", reuse)
 

@@ -192,7 +192,7 @@ def test_relative_max_dose_without_any_reference_is_not_used(tmp_path: Path) -> 
     assert "its 'Max Dose [%]' line cannot be converted to Gy (the plan states no prescribed dose" in err
 
 
-PLANNED_55 = ["--technique", "SBRT", "--fractions", "25", "--start", "2020-03-02", "--planned"]
+PLANNED_55 = ["--technique", "VMAT", "--fractions", "25", "--start", "2020-03-02", "--planned"]
 
 
 def test_ptv_high_minimum_dose_becomes_the_planned_course_ptv_high_dmin() -> None:

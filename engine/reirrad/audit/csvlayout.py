@@ -11,10 +11,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from reirrad.audit.inputs import CourseLines
 from reirrad.audit.sheets import SheetRow
 from reirrad.errors import InputError, Problem
 
-__all__ = ["CSV_COLUMNS", "SCHEMA_ID", "case_rows", "check_header", "csv_case", "read_csv_cases", "write_csv"]
+__all__ = ["CSV_COLUMNS", "SCHEMA_ID", "case_rows", "check_header", "csv_case", "write_csv"]
 
 SCHEMA_ID = "reirrad/case/v1"
 
@@ -151,8 +152,6 @@ def csv_case(
     file: str, header: tuple[str, ...], rows: Sequence[SheetRow]
 ) -> tuple[dict[str, Any], list[Problem], Any]:
     """One case from its rows (consecutive rows with one case_id): (document, problems, line map)."""
-    from reirrad.audit.readers import CourseLines
-
     first = rows[0].line
     case_id = str(rows[0].values[0]) if rows[0].values else ""
     problems: list[Problem] = []
@@ -275,18 +274,6 @@ def check_header(path: Path, header: tuple[str, ...]) -> tuple[str, ...]:
             [Problem(str(path), (), "the first column must be case_id", "case_id first", 1, code="csv")]
         )
     return header
-
-
-def read_csv_cases(path: Path | str) -> Iterator[dict[str, Any]]:
-    """The case documents of an audit CSV, in order (rows that cannot form a case raise InputError)."""
-    from reirrad.audit.readers import open_source
-
-    source = open_source(Path(path))
-    for record in source.records():
-        if record.problems:
-            raise InputError.of(record.problems)
-        if record.data is not None:
-            yield record.data
 
 
 def _flat(doc: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

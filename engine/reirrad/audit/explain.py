@@ -92,8 +92,8 @@ def explain_case(
 def _explain_row(
     row: tuple[Any, ...], stored: list[tuple[Any, ...]], manifest: dict[str, Any], pack: RulePack, cache: Any
 ) -> tuple[str, dict[str, Any]]:
-    from reirrad.audit.readers import ConstLines
-    from reirrad.audit.runner import EvaluatorCache, validate_document
+    from reirrad.audit.evaluators import EvaluatorCache, validate_document
+    from reirrad.audit.inputs import ConstLines
     from reirrad.explain.report import render_text
 
     _, case_id, source, as_of, document = row
@@ -115,7 +115,7 @@ def _explain_row(
 
 def write_explanations(store: Any, summary: dict[str, Any], out: Path, pack: RulePack) -> None:
     """explanations/CASE_ID.txt for every non-conforming case listed in the report (the report links them)."""
-    from reirrad.audit.runner import EvaluatorCache
+    from reirrad.audit.evaluators import EvaluatorCache
 
     directory = out / "explanations"
     shutil.rmtree(directory, ignore_errors=True)

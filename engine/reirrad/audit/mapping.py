@@ -392,7 +392,8 @@ class Mapping:
 
     def build(self, rows: Sequence[SheetRow]) -> MappedCase:
         """One case from its rows (one row, or the rows of a course-per-row case)."""
-        from reirrad.audit.readers import SCHEMA_ID, ConstLines, CourseLines
+        from reirrad.audit.csvlayout import SCHEMA_ID
+        from reirrad.audit.inputs import ConstLines, CourseLines
 
         first = rows[0]
         problems: list[Problem] = []
@@ -754,7 +755,7 @@ def load_key(key_file: Path | None) -> bytes | None:
 
 
 def read_mapping_doc(path: Path) -> dict[str, Any]:
-    from reirrad.audit.readers import read_regular_file
+    from reirrad.audit.inputs import read_regular_file
 
     raw = read_regular_file(path, 1 << 20, "a mapping file (YAML)")
     try:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reirrad.audit.csvlayout import CSV_COLUMNS, SCHEMA_ID, check_header, csv_case, read_csv_cases, write_csv
+from reirrad.audit.csvlayout import CSV_COLUMNS, SCHEMA_ID, check_header, csv_case, write_csv
+from reirrad.audit.inputs import ConstLines, CourseLines, file_problem, read_regular_file
 from reirrad.audit.sheets import SheetRow, open_sheet
 from reirrad.errors import InputError, Problem, format_path
 from reirrad.load.yamlio import load_yaml_text
@@ -86,45 +87,6 @@ else:  # pragma: no cover
 # --- line maps: every path of a document read from one line (JSONL) or one row per course (CSV) --------------
 
 
-class ConstLines(dict):  # type: ignore[type-arg]
-    """A LineMap that puts every path of a document on one line of the input (a JSON Lines line, a sheet row)."""
-
-    def __init__(self, line: int) -> None:
-        super().__init__()
-        self.line = line
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __getitem__(self, key: Any) -> int:
-        return self.line
-
-    def get(self, key: Any, default: Any = None) -> int:
-        return self.line
-
-
-class CourseLines(ConstLines):
-    """A LineMap for a case of one row per course: a path under prior_courses[i] is on that course's row, the rest
-    on the planned row."""
-
-    def __init__(self, planned: int, priors: list[int]) -> None:
-        super().__init__(planned)
-        self.priors = priors
-
-    def __getitem__(self, key: Any) -> int:
-        if (
-            len(key) >= 2
-            and key[0] == "prior_courses"
-            and isinstance(key[1], int)
-            and key[1] < len(self.priors)
-        ):
-            return self.priors[key[1]]
-        return self.line
-
-    def get(self, key: Any, default: Any = None) -> int:
-        return self[key]
-
-
 # --- records and chunks --------------------------------------------------------------------------------------
 
 
@@ -161,31 +123,6 @@ class Chunk:
     bytes_done: int = 0  # progress: input bytes (JSONL) or records up to the end of this chunk
 
 
-def _problem(path: Path, message: str, accepted: str, code: str = "io") -> InputError:
-    return InputError.of([Problem(str(path), (), message, accepted, code=code)])
-
-
-def read_regular_file(path: Path, limit: int, what: str) -> bytes:
-    """A regular file's bytes (never a FIFO, a device or a directory), refused above ``limit`` bytes."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise _problem(path, f"cannot be read: {exc.strerror}", what) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _problem(path, "not a regular file", what)
-        if st.st_size > limit:
-            raise _problem(path, f"{st.st_size:,} bytes, more than {limit:,}", what)
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(limit + 1)
-        if len(data) > limit:
-            raise _problem(path, f"more than {limit:,} bytes", what)
-        return data
-    finally:
-        os.close(fd)
-
-
 _ACCEPTED = "a directory of case YAML files, a .jsonl file, an audit-layout .csv, or a .csv/.xlsx with --map"
 
 
@@ -193,18 +130,20 @@ def _kind(path: Path, mapped: bool) -> str:
     try:
         st = path.stat()
     except OSError:
-        raise _problem(path, "no such file or directory", _ACCEPTED) from None
+        raise file_problem(path, "no such file or directory", _ACCEPTED) from None
     if stat.S_ISDIR(st.st_mode):
         if mapped:
-            raise _problem(path, "--map reads a CSV or XLSX file, not a directory", "a .csv or .xlsx file")
+            raise file_problem(
+                path, "--map reads a CSV or XLSX file, not a directory", "a .csv or .xlsx file"
+            )
         return "yaml-dir"
     if not stat.S_ISREG(st.st_mode):
-        raise _problem(path, "not a regular file (a FIFO, a device?)", _ACCEPTED)
+        raise file_problem(path, "not a regular file (a FIFO, a device?)", _ACCEPTED)
     suffix = path.suffix.lower()
     if mapped:
         if suffix in (".csv", ".xlsx", ".xlsm"):
             return "sheet"
-        raise _problem(
+        raise file_problem(
             path, f"--map reads .csv or .xlsx files, not '{suffix or path.name}'", "a .csv or .xlsx file"
         )
     if suffix in (".jsonl", ".ndjson", ".json"):
@@ -212,8 +151,8 @@ def _kind(path: Path, mapped: bool) -> str:
     if suffix == ".csv":
         return "csv"
     if suffix in (".xlsx", ".xlsm"):
-        raise _problem(path, "an XLSX sheet is read through a mapping", "--map MAP.yaml (docs/audit.md)")
-    raise _problem(path, f"unknown cohort format '{suffix or path.name}'", _ACCEPTED)
+        raise file_problem(path, "an XLSX sheet is read through a mapping", "--map MAP.yaml (docs/audit.md)")
+    raise file_problem(path, f"unknown cohort format '{suffix or path.name}'", _ACCEPTED)
 
 
 def _within(root: str, target: str) -> bool:
@@ -664,3 +603,13 @@ def open_source(path: Path, map_path: Path | None = None, key: bytes | None = No
     """The cohort at ``path``; with ``map_path``, a department's CSV/XLSX read through that mapping (refused whole
     only when the mapping or the header cannot be used: every problem at once)."""
     return Source(path, _kind(path, map_path is not None), map_path, key)
+
+
+def read_csv_cases(path: Path | str) -> Iterator[dict[str, Any]]:
+    """The case documents of an audit CSV, in order (rows that cannot form a case raise InputError)."""
+    source = open_source(Path(path))
+    for record in source.records():
+        if record.problems:
+            raise InputError.of(record.problems)
+        if record.data is not None:
+            yield record.data

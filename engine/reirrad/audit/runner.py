@@ -27,23 +27,23 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from reirrad.audit.evaluators import EvaluatorCache, Hook, validate_document
 from reirrad.audit.readers import Chunk, Source, dumps_line, open_source
 from reirrad.audit.rows import Rows
 from reirrad.audit.store import OUTPUTS, Store, StoreLock
-from reirrad.case import Case, case_problems_fast
+from reirrad.case import Case
 from reirrad.errors import EngineError, InputError, Problem
 from reirrad.knowledge.rulepack import RulePack, load_pack
 
 __all__ = ["AuditOptions", "AuditOutcome", "EvaluatorCache", "run_audit", "validate_document"]
 
 STATE_DIR = ".audit"
-Hook = Callable[[Any], None]
 
 
 @dataclass
@@ -97,41 +97,6 @@ class AuditOutcome:
         return text
 
 
-def validate_document(data: Any, lines: Any, file: str) -> tuple[Case | None, list[Problem]]:
-    """The case's validation for bulk work (reirrad.case.case_problems_fast)."""
-    return case_problems_fast(data, lines, file)
-
-
-class EvaluatorCache:
-    """Evaluators of one process, one per rule set in force (the set of (rule id, version)), not per date."""
-
-    def __init__(self, pack: RulePack, engine: str = "durable", hook: Hook | None = None) -> None:
-        self.pack = pack
-        self.engine = engine
-        self.hook = hook
-        self._key_of_date: dict[date, tuple[tuple[str, str], ...]] = {}
-        self._by_key: dict[tuple[tuple[str, str], ...], tuple[Any, str]] = {}
-
-    def for_date(self, on: date) -> tuple[Any, str]:
-        """The evaluator for the rules in force on ``on`` and the set's label (evaluate with ``as_of=on``)."""
-        from reirrad.evaluate import Evaluator
-
-        key = self._key_of_date.get(on)
-        if key is None:
-            selected = self.pack.select(on)
-            key = tuple((r.id, r.version) for r in selected.rules)
-            if len(self._key_of_date) > 50_000:
-                self._key_of_date.clear()
-            self._key_of_date[on] = key
-            if key not in self._by_key:
-                ev = Evaluator(selected, as_of=on, engine=self.engine)
-                if self.hook is not None:
-                    self.hook(ev)
-                label = ", ".join(f"{i}@{v}" for i, v in key)
-                self._by_key[key] = (ev, label)
-        return self._by_key[key]
-
-
 def _verdicts_of(ev: Any, case: Case) -> dict[str, str]:
     """Policy verdicts with another rule set (--compare-now)."""
     return {p["policy"]: p["verdict"] for p in ev.evaluate(case)["policy_summary"]}
@@ -176,8 +141,9 @@ def process_chunk(chunk: Chunk, ctx: _Context) -> dict[str, Any]:
                     problems = [_internal(rec, "validating", exc)]
             if not problems and case is not None:
                 try:
-                    on = ctx.fixed or case.planned_course.start
-                    ev, label = ctx.cache.for_date(on)  # type: ignore[arg-type]
+                    start = case.planned_course.start if case.planned_course is not None else ctx.now
+                    on: date = ctx.fixed or start  # type: ignore[assignment]
+                    ev, label = ctx.cache.for_date(on)
                     result = ev.evaluate(case, as_of=on)
                     now_verdicts = None
                     if ctx.compare:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -40,6 +41,76 @@ SENTINEL_RULE = "reirrad|fact-received"
 """Every fact carries SENTINEL_FIELD and the sentinel rule matches it, so no fact is ever 'not handled': deleting
 a session after a fact that matched nothing corrupts durable's heap (measured here: munmap_chunk() aborts)."""
 _ALREADY_OBSERVED = 2
+_STACK_FULL = 303
+"""ERR_MAX_STACK_SIZE: durable walks its alpha network with a stack of 64 nodes; see compiler.GROUP_MARKERS."""
+MAX_OPEN_NODES = 48
+"""The most alpha nodes a fact may open at the first two levels of the network (see _FanOut). durable pushes every
+matching child of a node onto a stack of 64 (MAX_STACK_SIZE in its rete.c); measured here with 2.0.28, 64 flat
+patterns matching one fact corrupted the heap ('free(): invalid pointer') and 70 crashed the process after error
+303, so a fact that could come near the limit is refused before durable sees it. The margin covers the deeper
+levels of one pattern."""
+
+_Test = tuple[Any, ...]
+
+
+def _test(expr: dict[str, Any]) -> _Test | None:
+    """A comparison as a hashable test, or None for an $and / $or (not followed any deeper)."""
+    ((key, value),) = expr.items()
+    if key in ("$and", "$or"):
+        return None
+    if key.startswith("$"):
+        ((field, operand),) = value.items()
+        return (key, field, json.dumps(operand))
+    return ("=", key, json.dumps(value))
+
+
+def _chains(pattern: dict[str, Any]) -> list[list[_Test | None]]:
+    """The leading tests of each alpha chain a pattern opens: one chain per alternative of a top-level $or."""
+    ((key, value),) = pattern.items()
+    if key == "$or":
+        return [chain for alternative in value for chain in _chains(alternative)]
+    items = value if key == "$and" else [pattern]
+    chain = []
+    for item in items[:2]:
+        test = _test(item)
+        chain.append(test)
+        if test is None:
+            break
+    return [chain]
+
+
+def _may_match(test: _Test | None, fact: dict[str, Any]) -> bool:
+    """Whether a test may match the fact: an equality or an absence exactly, anything else assumed to."""
+    if test is None:
+        return True
+    if test[0] == "=":
+        return test[1] in fact and json.dumps(fact[test[1]]) == test[2]
+    if test[0] == "$nex":
+        return test[1] not in fact
+    return True
+
+
+class _FanOut:
+    """The first two levels of a compiled pack's alpha network, to count the nodes a fact opens before durable
+    walks them. Conservative: a test other than an equality or an absence is counted as matching."""
+
+    def __init__(self, compiled: CompiledPack) -> None:
+        self.tree: dict[_Test | None, set[_Test | None]] = {}
+        for rule in compiled.rules:
+            for pattern in rule.patterns:
+                for chain in _chains(pattern):
+                    children = self.tree.setdefault(chain[0], set())
+                    if len(chain) > 1:
+                        children.add(chain[1])
+        self.tree.setdefault(("=", SENTINEL_FIELD, "1"), set())
+
+    def widest(self, fact: dict[str, Any]) -> int:
+        """Nodes opened at the root plus the most opened under any one of them."""
+        opened = [first for first in self.tree if _may_match(first, fact)]
+        below = [sum(_may_match(t, fact) for t in self.tree[first]) for first in opened]
+        return len(opened) + max(below, default=0)
+
+
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 _INT64 = 2**63 - 1
 
@@ -90,6 +161,23 @@ def _to_json(fact: dict[str, Any]) -> str:
     return _encode(fact) if _parses(fact) else _plain_json(fact)
 
 
+def _native_assert(handle: int, message: str, what: str) -> tuple[int, int]:
+    """durable's assert_fact, its native errors turned into an EngineError that says what failed, in words."""
+    try:
+        code, state = _native.assert_fact(handle, message)
+    except _native.error as exc:
+        found = re.search(r"error code: (\d+)", str(exc))
+        code = int(found.group(1)) if found else -1
+        if code == _STACK_FULL:
+            raise EngineError(
+                f"durable-rules could not match {what} (error {code}, ERR_MAX_STACK_SIZE): more of the compiled "
+                "patterns open at one node of its alpha network than its 64-node stack holds; the compiler groups "
+                "each rule's markers to prevent this (GROUP_MARKERS, docs/engine.md)"
+            ) from None
+        raise EngineError(f"durable-rules could not match {what} (error {code}): {exc}") from None
+    return int(code), int(state)
+
+
 class _SyncRuleset(_durable.Ruleset):
     """A ruleset whose actions run at once, on the caller's thread, with errors raised to the caller."""
 
@@ -97,7 +185,7 @@ class _SyncRuleset(_durable.Ruleset):
 
     def assert_message(self, message: str) -> int:
         """Assert one fact, already serialised, and return its session's handle."""
-        code, handle = _native.assert_fact(self._handle, message)
+        code, handle = _native_assert(self._handle, message, "the case's fact")
         if code == _ALREADY_OBSERVED:
             raise EngineError(f"fact already asserted in this session: {message[:120]}")
         if code != 0:
@@ -126,10 +214,10 @@ class _SyncRuleset(_durable.Ruleset):
     def retract_message(self, message: str) -> bool:
         """Retract a fact asserted with ``assert_message``; False if durable did not take the retraction."""
         code, _ = _native.retract_fact(self._handle, message)
-        return code == 0
+        return bool(code == 0)
 
     def assert_derived(self, message: str) -> None:
-        code, _ = _native.assert_fact(self._handle, message)
+        code, _ = _native_assert(self._handle, message, "a derived fact")
         if code != 0:
             raise EngineError(f"durable did not take the derived fact {message[:120]} (code {code})")
 
@@ -202,6 +290,7 @@ class DurableEngine:
         self._lock = threading.Lock()
         self._asserted: list[str] = []  # the facts this case asserted, in order, for retraction
         self._pending: list[str] = []  # derived facts waiting for the action loop to finish
+        self._fan_out = _FanOut(compiled)
 
     def _on_fire(self, name: str, message: str) -> None:
         rule = self.compiled.by_name.get(name)
@@ -238,7 +327,14 @@ class DurableEngine:
             raise EngineError(
                 f"a fact may carry at most {MAX_FACT_PROPERTIES} properties, this one has {len(fact) + 2}"
             )
-        message = _to_json({**fact, "sid": self._sid, SENTINEL_FIELD: 1})
+        full = {**fact, "sid": self._sid, SENTINEL_FIELD: 1}
+        if (opened := self._fan_out.widest(full)) > MAX_OPEN_NODES:
+            raise EngineError(
+                f"this fact would open {opened} nodes of durable-rules' alpha network at once, more than the "
+                f"{MAX_OPEN_NODES} it can hold safely (its stack has 64): the compiled pack must group its item "
+                "markers (compiler.GROUP_MARKERS, docs/engine.md)"
+            )
+        message = _to_json(full)
         ruleset = self._ruleset
         with self._lock:
             ruleset.on_fire = self._on_fire

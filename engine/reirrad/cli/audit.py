@@ -87,7 +87,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _preview(args: argparse.Namespace, file: Path) -> int:
     """How the first rows map, and every record that would be refused (nothing is evaluated or written)."""
-    import yaml  # type: ignore[import-untyped]
+    import yaml
 
     from reirrad.audit.mapping import load_key
     from reirrad.audit.readers import open_source

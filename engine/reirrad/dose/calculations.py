@@ -192,7 +192,7 @@ def earlier_sum(
     name = "BED" if kind == "bed" else "EQD2"
     schedule = pack.repairs[q.repair].schedule if q.repair else None
     months_of = _months(rule)
-    first = min(case.prior_courses, key=lambda c: c.end, default=None)  # type: ignore[arg-type,return-value]
+    first = min(case.prior_courses, key=lambda c: c.end, default=None)
     key = f"{kind}_gy"
     total = 0.0
     complete = True

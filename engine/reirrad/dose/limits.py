@@ -467,8 +467,8 @@ def _items(
         if metrics:
             ms = [m for m in metrics if m in scope_m]
         else:
-            given = case.planned_course.structures if case.planned_course is not None else None
-            planned = (given or {}).get(s)  # type: ignore[call-overload]
+            doses: dict[Any, Any] = dict(case.planned_course.structures or {}) if case.planned_course else {}
+            planned = doses.get(s)
             ms = [m for m in scope_m if planned is not None and planned.get(m) is not None] or scope_m
         out += [(s, m) for m in ms]
     return out

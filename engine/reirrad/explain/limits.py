@@ -213,15 +213,15 @@ def render_svg(limits: dict[str, Any], structure: str, metric: str) -> str:
     out.append(
         f'<text x="14" y="{upper + 10}" transform="rotate(-90 14 {upper + 10})" text-anchor="end">Gy</text>'
     )
-    legend_y = upper + 8
+    legend_y: float = upper + 8
     for i, (policy, pts) in enumerate(sorted(series.items())):
         colour = _COLOURS[i % len(_COLOURS)]
         path = " ".join(f"{x(n):.1f},{y(v):.1f}" for n, v in sorted(pts))
         out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
-        for n, v in sorted(pts):
+        for fx, dose in sorted(pts):
             out.append(
-                f'<circle cx="{x(n):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"><title>'
-                f"{html.escape(policy)}: {v:.2f} Gy in {n} fx</title></circle>"
+                f'<circle cx="{x(fx):.1f}" cy="{y(dose):.1f}" r="3" fill="{colour}"><title>'
+                f"{html.escape(policy)}: {dose:.2f} Gy in {fx} fx</title></circle>"
             )
         out.append(
             f'<line x1="{width - right + 12}" y1="{legend_y}" x2="{width - right + 32}" y2="{legend_y}" '
@@ -230,11 +230,11 @@ def render_svg(limits: dict[str, Any], structure: str, metric: str) -> str:
         out.append(f'<text x="{width - right + 38}" y="{legend_y + 4}">{html.escape(policy)}</text>')
         legend_y += 18
     if published:
-        for n, v in published:
-            cx, cy = x(n), y(v)
+        for fx, cell in published:
+            cx, cy = x(fx), y(cell)
             out.append(
                 f'<rect x="{cx - 4:.1f}" y="{cy - 4:.1f}" width="8" height="8" fill="none" stroke="#000" '
-                f'transform="rotate(45 {cx:.1f} {cy:.1f})"><title>published: {v:g} Gy in {n} fx</title></rect>'
+                f'transform="rotate(45 {cx:.1f} {cy:.1f})"><title>published: {cell:g} Gy in {fx} fx</title></rect>'
             )
         out.append(
             f'<rect x="{width - right + 18}" y="{legend_y - 4}" width="8" height="8" fill="none" '

@@ -297,10 +297,12 @@ def _render(doc: dict[str, Any], request: CaseRequest) -> str:
 def summary_of(case: Case) -> str:
     """One line about a valid case: its courses, as a check reports it."""
     planned = case.planned_course
-    return (
-        f"valid: case '{case.case_id}', {len(case.prior_courses)} prior course(s), planned "
-        f"{planned.technique} {planned.prescription_gy:g} Gy in {planned.fractions} fraction(s)"
+    what = (
+        "no planned course yet (before planning)"
+        if planned is None
+        else f"planned {planned.technique} {planned.prescription_gy:g} Gy in {planned.fractions} fraction(s)"
     )
+    return f"valid: case '{case.case_id}', {len(case.prior_courses)} prior course(s), {what}"
 
 
 def check_cases(paths: Sequence[str]) -> tuple[list[tuple[str, Case]], list[Problem]]:

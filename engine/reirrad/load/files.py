@@ -169,10 +169,24 @@ def _walk(value: Any) -> Iterator[tuple[Any, int]]:
 
 
 def check_depth(value: Any, file: str, *, max_depth: int = MAX_DEPTH) -> None:
-    """Refuse parsed data whose containers nest deeper than ``max_depth`` (checked without recursion)."""
-    for _, depth in _walk(value):
+    """Refuse parsed data whose containers nest deeper than ``max_depth`` (checked without recursion); the
+    problem names the top-level field that holds the deep part."""
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, ())]
+    while stack:
+        item, depth, path = stack.pop()
         if depth > max_depth:
-            raise _refuse(file, f"nested more than {max_depth} levels deep", f"at most {max_depth} levels")
+            problem = Problem(
+                file,
+                path,
+                f"nested more than {max_depth} levels deep",
+                f"at most {max_depth} levels",
+                code="io",
+            )
+            raise InputError.of([problem])
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1, path or (str(k),)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1, path or (i,)) for i, v in enumerate(item))
 
 
 def _integer(text: str) -> int:

@@ -153,13 +153,13 @@ def _summary(schema: dict[str, Any], root: dict[str, Any]) -> str:
         return _TYPE_WORDS[kind] + _range(schema)
     if kind == "string":
         if schema.get("format") == "date" or "pattern" in schema:
-            return schema.get("description", "text of the form " + str(schema.get("pattern")))
+            return str(schema.get("description", "text of the form " + str(schema.get("pattern"))))
         return "non-empty text" if schema.get("minLength", 0) >= 1 else "text"
     if isinstance(kind, list):
-        return " or ".join(_TYPE_WORDS.get(k, k) for k in kind)
+        return " or ".join(_TYPE_WORDS.get(k, str(k)) for k in kind)
     if kind == "boolean":
         return _TYPE_WORDS["boolean"]
-    return schema.get("description", "")
+    return str(schema.get("description", ""))
 
 
 def _schema_at(root: dict[str, Any], path: tuple[str | int, ...]) -> dict[str, Any] | None:
@@ -302,8 +302,8 @@ def _describe(
         if suggest and (isinstance(inst, str) or _is_number(inst)):
             hint = suggest(str(inst), path)
         if not hint and isinstance(inst, str):
-            close = [c for c in error.validator_value if isinstance(c, str) and _fold(c) == _fold(inst)]
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            same = [c for c in error.validator_value if isinstance(c, str) and _fold(c) == _fold(inst)]
+            hint = f"; did you mean '{same[0]}'?" if same else ""
         accepted = _accepted_enum(error.validator_value)
         if _is_number(inst) and str(inst) in map(str, error.validator_value):
             hint += f'; write it as text: "{inst}"'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
@@ -26,11 +27,13 @@ from reirrad.logic.facts import ALWAYS_PRESENT
 from reirrad.vocabulary import Kind, Op, Status
 
 __all__ = [
+    "GROUP_MARKERS",
     "MAX_EXPRESSIONS",
     "RULE_LEVEL",
     "CompiledPack",
     "CompiledRule",
     "compile_pack",
+    "group_fields",
     "item_key",
     "marker_field",
     "rule_marker_field",
@@ -61,6 +64,29 @@ def rule_marker_field(rule_id: str) -> str:
 def item_key(structure: str, metric: str) -> str:
     """How an item is named in compiled rule names and outcomes: ``SpinalCord|Dmax``, or "" for a case-level rule."""
     return f"{structure}|{metric}" if structure or metric else ""
+
+
+GROUP_MARKERS = 24
+"""Item markers per group. durable-rules walks its alpha network with a stack of 64 nodes (MAX_STACK_SIZE in its
+rete.c) and pushes every matching child of a node at once: a fact with more than 64 item markers, each the first
+test of its rules' patterns, was refused with error 303 (ERR_MAX_STACK_SIZE; measured here with 70 markers, a
+fuzz case with about 110). Every pattern on the case fact therefore opens with its rule's group field, then its
+item marker: the root has one child per group and a group at most this many markers, so the stack holds at most
+(groups + GROUP_MARKERS + the depth of one pattern) nodes. See docs/engine.md."""
+
+
+def group_fields(rules: Sequence[Rule]) -> dict[str, str]:
+    """Each rule's group field (``g__0``, ``g__1``, …): rules in pack order, a new group once the next rule's
+    markers (its items and its rule-level marker) would take the group beyond GROUP_MARKERS."""
+    groups: dict[str, str] = {}
+    number = size = 0
+    for rule in rules:
+        markers = len(rule.items()) + 1
+        if size and size + markers > GROUP_MARKERS:
+            number, size = number + 1, 0
+        groups[rule.id] = f"g__{number}"
+        size += markers
+    return groups
 
 
 RULE_LEVEL = "*"
@@ -99,6 +125,12 @@ class CompiledPack:
     unreachable: tuple[str, ...]
     sha256: str
     stages: int = 1
+    groups: tuple[tuple[str, str], ...] = ()
+    """(rule id, group field) for every rule; the fact carries the group field of each rule it marks."""
+
+    @cached_property
+    def group_of(self) -> dict[str, str]:
+        return dict(self.groups)
 
     @cached_property
     def by_name(self) -> dict[str, CompiledRule]:
@@ -139,11 +171,11 @@ def fitting_parts(expr: Pattern) -> list[Pattern]:
     if isinstance(expr, Both):
         choices = [i for i in expr.items if isinstance(i, Either)]
         if choices:
-            widest = max(choices, key=lambda i: len(i.items))  # type: ignore[union-attr]
+            widest = max(choices, key=lambda i: len(i.items))
             others = tuple(i for i in expr.items if i is not widest)
             return [
                 part
-                for alternative in widest.items  # type: ignore[union-attr]
+                for alternative in widest.items
                 if (distributed := simplify(Both((*others, alternative)))) != FALSE
                 for part in fitting_parts(distributed)
             ]
@@ -206,7 +238,7 @@ def _item_exprs(rule: Rule, structure: str, metric: str, with_applicability: boo
 
 
 def _compile_recommendation(
-    rule: Rule, in_pack: set[str]
+    rule: Rule, in_pack: set[str], group: str
 ) -> tuple[list[CompiledRule], list[str], set[tuple[str, Status]]]:
     """A recommendation on the case alone compiles like a constraint (stage 1, one pattern per status). One that
     reads earlier verdicts compiles to stage-2 rules, one per conjunct of its DNF: the stage fact, the case fact,
@@ -218,13 +250,13 @@ def _compile_recommendation(
         Status.NOT_MADE: f_of(applies, ALWAYS_PRESENT),
         Status.INDETERMINATE: u_of(applies, ALWAYS_PRESENT),
     }
-    marker = Cmp(marker_field(rule.id, "", ""), Op.EQ, 1)
+    marker = Both((Cmp(group, Op.EQ, 1), Cmp(marker_field(rule.id, "", ""), Op.EQ, 1)))
     is_case = Cmp("kind", Op.EQ, "case")
     compiled: list[CompiledRule] = []
     unreachable: list[str] = []
     if not outcomes_of(applies):  # reads the case alone: one stage-1 rule per status, no join
         for status, expr in exprs.items():
-            full = simplify(Both((is_case, marker, expr)))
+            full = simplify(Both((marker, is_case, expr)))
             if full == FALSE:
                 unreachable.append(f"{rule.id}|||{status}")
             else:
@@ -249,7 +281,7 @@ def _compile_recommendation(
         status: (dnf(simplify(expr)) if simplify(expr) != FALSE else []) for status, expr in exprs.items()
     }
     derived = max(forms, key=lambda st: len(forms[st]))
-    case_alone = to_pattern(simplify(Both((is_case, marker))))
+    case_alone = to_pattern(simplify(Both((marker, is_case))))
     reads: set[tuple[str, Status]] = set()
     for status, conjuncts in forms.items():
         if not conjuncts:
@@ -258,7 +290,7 @@ def _compile_recommendation(
             continue
         for k, (case_expr, atoms) in enumerate(conjuncts):
             reads |= {(a.rule, a.status) for a in atoms}
-            case_pattern = to_pattern(simplify(Both((is_case, marker, case_expr))))
+            case_pattern = to_pattern(simplify(Both((marker, is_case, case_expr))))
             compiled.append(
                 CompiledRule(
                     f"{rule.id}|||{status}#{k}",
@@ -307,7 +339,7 @@ def _outcomes_known(expr: Condition, in_pack: set[str]) -> Condition:
 
 
 def compile_rule(
-    rule: Rule, chained: frozenset[tuple[str, Status]] = frozenset()
+    rule: Rule, chained: frozenset[tuple[str, Status]] = frozenset(), group: str = "g__0"
 ) -> tuple[list[CompiledRule], list[str]]:
     """Status rules for each item; a per-dose rule also gets rule-level 'not applicable' and 'unknown' rules.
     A status in ``chained`` (rule, status) also asserts the outcome fact a recommendation reads."""
@@ -316,7 +348,7 @@ def compile_rule(
 
     def add(marker: str, structure: str, metric: str, status: Status, expr: Pattern, key: str) -> None:
         name = "|".join((rule.id, structure, metric, status))
-        full = simplify(Both((Cmp(marker, Op.EQ, 1), expr)))
+        full = simplify(Both((Cmp(group, Op.EQ, 1), Cmp(marker, Op.EQ, 1), expr)))
         if full == FALSE:
             unreachable.append(name)
         else:
@@ -366,14 +398,19 @@ def compile_pack(pack: RulePack) -> CompiledPack:
     rules: list[CompiledRule] = []
     unreachable: list[str] = []
     in_pack = {r.id for r in pack.rules}
+    groups = group_fields(pack.rules)
     compiled_recs = {
-        r.id: _compile_recommendation(r, in_pack) for r in pack.rules if r.kind == Kind.RECOMMENDATION
+        r.id: _compile_recommendation(r, in_pack, groups[r.id])
+        for r in pack.rules
+        if r.kind == Kind.RECOMMENDATION
     }
     # only the (rule, status) outcome facts some recommendation reads are asserted
     chained = frozenset(read for _, _, reads in compiled_recs.values() for read in reads)
     for rule in pack.rules:
         done, dead = (
-            compiled_recs[rule.id][:2] if rule.kind == Kind.RECOMMENDATION else compile_rule(rule, chained)
+            compiled_recs[rule.id][:2]
+            if rule.kind == Kind.RECOMMENDATION
+            else compile_rule(rule, chained, groups[rule.id])
         )
         rules += done
         unreachable += dead
@@ -386,4 +423,6 @@ def compile_pack(pack: RulePack) -> CompiledPack:
     )
     digest = hashlib.sha256(payload.encode()).hexdigest()
     stages = max((r.stage for r in rules), default=1)
-    return CompiledPack(f"reirrad_{digest[:16]}", tuple(rules), tuple(unreachable), digest, stages)
+    return CompiledPack(
+        f"reirrad_{digest[:16]}", tuple(rules), tuple(unreachable), digest, stages, tuple(groups.items())
+    )
