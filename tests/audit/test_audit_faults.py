@@ -345,3 +345,27 @@ def test_a_yaml_directory_reads_regular_files_inside_it_only(tmp_path: Path) -> 
     ]
     dump = json.dumps(query(out, "SELECT * FROM errors"), default=str)
     assert "SECRET-CONTENT" not in dump
+
+
+def test_a_case_id_or_histology_refused_as_identifying_is_not_written_anywhere(tmp_path: Path) -> None:
+    """The screen's refusal says "its value is not repeated here"; the errors table keeps that promise too."""
+    bad_id = {**DOCS[0], "case_id": "MRN4711923"}
+    bad_histology = {
+        **DOCS[1],
+        "case_id": "ok-1",
+        "patient": {**DOCS[1]["patient"], "histology": "Jane Doe 48123456"},
+    }
+    out = tmp_path / "out"
+    outcome = audit(cohort(tmp_path, dumps_line(bad_id), dumps_line(bad_histology)), out, workers=1)
+    assert (outcome.evaluated, outcome.rejected) == (12, 2)
+    rows = query(out, "SELECT path, code, value, case_id FROM errors ORDER BY seq")
+    assert [(r[0], r[1]) for r in rows] == [
+        ("case_id", "privacy.identifier"),
+        ("patient.histology", "privacy.identifier"),
+    ]
+    assert rows[0][2:] == (None, None)  # neither the cell nor the case id
+    assert rows[1][2:] == (None, "ok-1")  # the histology withheld, the good case id kept
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"4711923" not in data and b"48123456" not in data, path

@@ -169,3 +169,34 @@ def test_a_reading_that_contradicts_its_rule_is_refused(
     assert "its limit.operator is '<=', not '<'" in err
     assert main(["rules", "check", str(pack)]) == 1
     assert "contradicts hytec.cumulative" in capsys.readouterr().out
+
+
+def test_readings_of_rules_not_yet_in_force_are_left_out_not_refused() -> None:
+    """An audit evaluates a 2024 treatment with the rules in force then: the lost-plan assumption (in force from
+    2025-01-01) is not among them, so its reading has nothing to touch; a reading naming no rule at all is still
+    refused (below)."""
+    from reirrad.evaluate import _readings_of
+    from reirrad.knowledge.rulepack import load_pack
+
+    on = date(2024, 12, 31)
+    selected = load_pack(RULES).select(on)
+    assert "assumptions.missing-dosimetry" not in {r.id for r in selected.rules}
+    assert _readings_of(selected)["lost-plan-thecal-sac"].touches == ()
+    result = Evaluator(selected, as_of=on).evaluate(load_case(T1, as_of=on))
+    assert result["case_id"] == "t1-chondrosarcoma"
+
+
+def test_a_reading_of_a_rule_the_pack_does_not_have_is_refused(tmp_path: Path) -> None:
+    from reirrad.errors import InputError
+    from reirrad.knowledge.readings import load_readings
+    from reirrad.knowledge.rulepack import load_pack
+
+    pack = shutil.copytree(RULES, tmp_path / "rules")
+    reading = pack / "readings" / "lost-plan-thecal-sac.yaml"
+    reading.write_text(
+        reading.read_text(encoding="utf-8").replace("assumptions.missing-dosimetry", "assumptions.lost-plan"),
+        encoding="utf-8",
+    )
+    for loaded in (load_pack(pack), load_pack(pack).select(date(2026, 11, 23))):
+        with pytest.raises(InputError, match="no rule 'assumptions.lost-plan' in the pack"):
+            load_readings(pack, loaded)

@@ -88,6 +88,9 @@ _OUTCOMES = ("myelopathy", "vertebral_compression_fracture", "local_failure")
 MAX_TEXT = 300
 """Characters of an input value or message kept in the errors table (a poisoned cell is not copied whole)."""
 
+PRIVACY_CODE = "privacy.identifier"
+"""The code of a problem found by the identifier screen (reirrad.case.identifying_pattern)."""
+
 
 def margin(value: float | None, limit: float | None, operator: str | None) -> float | None:
     """How far a value is inside its limit (negative: outside): limit − value for ≤ and <, value − limit for ≥ and >."""
@@ -192,11 +195,16 @@ class Rows:
         case_id: Any,
         cells: dict[str, tuple[str, str]],
     ) -> None:
-        """One row per problem of a rejected record, with the column and cell it came from where known."""
-        cid = clean(case_id) if isinstance(case_id, str) else None
+        """One row per problem of a rejected record, with the column and cell it came from where known. A value the
+        identifier screen refused (a case id or histology that looks like a record number, a date or a name) is
+        not written: neither as the case id nor as the cell."""
+        screened = {str(p.as_dict()["path"]) for p in problems if p.code == PRIVACY_CODE}
+        cid = clean(case_id) if isinstance(case_id, str) and "case_id" not in screened else None
         for p in problems:
             d = p.as_dict()
             column, value = cells.get(str(d["path"]), cells.get("", ("", "")))
+            if str(d["path"]) in screened:
+                value = ""
             self.tables["errors"].append(
                 (
                     seq,

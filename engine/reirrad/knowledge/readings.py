@@ -135,8 +135,11 @@ def load_readings(root: Path, pack: RulePack) -> dict[str, Reading]:
         for i, raw in enumerate(data["touches"]):
             kind = "rule" if "rule" in raw else "repair"
             touch = Touch(kind, raw[kind], _path(raw["field"]), raw.get("default"), raw["alternative"])
+            found = _contradictions(pack, touch, str(path), ("touches", i), lines.get(("touches", i)))
+            if found is None:
+                continue  # a rule not in force on the selection's date: nothing to read otherwise there
             touches.append(touch)
-            problems += _contradictions(pack, touch, str(path), ("touches", i), lines.get(("touches", i)))
+            problems += found
         out[path.stem] = Reading(
             data["id"],
             data["title"],
@@ -154,13 +157,17 @@ def load_readings(root: Path, pack: RulePack) -> dict[str, Reading]:
 
 def _contradictions(
     pack: RulePack, touch: Touch, file: str, where: tuple[str | int, ...], line: int | None
-) -> list[Problem]:
-    """A touch must name a rule (every version of it) or schedule of the pack whose field now reads 'default'."""
+) -> list[Problem] | None:
+    """A touch must name a rule (every version of it) or schedule of the pack whose field now reads 'default'.
+    None for a rule that is in the pack but not in this selection of it (rules in force on one date): an audit
+    evaluates a treatment dated before the rule came into force without it, and without the reading's touch."""
     if touch.kind == "rule":
         targets = [(f"{r.id} {r.version}", r.raw) for r in pack.rules if r.id == touch.target]
     else:
         repair = pack.repairs.get(touch.target.removeprefix("repair."))
         targets = [] if repair is None else [(repair.id, _repair_data(repair))]
+    if not targets and touch.kind == "rule" and pack.as_of is not None and touch.target in pack.all_rule_ids:
+        return None
     if not targets:
         known = (
             sorted({r.id for r in pack.rules})

@@ -279,6 +279,8 @@ class RulePack:
     content_sha256: str
     as_of: date | None = None
     include_drafts: bool = False
+    all_rule_ids: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    """For a selection (``as_of`` set): the ids of every rule of the whole pack, in force on that date or not."""
     _by_id: dict[str, Rule] = field(default_factory=dict, repr=False, compare=False)
 
     def select(self, as_of: date, include_drafts: bool = False) -> RulePack:
@@ -324,6 +326,7 @@ class RulePack:
             self.content_sha256,
             as_of,
             include_drafts,
+            self.all_rule_ids or frozenset(r.id for r in self.rules),
         )
 
     def rule(self, rule_id: str) -> Rule:
