@@ -190,3 +190,53 @@ def _version(rule_id: str) -> str:
     from reirrad.knowledge.rulepack import load_pack
 
     return load_pack().select(date.today()).rule(rule_id).version
+
+
+def test_a_case_before_planning_shows_what_each_policy_allows_with_its_chart(client: Any) -> None:
+    """The T9 question on the page: the limits per policy and fraction number (as `reirrad limits` gives them),
+    the charts, the dose already given, the candidate schedules; the indeterminate dose criteria folded away."""
+    t9 = EXAMPLE.parent / "t9-before-planning.yaml"
+    r = client.post("/case/yaml", data={"case_yaml": t9.read_text(), "as_of": "2026-11-23"})
+    assert r.status_code == 200, r.text[:2000]
+    section = r.text[r.text.index('data-testid="before-planning"') :]
+    section = section[: section.index("</section>")]
+    rows = re.findall(r"<tr><td>(\w[\w-]*)</td><td>SpinalCord Dmax</td>((?:<td>[^<]*</td>){6})</tr>", section)
+    cells = {policy: re.findall(r"<td>([^<]*)</td>", tail) for policy, tail in rows}
+    assert cells["hytec"] == ["9.04", "12.28", "14.57", "16.39", "17.91", "hytec.resbrt"]
+    assert cells["nelson"] == ["10.00", "13.40", "15.75", "17.57", "19.07", "nelson.cumulative"]
+    assert section.count("<svg") == 2  # SpinalCord Dmax and D0.03cc
+    assert "hytec.cumulative SpinalCord Dmax and D0.03cc: 37.50 Gy EQD2 already given" in unescape(section)
+    assert "18-24 Gy/1 fx" in section and "9 Gy" in section
+    assert "planned start is taken as 2026-11-23" in section
+    assert '<details class="before-planning-criteria">' in r.text
+    # a case with a plan has no such section, and its criteria are not folded
+    planned = client.post("/case", data=LUCIDO_FORM)
+    assert "the largest cord dose each policy allows" not in planned.text
+    assert "before-planning-criteria" not in planned.text
+
+
+def test_a_fragile_verdict_is_named_on_the_page_with_the_reading_that_turns_it(client: Any) -> None:
+    """A cumulative EQD2 of exactly 70.0 Gy passes HyTEC, and fails under Lucido 2025's strict '< 70 Gy'."""
+    text = """schema: reirrad/case/v1
+case_id: fragile-70
+lesion: {levels: [T8]}
+prior_courses:
+  - {start: "2014-12-15", end: "2015-01-01", technique: 3DCRT, prescription: {dose: 50, fractions: 25},
+     structures: {SpinalCord: {Dmax: 50.0}}}
+planned_course:
+  start: "2015-06-03"
+  technique: SBRT
+  prescription: {dose: 24, fractions: 1}
+  structures: {SpinalCord: {Dmax: 8.0}}
+"""
+    r = client.post("/case/yaml", data={"case_yaml": text, "as_of": "2026-11-23"})
+    assert r.status_code == 200
+    section = r.text[r.text.index('data-testid="fragile-readings"') :]
+    section = unescape(section[: section.index("</section>")])
+    assert (
+        'hytec.cumulative SpinalCord Dmax: pass, fragile: fails under the strict reading of Lucido 2025 ("< 70 Gy")'
+        in section
+    )
+    # the published case has no fragile verdict: the section stays empty
+    planned = client.post("/case", data=LUCIDO_FORM).text
+    assert "How sure:" not in planned

@@ -15,7 +15,7 @@ from reirrad.dose.limits import DerivedLimit, LimitsReport, floor_cgy
 from reirrad.errors import one_line
 from reirrad.vocabulary import Op
 
-__all__ = ["chart_series", "render_html", "render_markdown", "render_svg", "render_text"]
+__all__ = ["chart_series", "dose_so_far", "render_html", "render_markdown", "render_svg", "render_text"]
 
 
 def render_text(report: LimitsReport) -> str:
@@ -126,15 +126,21 @@ def _candidate_lines(report: LimitsReport, bullet: str = "- ") -> list[str]:
 
 def _dose_so_far(report: LimitsReport) -> list[str]:
     """Each cumulative criterion's earlier dose (after any repair credit) and what remains of its budget."""
+    return dose_so_far(report.as_dict())
+
+
+def dose_so_far(limits: dict[str, Any]) -> list[str]:
+    """From a limits document (LimitsReport.as_dict): each cumulative criterion's earlier dose, after any repair
+    credit, and what remains of its budget, one line per criterion and structure."""
     grouped: dict[tuple[str, str, float, float, str], list[str]] = {}
-    for lim in report.limits:
-        for c in lim.criteria:
-            if c.earlier is None or c.limit is None:
+    for lim in limits["limits"]:
+        for c in lim["criteria"]:
+            if c.get("earlier") is None or c.get("limit") is None:
                 continue
-            key = (c.rule_id, lim.structure, round(c.earlier, 4), c.limit, c.unit)
+            key = (c["rule_id"], lim["structure"], round(c["earlier"], 4), c["limit"], c["unit"])
             metrics = grouped.setdefault(key, [])
-            if lim.metric not in metrics:
-                metrics.append(lim.metric)
+            if lim["metric"] not in metrics:
+                metrics.append(lim["metric"])
     out = []
     for (rule_id, structure, earlier, limit, unit), metrics in grouped.items():
         left = limit - earlier

@@ -8,7 +8,14 @@ from typing import Any
 from reirrad.errors import one_line
 from reirrad.explain.why import AWAITING_PLAN
 
-__all__ = ["POLICY_ORDER", "markdown_text", "render_markdown", "render_text", "unchecked_line"]
+__all__ = [
+    "POLICY_ORDER",
+    "markdown_text",
+    "render_markdown",
+    "render_text",
+    "sureness_lines",
+    "unchecked_line",
+]
 
 POLICY_ORDER = ["hytec", "nelson", "conus-bed3", "de-novo", "coverage"]
 _OP = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
@@ -110,7 +117,7 @@ def _policy_headline(result: dict[str, Any]) -> str:
     return "; ".join(out)
 
 
-def _sureness_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
+def sureness_lines(result: dict[str, Any], bullet: str = "- ") -> list[str]:
     """Verdicts another defensible reading of the sources would change, and intervals near a boundary."""
     out = []
     for e in sorted(result["constraints"] + result["advisories"], key=_order):
@@ -385,7 +392,7 @@ def render_text(result: dict[str, Any]) -> str:
         out += ["", "Advisories (not safety limits)", _table(head, _rows(result["advisories"]))]
     if result.get("disagreements"):
         out += ["", "Why the policies disagree", *(f"- {d['text']}" for d in result["disagreements"])]
-    sureness = _sureness_lines(result)
+    sureness = sureness_lines(result)
     if sureness:
         out += ["", "How sure the verdicts are", *sureness]
     applied = [a for a in result["assumptions"] if a["status"] == "applied"]
@@ -451,7 +458,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     out += ["", f"Policies: {_policy_headline(result)}"]
     if result.get("disagreements"):
         out += ["", "## Why the policies disagree", "", *(f"- {d['text']}" for d in result["disagreements"])]
-    sureness = _sureness_lines(result)
+    sureness = sureness_lines(result)
     if sureness:
         out += ["", "## How sure the verdicts are", "", *sureness]
     for section in _considered_lines(result):

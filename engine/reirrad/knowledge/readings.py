@@ -135,11 +135,13 @@ def load_readings(root: Path, pack: RulePack) -> dict[str, Reading]:
         for i, raw in enumerate(data["touches"]):
             kind = "rule" if "rule" in raw else "repair"
             touch = Touch(kind, raw[kind], _path(raw["field"]), raw.get("default"), raw["alternative"])
-            found = _contradictions(pack, touch, str(path), ("touches", i), lines.get(("touches", i)))
-            if found is None:
+            contradictions = _contradictions(
+                pack, touch, str(path), ("touches", i), lines.get(("touches", i))
+            )
+            if contradictions is None:
                 continue  # a rule not in force on the selection's date: nothing to read otherwise there
             touches.append(touch)
-            problems += found
+            problems += contradictions
         out[path.stem] = Reading(
             data["id"],
             data["title"],

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
 from reirrad.errors import InputError, Problem, format_path
+from reirrad.explain.report import sureness_lines
 from reirrad.service import forms
 from reirrad.service.api import (
     CourseFields,
@@ -133,9 +134,62 @@ async def _report(
         case_hash=digest,
         as_of=as_of.isoformat() if as_of else "",
         notice=notice,
-        sensitivity=result.get("sensitivity"),
-        before_planning=result.get("limits"),
+        sensitivity=sureness_lines(result, bullet=""),
+        before_planning=_before_planning(result.get("before_planning")),
     )
+
+
+def _before_planning(found: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The before-planning view of a result without a planned dose: what each policy leaves, per fraction number,
+    with its chart (SVG made by reirrad.explain.limits from the pack's own names and numbers), the dose already given,
+    the candidate schedules and what does not apply."""
+    if not found or not found.get("limits"):
+        return None
+    from markupsafe import Markup
+
+    from reirrad.explain.limits import chart_series, dose_so_far, render_svg
+
+    limits = found["limits"]
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for lim in limits["limits"]:
+        if not lim["structure"]:
+            continue
+        row = rows.setdefault(
+            (lim["policy"], lim["structure"], lim["metric"]),
+            {
+                "policy": lim["policy"],
+                "where": f"{lim['structure']} {lim['metric']}",
+                "doses": {},
+                "binding": set(),
+            },
+        )
+        row["doses"][lim["fractions"]] = lim["max_dose"]
+        if lim.get("binding_criterion"):
+            row["binding"].add(lim["binding_criterion"])
+    fractions = sorted({n for row in rows.values() for n in row["doses"]})
+    return {
+        "reason": found.get("reason"),
+        "planned_start": found.get("planned_start"),
+        "planned_start_assumed": found.get("planned_start_assumed"),
+        "technique": limits.get("technique"),
+        "fractions": fractions,
+        "rows": [{**row, "binding": ", ".join(sorted(row["binding"]))} for row in rows.values()],
+        "charts": [
+            (f"{s} {m}", Markup(render_svg(limits, s, m)))  # render_svg escapes every text it writes
+            for s, m in sorted(chart_series(limits))
+        ],
+        "dose_so_far": dose_so_far(limits),
+        "candidates": [
+            {
+                **c,
+                "covered": [p for p in c["policies"] if p["verdict"] != "not applicable"],
+                "not_covered": [p["policy"] for p in c["policies"] if p["verdict"] == "not applicable"],
+            }
+            for c in limits.get("candidates", [])
+        ],
+        "not_applicable": limits.get("not_applicable", []),
+        "notes": limits.get("notes", []),
+    }
 
 
 @router.get("/", response_class=HTMLResponse)
