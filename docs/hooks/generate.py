@@ -25,7 +25,7 @@ def on_config(config: Any) -> Any:
     """Generate once per build and replace the nav entry that points at the index with the whole section."""
     _pages.clear()
     _pages.update(generate_pages(_pack_dir(config)))
-    _pages[T9_PAGE] = _t9_page(Path(config["docs_dir"]) / "examples" / "t9-before-planning.yaml", _pack_dir(config))
+    _pages[T9_PAGE] = _t9_page(_pack_dir(config).parent / "docs" / "examples" / "t9-before-planning.yaml", _pack_dir(config))
     nav = config.get("nav") or []
     for i, entry in enumerate(nav):
         if isinstance(entry, dict) and list(entry.values()) == [RULE_PACK_PAGE]:

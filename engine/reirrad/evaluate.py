@@ -182,8 +182,14 @@ def _readings_of(pack: RulePack) -> dict[str, Reading]:
     """The pack's readings (rules/readings/), each checked against the rules it touches."""
     folder = pack.root / READINGS_SECTION
     files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []  # cases beside them change no reading
-    return cached(
-        "readings", files, lambda: load_readings(pack.root, pack), pack.content_sha256, str(pack.root)
+    selection = "*" if pack.as_of is None else ",".join(f"{r.id}@{r.version}" for r in pack.rules)
+    return cached(  # a touch of a rule not in the selection is left out: the selection is part of the key
+        "readings",
+        files,
+        lambda: load_readings(pack.root, pack),
+        pack.content_sha256,
+        str(pack.root),
+        selection,
     )
 
 

@@ -318,23 +318,24 @@ def test_a_second_assumption_rule_covers_what_the_first_does_not(tmp_path: Path)
     first = yaml.safe_load((root / "assumptions" / "toy-lost-plan.yaml").read_text(encoding="utf-8"))
     second = {
         **first,
-        "id": "assumptions.toy-lost-sbrt",
-        "title": "Toy lost SBRT plan — a lost SBRT plan gave the cord its prescription dose",
+        "id": "assumptions.toy-lost-vmat",
+        "title": "Toy lost VMAT plan — a lost VMAT plan gave the cord its prescription dose",
         "assumption": {
-            "course_techniques": ["SBRT"],
+            "course_techniques": ["VMAT"],
             "structures": ["SpinalCord"],
             "assumed_dose": "prescription",
         },
     }
-    (root / "assumptions" / "toy-lost-sbrt.yaml").write_text(yaml.safe_dump(second), encoding="utf-8")
-    case = toy_case(changes={**LOST_PLAN, "prior_courses/0/technique": "SBRT"})
+    (root / "assumptions" / "toy-lost-vmat.yaml").write_text(yaml.safe_dump(second), encoding="utf-8")
+    # VMAT, which the first rule does not cover (a 20-fraction SBRT course is refused as implausible)
+    case = toy_case(changes={**LOST_PLAN, "prior_courses/0/technique": "VMAT"})
     result = Evaluator(load_pack(root), as_of=TODAY, engine="oracle").evaluate(case)
     entry = line(result, "toy.cumulative-eqd2", "SpinalCord", "Dmax")
-    # the SBRT plan's 40 Gy in 20 fx assumed on the cord: 0.75 · 40 + 20 = 50
+    # the VMAT plan's 40 Gy in 20 fx assumed on the cord: 0.75 · 40 + 20 = 50
     assert (entry["status"], entry["value"], entry["assumptions"]) == (
         "pass",
         50.0,
-        ["assumptions.toy-lost-sbrt"],
+        ["assumptions.toy-lost-vmat"],
     )
 
 

@@ -103,7 +103,9 @@ def _explain_row(
     on = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
     cache = cache or EvaluatorCache(pack, manifest["engine"])
     ev, _ = cache.for_date(on)
-    result = ev.evaluate(case)
+    result = ev.evaluate(
+        case, as_of=on
+    )  # as the audit did: the evaluator is shared by every date of its rule set
     now = sorted(
         (e["rule_id"], e["structure"] or "", e["metric"] or "", e["status"]) for e in result["constraints"]
     )
