@@ -3,13 +3,23 @@ every kind of missing or refused data (never a pass), feedback stored by rule an
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
 
 import jsonschema
 import pytest
-from cds_examples import course_summary, hook_request, level, organ_dose, planned_course, searchset
+from cds_examples import (
+    MCODE,
+    UCUM,
+    course_summary,
+    hook_request,
+    level,
+    organ_dose,
+    planned_course,
+    searchset,
+)
 from cds_hooks_shapes import DISCOVERY, RESPONSE
 from reirrad.service.cds import OVERRIDE_REASONS, SERVICE_ID
 from reirrad.service.security import ServiceConfig
@@ -225,7 +235,12 @@ def test_feedback_is_stored_by_rule_and_version_and_reported(client: Any) -> Non
             "count": 1,
         }
     ]
-    assert report[("isrs-2017.sbrt-after-conventional", _version("isrs-2017.sbrt-after-conventional"))]["accepted"] == 1
+    assert (
+        report[("isrs-2017.sbrt-after-conventional", _version("isrs-2017.sbrt-after-conventional"))][
+            "accepted"
+        ]
+        == 1
+    )
 
 
 def test_feedback_on_a_card_never_issued_is_refused_by_index(client: Any) -> None:
@@ -348,3 +363,43 @@ def _version(rule_id: str) -> str:
     from reirrad.knowledge.rulepack import load_pack
 
     return load_pack().select(date.today()).rule(rule_id).version
+
+
+def test_a_fragile_pass_gets_a_warning_card_naming_the_reading_that_turns_it(client: Any) -> None:
+    """50 Gy in 25 fractions on the cord, then 8 Gy in 1 fraction five months later: the cumulative EQD2 is exactly
+    70.0 Gy, a pass under HyTEC's '≤ 70' and a fail under Lucido 2025's '< 70'."""
+    prior = course_summary(performedPeriod={"start": "2014-12-15", "end": "2015-01-01"})
+    prior["extension"] = [
+        e
+        for e in prior["extension"]
+        if not e["url"].endswith(("radiotherapy-sessions", "dose-delivered-to-volume"))
+        and "organ" not in json.dumps(e)
+    ] + [
+        {"url": MCODE + "mcode-radiotherapy-sessions", "valueUnsignedInt": 25},
+        {
+            "url": MCODE + "mcode-radiotherapy-dose-delivered-to-volume",
+            "extension": [
+                {"url": "volume", "valueReference": {"reference": "BodyStructure/vol-t1", "display": "T1"}},
+                {
+                    "url": "totalDoseDelivered",
+                    "valueQuantity": {"value": 5000, "unit": "cGy", "system": UCUM, "code": "cGy"},
+                },
+                {"url": "fractionsDelivered", "valueUnsignedInt": 25},
+            ],
+        },
+        organ_dose("SpinalCord", "Dmax", 50.0),
+    ]
+    order = planned_course(occurrencePeriod={"start": "2015-06-03"}, authoredOn="2015-06-01")
+    order["extension"] = [e for e in order["extension"] if "SpinalCord" not in json.dumps(e)] + [
+        organ_dose("SpinalCord", "Dmax", 8.0)
+    ]
+    cards = call(client, hook_request(order=order, prefetch={"radiotherapyCourses": searchset(prior)}))[
+        "cards"
+    ]
+    (card,) = by_rule(cards)["hytec.cumulative"]
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith(
+        "hytec cumulative: SpinalCord Dmax pass, but another reading of the sources"
+    )
+    assert 'fragile: fails under the strict reading of Lucido 2025 ("< 70 Gy")' in card["detail"]
+    assert "value: 70.00 Gy EQD2; limit ≤ 70 Gy EQD2" in card["detail"]

@@ -324,8 +324,11 @@ def _line_card(line: dict[str, Any], kind: str, base_url: str, pack_label: str) 
             line["missing"] or ["data missing"]
         )
         indicator = "warning"
-    else:  # fragile: the lead's sensitivity analysis marks a line that a small error would flip
-        summary = f"{line['policy']} {line['criterion']}: {status.upper()}, but a small change would flip it"
+    else:  # fragile: another defensible reading of the sources (rules/readings/) would change the verdict
+        summary = (
+            f"{line['policy']} {line['criterion']}: {what} {status}, but another reading of the sources "
+            "changes it"
+        )
         indicator = "warning"
     detail_lines = [
         f"**{line['policy']} — {line['criterion']}** ({kind}, rule `{line['rule_id']}` version {line['rule_version']})",
@@ -339,6 +342,7 @@ def _line_card(line: dict[str, Any], kind: str, base_url: str, pack_label: str) 
         )
     if line["missing"]:
         detail_lines.append(f"- missing: {'; '.join(line['missing'])}")
+    detail_lines += [f"- fragile: {flip['text']}" for flip in line.get("sensitivity", [])]
     detail_lines += [f"- evidence: {line['evidence']['label']}", f"- source: {cites}", f"- {pack_label}"]
     return _card(
         summary,
