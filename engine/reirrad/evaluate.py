@@ -231,7 +231,10 @@ def _affected(pack: RulePack, reading: Reading) -> RulePack:
         r.id for r in pack.rules if r.kind == Kind.RECOMMENDATION and outcomes_of(r.condition) & touched
     }
     reads = {o for r in pack.rules if r.id in chained for o in outcomes_of(r.condition)}
-    keep = touched | chained | reads
+    # the assumptions stay: the cumulative sums of the rules kept read them (without them, a lost plan's sum would
+    # be undecided under every reading, a flip that no reading causes)
+    assumptions = {r.id for r in pack.rules if r.kind == Kind.ASSUMPTION}
+    keep = touched | chained | reads | assumptions
     return replace(pack, rules=tuple(r for r in pack.rules if r.id in keep), _by_id={})
 
 
@@ -332,11 +335,35 @@ class Evaluator:
         before = None
         if not case.has_planned_dose:
             before = derive_limits(case, self.pack, table=self.knowledge.table, candidates=True, on=on)
-        flips = self._flips(case, on, items) if self._sensitivity else {}
+        flips = self._flips(case, on, items, prepared.facts) if self._sensitivity else {}
         return Evaluation(self.run, case, prepared.facts, items, on, before, flips, self.reading)
 
-    def _flips(self, case: Case, on: date, items: Sequence[Item]) -> dict[tuple[str, str], tuple[Flip, ...]]:
-        """For each item, the readings under which its status would differ (evaluated on the reference)."""
+    def _can_flip(self, reading: Reading, items: Sequence[Item], facts: Mapping[str, Any]) -> bool:
+        """Whether evaluating under ``reading`` can change a status. A reading that only changes limit operators
+        (≤ read as <, ≥ as >) changes an item's status only where its value equals its limit, and nothing else
+        (the recommendations read those statuses): if no item of its rules is at its limit, nothing flips, and the
+        alternative evaluation is skipped. Any other reading is evaluated."""
+        if not all(t.kind == "rule" and t.path == ("limit", "operator") for t in reading.touches):
+            return True
+        touched = {t.target for t in reading.touches}
+        for item in items:
+            if item.rule.id in touched and item.computed.value is not None and item.rule.limit is not None:
+                limit, _ = self.plans[item.rule.id].limit_for(facts)
+                if limit is not None and item.computed.value == limit:
+                    return True
+        return False
+
+    def _flips(
+        self,
+        case: Case,
+        on: date,
+        items: Sequence[Item],
+        facts: Mapping[str, Any],
+        *,
+        prefilter: bool = True,
+    ) -> dict[tuple[str, str], tuple[Flip, ...]]:
+        """For each item, the readings under which its status would differ (evaluated on the reference).
+        ``prefilter`` skips the readings that cannot change a status (_can_flip); a test compares both ways."""
         if self._alternatives is None:
             self._alternatives = [
                 (
@@ -354,6 +381,8 @@ class Evaluator:
         base = {(i.rule.id, i.key): i.status for i in items}
         out: dict[tuple[str, str], list[Flip]] = {}
         for reading, alternative in self._alternatives:
+            if prefilter and not self._can_flip(reading, items, facts):
+                continue
             for item in alternative.evaluation(case, as_of=on).items:
                 key = (item.rule.id, item.key)
                 if key in base and base[key] != item.status:

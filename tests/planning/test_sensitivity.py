@@ -200,3 +200,44 @@ def test_a_reading_of_a_rule_the_pack_does_not_have_is_refused(tmp_path: Path) -
     for loaded in (load_pack(pack), load_pack(pack).select(date(2026, 11, 23))):
         with pytest.raises(InputError, match="no rule 'assumptions.lost-plan' in the pack"):
             load_readings(pack, loaded)
+
+
+def test_skipping_readings_that_cannot_flip_changes_no_answer(evaluator: Evaluator) -> None:
+    """A reading that only makes a limit strict is evaluated only where a value sits on its limit (_can_flip): on
+    the exact-70 case and on generated cases, the flips are the same with and without that shortcut."""
+    from reirrad.testing.differential import generated_cases
+
+    cases = [case(8.0, start="2015-06-03", prior="{dose: 50, fractions: 25}", prior_dmax=50.0), case(20.0)]
+    cases += [c for _, _, c in generated_cases(150, seed=7, as_of=AS_OF)]
+    found = 0
+    for c in cases:
+        prepared = evaluator.prepare(c)
+        items = evaluator.evaluation(c).items
+        fast = evaluator._flips(c, AS_OF, items, prepared.facts)
+        slow = evaluator._flips(c, AS_OF, items, prepared.facts, prefilter=False)
+        assert fast == slow, c.case_id
+        found += bool(slow)
+    assert found >= 1  # the exact-70 case flips: the comparison has something to compare
+    strict = evaluator.readings["hytec-cumulative-strict"]
+    at_70 = cases[0]
+    assert evaluator._can_flip(strict, evaluator.evaluation(at_70).items, evaluator.prepare(at_70).facts)
+    assert not evaluator._can_flip(
+        strict, evaluator.evaluation(cases[1]).items, evaluator.prepare(cases[1]).facts
+    )
+
+
+def test_no_reading_makes_a_computed_value_disappear(evaluator: Evaluator) -> None:
+    """The alternative evaluation keeps the assumptions: without them a lost plan's cumulative sum was undecided
+    under every reading (synthetic-0000015: hytec.cumulative 'fragile' under nelson-cumulative-strict)."""
+    from reirrad.testing.differential import generated_cases
+
+    checked = 0
+    for _, _, c in generated_cases(150, seed=7, as_of=AS_OF):
+        evaluation = evaluator.evaluation(c)
+        values = {(i.rule.id, i.key): i.computed.value for i in evaluation.items}
+        for key, flips in evaluation.sensitivity.items():
+            for flip in flips:
+                if values.get(key) is not None and flip.value is None:
+                    assert any(t.target.startswith("assumptions.") for t in flip.reading.touches), (c.case_id, key)
+        checked += any(p.dosimetry == "unavailable" for p in c.prior_courses)
+    assert checked >= 5  # lost plans were among the cases
