@@ -379,3 +379,19 @@ def test_assessment_fields_agree(section: str, key: str, value: object, accepted
     doc, _ = load_yaml_file(EXAMPLE)
     doc[section][key] = value
     assert (schema_accepts(doc), model_accepts(doc)) == (accepted, accepted)
+
+
+def test_every_schema_is_a_valid_2020_12_schema() -> None:
+    """The meta-schema check the commands no longer run at start-up (reirrad.load.validation.validator_for)."""
+    import json
+
+    import jsonschema
+    from jsonschema import Draft202012Validator
+
+    schemas = sorted((Path(__file__).resolve().parents[1] / "schemas").glob("*.json"))
+    assert len(schemas) >= 4
+    for path in schemas:
+        Draft202012Validator.check_schema(json.loads(path.read_text(encoding="utf-8")))
+    broken = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "objekt"}
+    with pytest.raises(jsonschema.SchemaError):
+        Draft202012Validator.check_schema(broken)

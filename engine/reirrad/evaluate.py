@@ -271,7 +271,8 @@ class Evaluator:
             selected = apply_reading(selected, self.reading)
         self.pack = selected
         self._sensitivity = sensitivity
-        self._alternatives: list[tuple[Reading, Evaluator]] | None = None
+        self._alternatives: list[Reading] | None = None
+        self._alternative_evaluators: dict[str, Evaluator] = {}
         self.compiled: CompiledPack = _compiled(self.pack)
         self.plans = plan_rules(self.pack)
         self.knowledge = _knowledge_of(self.pack)
@@ -338,6 +339,19 @@ class Evaluator:
         flips = self._flips(case, on, items, prepared.facts) if self._sensitivity else {}
         return Evaluation(self.run, case, prepared.facts, items, on, before, flips, self.reading)
 
+    def _alternative(self, reading: Reading) -> Evaluator:
+        """The evaluator of the rules ``reading`` can change, under that reading, on the reference; built when
+        first needed (most cases never need the strict readings')."""
+        found = self._alternative_evaluators.get(reading.id)
+        if found is None:
+            found = self._alternative_evaluators[reading.id] = Evaluator(
+                _affected(apply_reading(self.pack, reading), reading),
+                as_of=self.as_of,
+                engine="oracle",
+                sensitivity=False,
+            )
+        return found
+
     def _can_flip(self, reading: Reading, items: Sequence[Item], facts: Mapping[str, Any]) -> bool:
         """Whether evaluating under ``reading`` can change a status. A reading that only changes limit operators
         (≤ read as <, ≥ as >) changes an item's status only where its value equals its limit, and nothing else
@@ -365,24 +379,13 @@ class Evaluator:
         """For each item, the readings under which its status would differ (evaluated on the reference).
         ``prefilter`` skips the readings that cannot change a status (_can_flip); a test compares both ways."""
         if self._alternatives is None:
-            self._alternatives = [
-                (
-                    reading,
-                    Evaluator(
-                        _affected(apply_reading(self.pack, reading), reading),
-                        as_of=self.as_of,
-                        engine="oracle",
-                        sensitivity=False,
-                    ),
-                )
-                for reading in self.readings.values()
-                if reading.touches_pack(self.pack)
-            ]
+            self._alternatives = [r for r in self.readings.values() if r.touches_pack(self.pack)]
         base = {(i.rule.id, i.key): i.status for i in items}
         out: dict[tuple[str, str], list[Flip]] = {}
-        for reading, alternative in self._alternatives:
+        for reading in self._alternatives:
             if prefilter and not self._can_flip(reading, items, facts):
                 continue
+            alternative = self._alternative(reading)
             for item in alternative.evaluation(case, as_of=on).items:
                 key = (item.rule.id, item.key)
                 if key in base and base[key] != item.status:

@@ -62,8 +62,10 @@ _Validator = jsonschema.validators.extend(Draft202012Validator, {"pattern": _ecm
 
 @cache
 def validator_for(name: str) -> Draft202012Validator:
+    """The validator of one of the project's schemas. The schemas themselves are checked against the 2020-12
+    meta-schema by the test suite (tests/test_case_schema_parity.py), not on every run: that check took 0.17 s of
+    each command's start-up."""
     schema = load_schema(name)
-    Draft202012Validator.check_schema(schema)
     validator: Draft202012Validator = _Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     return validator
 
