@@ -129,15 +129,16 @@ def _dose_so_far(report: LimitsReport) -> list[str]:
     return dose_so_far(report.as_dict())
 
 
-def dose_so_far(limits: dict[str, Any]) -> list[str]:
+def dose_so_far(limits: dict[str, Any], *, bullet: str = "", limit_word: str = ", limit") -> list[str]:
     """From a limits document (LimitsReport.as_dict): each cumulative criterion's earlier dose, after any repair
-    credit, and what remains of its budget, one line per criterion and structure."""
+    credit, and what remains of its budget, one line per criterion and structure. The evaluation reports write
+    "… already given … of 70 Gy" (``limit_word=" of"``), the limits report "…, limit 70 Gy"."""
     grouped: dict[tuple[str, str, float, float, str], list[str]] = {}
     for lim in limits["limits"]:
         for c in lim["criteria"]:
             if c.get("earlier") is None or c.get("limit") is None:
                 continue
-            key = (c["rule_id"], lim["structure"], round(c["earlier"], 4), c["limit"], c["unit"])
+            key = (c["rule_id"], lim["structure"], c["earlier"], c["limit"], c["unit"])
             metrics = grouped.setdefault(key, [])
             if lim["metric"] not in metrics:
                 metrics.append(lim["metric"])
@@ -145,8 +146,8 @@ def dose_so_far(limits: dict[str, Any]) -> list[str]:
     for (rule_id, structure, earlier, limit, unit), metrics in grouped.items():
         left = limit - earlier
         out.append(
-            f"{rule_id} {structure} {' and '.join(metrics)}: {earlier:.2f} {unit} already given (after its repair "
-            f"credit), limit {limit:g} {unit} → "
+            f"{bullet}{rule_id} {structure} {' and '.join(metrics)}: {earlier:.2f} {unit} already given (after its "
+            f"repair credit){limit_word} {limit:g} {unit} → "
             + (f"{left:.2f} {unit} left" if left > 0 else "nothing left")
         )
     return out

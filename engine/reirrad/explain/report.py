@@ -6,6 +6,7 @@ import html
 from typing import Any
 
 from reirrad.errors import one_line
+from reirrad.explain.limits import dose_so_far
 from reirrad.explain.why import AWAITING_PLAN
 
 __all__ = [
@@ -308,24 +309,7 @@ def _gate_lines(limits: dict[str, Any], bullet: str = "- ") -> list[str]:
 
 
 def _so_far_lines(limits: dict[str, Any], bullet: str = "- ") -> list[str]:
-    grouped: dict[tuple[str, str, float, float, str], list[str]] = {}
-    for lim in limits["limits"]:
-        for c in lim["criteria"]:
-            if c.get("earlier") is None or c.get("limit") is None:
-                continue
-            key = (c["rule_id"], lim["structure"], c["earlier"], c["limit"], c["unit"])
-            metrics = grouped.setdefault(key, [])
-            if lim["metric"] not in metrics:
-                metrics.append(lim["metric"])
-    out = []
-    for (rule_id, structure, earlier, limit, unit), metrics in grouped.items():
-        left = limit - earlier
-        out.append(
-            f"{bullet}{rule_id} {structure} {' and '.join(metrics)}: {earlier:.2f} {unit} already given (after its "
-            f"repair credit) of {limit:g} {unit} → "
-            + (f"{left:.2f} {unit} left" if left > 0 else "nothing left")
-        )
-    return out
+    return dose_so_far(limits, bullet=bullet, limit_word=" of")
 
 
 def _candidate_lines(limits: dict[str, Any], bullet: str = "- ") -> list[str]:
