@@ -9,8 +9,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+from reirrad.backends.reference import status_of
 from reirrad.case import Case
-from reirrad.dose.calculations import Computed, compute_item, context_facts
+from reirrad.dose.calculations import READS_EARLIER_COURSES, Computed, compute_item, context_facts
 from reirrad.dose.limits import derive_limits
 from reirrad.errors import EngineError, InputError, Problem
 from reirrad.explain.results import build_result
@@ -215,18 +216,25 @@ def _reading_named(readings: dict[str, Reading], name: str, root: Path) -> Readi
     return found
 
 
-def _affected(pack: RulePack, reading: Reading) -> RulePack:
-    """The rules an alternative reading can change: those it touches (or whose repair schedule or assumption it
-    touches), the recommendations that read their verdicts, and what those recommendations read."""
+def _changed_directly(pack: RulePack, reading: Reading) -> frozenset[str]:
+    """The rules whose status an alternative reading can change by itself: those it touches, those whose repair
+    schedule it touches and, when it touches an assumption, every rule whose quantity reads the earlier courses'
+    doses (an assumption gives a lost plan's dose)."""
     touched = set(reading.rules)
     repairs = {t.target.removeprefix("repair.") for t in reading.touches if t.kind == "repair"}
-    assumption = any(pack.rule(r).kind == Kind.ASSUMPTION for r in touched if r in {x.id for x in pack.rules})
+    ids = {x.id for x in pack.rules}
+    assumption = any(pack.rule(r).kind == Kind.ASSUMPTION for r in touched if r in ids)
     for rule in pack.rules:
         q = rule.quantity
-        if q is not None and (q.repair in repairs or (assumption and q.calculation.startswith("cumulative"))):
+        if q is not None and (q.repair in repairs or (assumption and q.calculation in READS_EARLIER_COURSES)):
             touched.add(rule.id)
-        if assumption and q is not None and q.calculation == "eqd2_ratio":
-            touched.add(rule.id)
+    return frozenset(touched & ids)
+
+
+def _affected(pack: RulePack, reading: Reading) -> RulePack:
+    """The rules an alternative reading can change: those it changes directly (_changed_directly), the
+    recommendations that read their verdicts, and what those recommendations read."""
+    touched = _changed_directly(pack, reading)
     chained = {
         r.id for r in pack.rules if r.kind == Kind.RECOMMENDATION and outcomes_of(r.condition) & touched
     }
@@ -242,6 +250,11 @@ def _compiled(pack: RulePack) -> CompiledPack:
     """The selected rules compiled (from the cache when this selection of this pack was compiled before)."""
     selection = ",".join(f"{r.id}@{r.version}:{r.status}" for r in pack.rules)
     return cached("compiled", (), lambda: compile_pack(pack), pack.content_sha256, selection, str(pack.root))
+
+
+_NOT_CONDITIONS = {("quantity",), ("limit",), ("assumption",), ("steps",)}
+"""The fields a reading can change without changing when a rule applies (a rule's quantity, limit or assumption;
+a repair schedule's steps)."""
 
 
 class Evaluator:
@@ -273,6 +286,8 @@ class Evaluator:
         self._sensitivity = sensitivity
         self._alternatives: list[Reading] | None = None
         self._alternative_evaluators: dict[str, Evaluator] = {}
+        self._direct: dict[str, frozenset[str]] = {}
+        self._alternative_packs: dict[str, RulePack] = {}
         self.compiled: CompiledPack = _compiled(self.pack)
         self.plans = plan_rules(self.pack)
         self.knowledge = _knowledge_of(self.pack)
@@ -320,6 +335,16 @@ class Evaluator:
 
         ``as_of`` is the date the record names (default: the evaluator's); the rules are the evaluator's, which a
         caller such as the audit has chosen as the ones in force on that date."""
+        prepared, items = self._items(case, as_of)
+        on = as_of or self.as_of
+        before = None
+        if not case.has_planned_dose:
+            before = derive_limits(case, self.pack, table=self.knowledge.table, candidates=True, on=on)
+        flips = self._flips(case, on, items, prepared.facts) if self._sensitivity else {}
+        return Evaluation(self.run, case, prepared.facts, items, on, before, flips, self.reading)
+
+    def _items(self, case: Case, as_of: date | None) -> tuple[Prepared, tuple[Item, ...]]:
+        """The case's fact and every item with its status (no limits before planning, no sensitivity)."""
         prepared = self.prepare(case, as_of)
         if self.engine is not None:
             status = statuses_from_fired(self.compiled, prepared.items, self.engine.fire(prepared.fact))
@@ -332,23 +357,24 @@ class Evaluator:
             Item(i.rule, i.structure, i.metric, i.computed, status[(i.rule.id, i.key)])
             for i in prepared.items
         )
-        on = as_of or self.as_of
-        before = None
-        if not case.has_planned_dose:
-            before = derive_limits(case, self.pack, table=self.knowledge.table, candidates=True, on=on)
-        flips = self._flips(case, on, items, prepared.facts) if self._sensitivity else {}
-        return Evaluation(self.run, case, prepared.facts, items, on, before, flips, self.reading)
+        return prepared, items
+
+    def _alternative_pack(self, reading: Reading) -> RulePack:
+        """The rules ``reading`` can change (_affected), under that reading."""
+        found = self._alternative_packs.get(reading.id)
+        if found is None:
+            found = self._alternative_packs[reading.id] = _affected(
+                apply_reading(self.pack, reading), reading
+            )
+        return found
 
     def _alternative(self, reading: Reading) -> Evaluator:
         """The evaluator of the rules ``reading`` can change, under that reading, on the reference; built when
-        first needed (most cases never need the strict readings')."""
+        first needed (most cases never need one)."""
         found = self._alternative_evaluators.get(reading.id)
         if found is None:
             found = self._alternative_evaluators[reading.id] = Evaluator(
-                _affected(apply_reading(self.pack, reading), reading),
-                as_of=self.as_of,
-                engine="oracle",
-                sensitivity=False,
+                self._alternative_pack(reading), as_of=self.as_of, engine="oracle", sensitivity=False
             )
         return found
 
@@ -367,6 +393,54 @@ class Evaluator:
                     return True
         return False
 
+    def _changes_a_status(
+        self,
+        reading: Reading,
+        alternative: RulePack,
+        case: Case,
+        on: date,
+        items: Sequence[Item],
+        facts: Mapping[str, Any],
+    ) -> bool:
+        """Whether the reading changes the status of an item of a rule it changes directly (_changed_directly),
+        computed for those items alone. If none changes, nothing else can: the other rules of the alternative
+        evaluation are the recommendations that read those statuses and the rules they read, all unchanged, and
+        the facts conditions read do not depend on the rules. A rule that itself reads verdicts is not decided
+        here (True: evaluate). An assumption about a lost plan changes nothing where no earlier course has lost
+        its plan (prior_point_dose reads assumptions for those courses alone)."""
+        if self._about_lost_plans(reading) and not any(c.dosimetry_lost for c in case.prior_courses):
+            return False
+        direct = self._direct.get(reading.id)
+        if direct is None:
+            direct = self._direct[reading.id] = _changed_directly(self.pack, reading)
+        keeps_conditions = all(t.path[:1] in _NOT_CONDITIONS for t in reading.touches)
+        start = case.planned_start(on)
+        for item in items:
+            if item.rule.id not in direct:
+                continue
+            if keeps_conditions and item.status == Status.NOT_APPLICABLE:
+                continue  # its condition is false, and the reading does not change conditions
+            rule = alternative.rule(item.rule.id)
+            if outcomes_of(rule.condition):
+                return True
+            value = compute_item(case, alternative, rule, item.structure, item.metric, start).value
+            if value is not None:
+                value = round(value, VALUE_DECIMALS)
+            if status_of(rule, value, facts) != item.status:
+                return True
+        return False
+
+    def _about_lost_plans(self, reading: Reading) -> bool:
+        """Whether every field the reading changes is an assumption's (which applies to lost plans only)."""
+        ids = {r.id for r in self.pack.rules}
+        return all(
+            t.kind == "rule"
+            and t.path[:1] == ("assumption",)
+            and t.target in ids
+            and self.pack.rule(t.target).kind == Kind.ASSUMPTION
+            for t in reading.touches
+        )
+
     def _flips(
         self,
         case: Case,
@@ -377,7 +451,8 @@ class Evaluator:
         prefilter: bool = True,
     ) -> dict[tuple[str, str], tuple[Flip, ...]]:
         """For each item, the readings under which its status would differ (evaluated on the reference).
-        ``prefilter`` skips the readings that cannot change a status (_can_flip); a test compares both ways."""
+        ``prefilter`` skips the readings that cannot change a status (_can_flip, then _changes_a_status); a test
+        compares both ways."""
         if self._alternatives is None:
             self._alternatives = [r for r in self.readings.values() if r.touches_pack(self.pack)]
         base = {(i.rule.id, i.key): i.status for i in items}
@@ -385,16 +460,17 @@ class Evaluator:
         for reading in self._alternatives:
             if prefilter and not self._can_flip(reading, items, facts):
                 continue
+            if prefilter and not self._changes_a_status(
+                reading, self._alternative_pack(reading), case, on, items, facts
+            ):
+                continue
             alternative = self._alternative(reading)
-            for item in alternative.evaluation(case, as_of=on).items:
+            prepared, changed = alternative._items(case, on)
+            for item in changed:
                 key = (item.rule.id, item.key)
                 if key in base and base[key] != item.status:
                     plan = alternative.plans[item.rule.id]
-                    limit, _ = (
-                        plan.limit_for(alternative.prepare(case, on).facts)
-                        if item.rule.limit
-                        else (None, None)
-                    )
+                    limit, _ = plan.limit_for(prepared.facts) if item.rule.limit else (None, None)
                     out.setdefault(key, []).append(
                         Flip(
                             reading,

@@ -241,3 +241,82 @@ def test_no_reading_makes_a_computed_value_disappear(evaluator: Evaluator) -> No
                     assert any(t.target.startswith("assumptions.") for t in flip.reading.touches), (c.case_id, key)
         checked += any(p.dosimetry == "unavailable" for p in c.prior_courses)
     assert checked >= 5  # lost plans were among the cases
+
+
+def conventional_after_lost_plan(thecal_sac_dmax: float) -> Any:
+    return parse_case(
+        f"""
+schema: reirrad/case/v1
+case_id: lost-plan-conventional
+lesion: {{levels: [T8]}}
+prior_courses:
+  - {{start: "2014-12-15", end: "2015-01-01", technique: 3DCRT, prescription: {{dose: 30, fractions: 10}},
+     dosimetry: unavailable}}
+planned_course:
+  start: "2016-09-01"
+  technique: 3DCRT
+  prescription: {{dose: 20, fractions: 10}}
+  structures: {{ThecalSac: {{Dmax: {thecal_sac_dmax}}}}}
+""",
+        "lost-plan-conventional.yaml",
+    )
+
+
+def test_a_lost_plan_reading_reaches_every_rule_that_reads_earlier_doses(evaluator: Evaluator) -> None:
+    """The largest single-course BED (nieder.course-max) reads the earlier course's dose too, so the lost-plan
+    reading can decide it: the thecal sac's earlier dose is unknown under the pack's assumption (the cord alone) and
+    30 Gy in 10 fx under the reading, BED(2) 30 · (1 + 3/2) = 75 Gy ≤ 98. It was missed when only cumulative sums
+    and ratios were re-evaluated."""
+    evaluation = evaluator.evaluation(conventional_after_lost_plan(20.0))
+    (item,) = [i for i in evaluation.items if i.rule.id == "nieder.course-max" and i.structure == "ThecalSac"]
+    assert item.status == "indeterminate"
+    flips = evaluation.sensitivity[("nieder.course-max", item.key)]
+    assert [(f.reading.name, f.status, f.value) for f in flips] == [("lost-plan-thecal-sac", "pass", 75.0)]
+
+
+def test_the_values_under_the_readings_that_change_quantities_decide_what_is_evaluated(
+    evaluator: Evaluator,
+) -> None:
+    """A reading that changes a quantity (months by the calendar, Nelson's 33 %, the first course's repair, the lost
+    plan's thecal sac) is evaluated in full only when it changes the status of an item of a rule it changes
+    (_changes_a_status). Over planned starts around the 5-month gate and the repair steps, and planned doses around
+    the limits, the flips are the same with and without that shortcut, and each of those readings flips something."""
+    cases = [conventional_after_lost_plan(20.0)]
+    for day in range(25, 32):  # the 5-month gate: 1 June by the calendar, 2 June as days / 30.4375
+        cases.append(case(8.0, start=f"2015-05-{day}"))
+    for day in range(1, 5):
+        cases.append(case(8.0, start=f"2015-06-0{day}"))
+    for start in ("2015-12-30", "2016-01-02", "2016-06-30", "2016-09-01"):  # 12 months, Nelson's 33 % vs 1/3
+        # EQD2(3) of 50 Gy in 25 fx is 50; one third forgiven leaves 33.33, 33 % leaves 33.5: a new d Gy in 1 fx,
+        # d (d + 3) / 5, between 16.5 and 16.67 (d ≈ 7.71-7.74) passes under one reading and fails under the other
+        for hundredth in range(766, 780):
+            cases.append(case(hundredth / 100, start=start, prior="{dose: 50, fractions: 25}", prior_dmax=50.0))
+    seen: set[str] = set()
+    for c in cases:
+        prepared, items = evaluator._items(c, None)
+        fast = evaluator._flips(c, AS_OF, items, prepared.facts)
+        slow = evaluator._flips(c, AS_OF, items, prepared.facts, prefilter=False)
+        assert fast == slow, c.case_id
+        seen |= {flip.reading.name for flips in slow.values() for flip in flips}
+    assert {"months-by-calendar", "nelson-33-percent", "lost-plan-thecal-sac"} <= seen, seen
+
+
+def test_every_calculation_that_reads_a_lost_plan_is_listed() -> None:
+    """READS_EARLIER_COURSES decides which rules an assumption reading re-evaluates: every calculation of the pack
+    that, on a case with a lost plan, applies the assumption (or says the plan is lost) is in it, and the others
+    are not."""
+    from reirrad.dose.calculations import READS_EARLIER_COURSES, compute_item
+
+    pack = load_pack(RULES)
+    lost = conventional_after_lost_plan(20.0)
+    reads, seen = set(), set()
+    for rule in pack.rules:
+        if rule.quantity is None:
+            continue
+        seen.add(rule.quantity.calculation)
+        for structure in ("SpinalCord", "ThecalSac"):
+            computed = compute_item(lost, pack, rule, structure, "Dmax", date(2016, 9, 1))
+            if computed.assumptions or any("plan data unavailable" in m for m in computed.missing):
+                reads.add(rule.quantity.calculation)
+    assert reads == READS_EARLIER_COURSES & seen
+    assert "max_course_bed" in reads

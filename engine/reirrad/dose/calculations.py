@@ -12,7 +12,15 @@ from reirrad.dose import radiobiology as rb
 from reirrad.knowledge.rulepack import Rule, RulePack
 from reirrad.vocabulary import Kind, conus_position, highest_region, reaches_below_conus
 
-__all__ = ["NO_PLANNED_DOSE", "Computed", "compute_item", "context_facts", "earlier_sum", "prior_point_dose"]
+__all__ = [
+    "NO_PLANNED_DOSE",
+    "READS_EARLIER_COURSES",
+    "Computed",
+    "compute_item",
+    "context_facts",
+    "earlier_sum",
+    "prior_point_dose",
+]
 
 NO_PLANNED_DOSE = "no planned dose yet"
 """Why every dose criterion is undecided before planning."""
@@ -395,6 +403,11 @@ _CALCULATIONS: dict[str, Callable[[Case, RulePack, Rule, str, str, date], Comput
     "max_course_bed": _max_course_bed,
     "ptv_high_dmin": _ptv_high_dmin,
 }
+
+
+READS_EARLIER_COURSES = frozenset({"cumulative_eqd2", "cumulative_bed", "eqd2_ratio", "max_course_bed"})
+"""The calculations that read the earlier courses' doses (prior_point_dose), so an assumption about a lost plan
+can change their value."""
 
 
 def compute_item(
