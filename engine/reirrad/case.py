@@ -792,7 +792,7 @@ def case_problems_fast(
 
 def parse_case(text: str, file: str = "<case>", as_of: date | None = None) -> Case:
     data, lines = load_yaml_text(text, file)
-    case, problems = case_problems(data, lines, file, as_of)
+    case, problems = case_problems_fast(data, lines, file, as_of)
     if problems or case is None:
         raise InputError.of(problems)
     return case
@@ -804,7 +804,7 @@ def load_case(path: Path | str, as_of: date | None = None) -> Case:
     ``as_of`` is the date of evaluation (default today): no prior course may be dated after it."""
     path = Path(path)
     data, lines = load_yaml_file(path)
-    case, problems = case_problems(data, lines, str(path), as_of)
+    case, problems = case_problems_fast(data, lines, str(path), as_of)  # the schema's messages on refusal
     if problems or case is None:
         raise InputError.of(problems)
     return case

@@ -15,7 +15,6 @@ pending, so no case ever sees another case's facts.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import re
@@ -269,7 +268,8 @@ def _host_for(compiled: CompiledPack) -> _SyncHost:
         host = _HOSTS.get(compiled.ruleset_name)
         if host is None:
             host = _SyncHost()
-            ruleset = copy.deepcopy(compiled.durable_ruleset())
+            # a private copy (durable keeps what it is given); a JSON round trip is faster than deepcopy
+            ruleset = json.loads(json.dumps(compiled.durable_ruleset()))
             ruleset[SENTINEL_RULE] = {"all": [{"m": {SENTINEL_FIELD: 1}}], "run": "fire"}
             host.set_rulesets({compiled.ruleset_name: ruleset})
             _HOSTS[compiled.ruleset_name] = host

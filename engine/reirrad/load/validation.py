@@ -8,14 +8,15 @@ import re
 from collections.abc import Callable, Collection, Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from reirrad.errors import Problem
 from reirrad.load.paths import schemas_dir
 from reirrad.load.yamlio import LineMap
+
+if TYPE_CHECKING:  # jsonschema is imported when a document is first checked (not at start-up: about 0.1 s)
+    import jsonschema
+    from jsonschema import Draft202012Validator
 
 __all__ = ["Suggest", "line_of", "load_schema", "schema_problems", "validator_for"]
 
@@ -34,7 +35,9 @@ def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: dict[str,
     """``pattern`` with ECMA-262 semantics for ``$``: the end of the text (Python's ``$`` also matches before
     a final newline, which would let "abc" plus a newline through a pattern anchored with ``^…$``)."""
     if validator.is_type(instance, "string") and not re.search(_python_regex(pattern), instance):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+        from jsonschema import ValidationError
+
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 @cache
@@ -57,7 +60,12 @@ def _python_regex(pattern: str) -> str:
     return "".join(out)
 
 
-_Validator = jsonschema.validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+@cache
+def _validator_class() -> Any:
+    """Draft 2020-12 with ECMA-262 ``pattern`` semantics."""
+    import jsonschema.validators
+
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
 
 
 @cache
@@ -66,7 +74,8 @@ def validator_for(name: str) -> Draft202012Validator:
     meta-schema by the test suite (tests/test_case_schema_parity.py), not on every run: that check took 0.17 s of
     each command's start-up."""
     schema = load_schema(name)
-    validator: Draft202012Validator = _Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    kind = _validator_class()
+    validator: Draft202012Validator = kind(schema, format_checker=kind.FORMAT_CHECKER)
     return validator
 
 
@@ -419,6 +428,8 @@ def schema_problems(
 
 def _leaves(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
     if error.context:
-        best = jsonschema.exceptions.best_match(error.context)
+        from jsonschema.exceptions import best_match
+
+        best = best_match(error.context)
         return [best] if best is not None else [error]
     return [error]
