@@ -218,3 +218,29 @@ def test_grouped_markers_keep_durables_stack_small_however_many_rules_match() ->
     fact = {**{f"i_{k}": 1 for k in range(120)}, **{f"v_{k}": 1 for k in range(120)}}
     fired = engine.fire({**fact, **{f"g{j}": 1 for j in range(5)}})
     assert sorted(fired) == sorted(f"r{k}|pass" for k in range(120))
+
+
+def test_the_fan_out_count_reads_each_equality_as_durable_would() -> None:
+    """_FanOut decodes each equality once; its count equals the one from comparing JSON texts (_may_match) on the
+    real pack's facts, and on values whose type makes the difference (1 and 1.0, 1 and True, "1" and 1)."""
+    from datetime import date
+
+    from reirrad.backends.durable import _FanOut, _may_match
+    from reirrad.evaluate import Evaluator
+    from reirrad.testing.differential import generated_cases
+
+    def by_text(fan: _FanOut, fact: dict) -> int:  # type: ignore[type-arg]
+        opened = [first for first in fan.tree if _may_match(first, fact)]
+        return len(opened) + max((sum(_may_match(t, fact) for t in fan.tree[f]) for f in opened), default=0)
+
+    evaluator = Evaluator(as_of=date(2026, 11, 23), sensitivity=False)
+    fan = _FanOut(evaluator.compiled)
+    facts = [evaluator.prepare(c).fact for _, _, c in generated_cases(60, seed=3, as_of=date(2026, 11, 23))]
+    assert {fan.widest(f) == by_text(fan, f) for f in facts} == {True}
+    toy = _FanOut(
+        _pack("typed", [_rule("t|a|pass", {"$and": [{"k": 1}, {"j": "1"}]}), _rule("t|b|pass", {"m": 1.0})])
+    )
+    for fact in ({"k": 1, "j": "1"}, {"k": 1.0, "j": 1}, {"k": True, "m": 1}, {"m": 1.0, "k": 1, "j": 1}):
+        assert toy.widest(fact) == by_text(toy, fact), fact
+    assert toy.widest({"k": 1, "j": "1", "m": 1.0}) == 3
+    assert toy.widest({"k": True, "j": 1, "m": 1}) == 0
