@@ -25,7 +25,11 @@ def test_rules_in_force_on_an_early_date_exclude_later_guidance(
 ) -> None:
     # the example's courses moved six years earlier: a prior course may not be dated after the as-of date
     text = EXAMPLE.read_text(encoding="utf-8")
-    for old, new in (("2015-01-05", "2009-01-05"), ("2015-01-16", "2009-01-16"), ("2016-09-15", "2010-09-15")):
+    for old, new in (
+        ("2015-01-05", "2009-01-05"),
+        ("2015-01-16", "2009-01-16"),
+        ("2016-09-15", "2010-09-15"),
+    ):
         text = text.replace(old, new)
     early = tmp_path / "early.yaml"
     early.write_text(text, encoding="utf-8")
@@ -102,3 +106,61 @@ def test_synth_then_audit_run_through_the_reirrad_command(
     summary = json.loads((tmp_path / "audit" / "summary.json").read_text())
     assert summary["counts"]["evaluated"] == 20
     assert "evaluated: 20" in capsys.readouterr().out
+
+
+def test_a_one_shot_command_run_as_a_program_writes_all_of_its_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``evaluate`` and ``limits`` end their process without the interpreter's teardown (cli.main._quick_exit);
+    their whole output still arrives, through a pipe and into a file, with their exit code, and a refusal's message
+    too."""
+    import os
+    import subprocess
+    import sys
+
+    assert main(["evaluate", str(EXAMPLE), "--as-of", "2026-11-23", "--format", "json"]) == 0
+    expected = capsys.readouterr().out
+    assert len(expected) > 65_536  # more than a pipe holds at once
+    command = [
+        sys.executable,
+        "-m",
+        "reirrad",
+        "evaluate",
+        str(EXAMPLE),
+        "--as-of",
+        "2026-11-23",
+        "--format",
+        "json",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "engine")}
+    piped = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert (piped.returncode, piped.stdout, piped.stderr) == (0, expected, "")
+    with (tmp_path / "out.json").open("w") as out:
+        to_file = subprocess.run(command, stdout=out, env=env, check=False)
+    assert to_file.returncode == 0
+    assert (tmp_path / "out.json").read_text() == expected
+    # standard output with a buffer larger than the whole output: nothing arrives unless it is flushed
+    buffered = (
+        "import sys; sys.stdout = open(1, 'w', buffering=1 << 20, closefd=False); "
+        "sys.argv = ['reirrad', *sys.argv[1:]]; from reirrad.cli.main import main; main()"
+    )
+    for args in (
+        ["evaluate", str(EXAMPLE), "--format", "json"],
+        ["limits", str(EXAMPLE), "--fractions", "1"],
+    ):
+        args += ["--as-of", "2026-11-23"]
+        assert main(args) == 0
+        expected = capsys.readouterr().out
+        with (tmp_path / "out.txt").open("w") as out:
+            run = subprocess.run([sys.executable, "-c", buffered, *args], stdout=out, env=env, check=False)
+        assert run.returncode == 0
+        assert (tmp_path / "out.txt").read_text() == expected, args[0]
+    refused = subprocess.run(
+        [sys.executable, "-m", "reirrad", "limits", str(tmp_path / "missing.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "missing.yaml" in refused.stderr and "file not found" in refused.stderr

@@ -46,3 +46,15 @@ def test_wheel_installs_and_evaluates_in_a_fresh_venv(tmp_path: Path) -> None:
     )
     assert "site-packages/reirrad/_bundled/rules" in located.stdout
     assert sys.version_info < (3, 13)
+
+
+def test_versions_read_from_the_dist_info_folders_are_those_importlib_metadata_gives() -> None:
+    """load.paths.dist_version reads a version from its dist-info folder's name (to spare start-up the imports of
+    importlib.metadata); it gives what importlib.metadata gives, and None for what is not installed."""
+    from importlib.metadata import version
+
+    from reirrad.load.paths import dist_version
+
+    for name in ("durable-rules", "durable_rules", "PyYAML", "pydantic", "jsonschema", "reirrad"):
+        assert dist_version(name) == version(name), name
+    assert dist_version("no-such-distribution-here") is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import re
 from dataclasses import replace
@@ -131,7 +130,9 @@ def suggest_structure(name: str) -> str:
     if key in _SYNONYMS:
         return _SYNONYMS[key]
     by_lower = {s.lower(): s for s in STRUCTURE_NAMES}
-    close = difflib.get_close_matches(key.replace(" ", ""), list(by_lower), n=1, cutoff=0.6)
+    from difflib import get_close_matches  # on a refusal only
+
+    close = get_close_matches(key.replace(" ", ""), list(by_lower), n=1, cutoff=0.6)
     return by_lower[close[0]] if close else ""
 
 

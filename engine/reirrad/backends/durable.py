@@ -21,19 +21,19 @@ import re
 import threading
 from collections.abc import Callable
 from decimal import Decimal
-from importlib.metadata import version as _dist_version
 from typing import Any
 
 import durable_rules_engine as _native
 from durable import engine as _durable
 
 from reirrad.errors import EngineError
+from reirrad.load.paths import dist_version
 from reirrad.logic.compiler import CompiledPack, stage_fact
 
 __all__ = ["ENGINE_NAME", "ENGINE_VERSION", "DurableEngine"]
 
 ENGINE_NAME = "durable-rules"
-ENGINE_VERSION = _dist_version("durable-rules")
+ENGINE_VERSION = dist_version("durable-rules") or "unknown"
 MAX_FACT_PROPERTIES = 252
 SENTINEL_FIELD = "reirrad_fact"
 SENTINEL_RULE = "reirrad|fact-received"

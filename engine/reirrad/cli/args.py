@@ -81,11 +81,11 @@ class PackChoice:
 def pack_from_args(args: argparse.Namespace) -> PackChoice:
     """Load ``--rules DIR`` after ``rules check``: its errors refuse the pack (exit 2), unless
     ``--allow-unchecked-pack`` is given, when they are returned to be printed with the output."""
-    from reirrad.knowledge.rulepack import load_pack
-    from reirrad.maint.lint import check_pack, errors
-
     if args.rules is None:
         return PackChoice(None)
+    from reirrad.knowledge.rulepack import load_pack
+    from reirrad.maint.lint import check_pack, errors  # the linter only for a --rules pack
+
     found = errors(check_pack(args.rules))
     if found and not args.allow_unchecked_pack:
         raise InputError.of(

@@ -84,5 +84,5 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="METRIC",
         help="show only the lines on this metric (repeatable), as limits --metric does",
     )
-    ev.set_defaults(func=_evaluate)
+    ev.set_defaults(func=_evaluate, quick_exit=True)
     return ev

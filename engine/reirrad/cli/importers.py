@@ -6,11 +6,14 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reirrad.cli.args import whole_number
 from reirrad.cli.exits import Exit
-from reirrad.importers.common import TECHNIQUES, CourseOptions, ImportRefused, ImportResult, render
+from reirrad.vocabulary import TECHNIQUES
+
+if TYPE_CHECKING:  # the importers load when an import command runs, not on every command's start-up
+    from reirrad.importers.common import CourseOptions, ImportResult
 
 __all__ = ["add_import_parser"]
 
@@ -62,6 +65,8 @@ def _structure_options(p: argparse.ArgumentParser) -> None:
 
 def _course_options_of(args: argparse.Namespace) -> CourseOptions:
     """The course fields given as options, completed from ``--course FILE`` when given."""
+    from reirrad.importers.common import CourseOptions
+
     options = CourseOptions(
         technique=getattr(args, "technique", None),
         start=getattr(args, "start", None),
@@ -79,6 +84,8 @@ def _keeping_warnings(run: Callable[[argparse.Namespace], int]) -> Callable[[arg
 
     @functools.wraps(run)
     def go(args: argparse.Namespace) -> int:
+        from reirrad.importers.common import ImportRefused
+
         try:
             return run(args)
         except ImportRefused as exc:
@@ -94,6 +101,8 @@ def _emit(result: ImportResult, options: CourseOptions | None = None) -> int:
         result.notes.append(f"Course fields the files do not give: from {options.course_file}.")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    from reirrad.importers.common import render
+
     sys.stdout.write(render(result))
     return Exit.OK
 

@@ -123,5 +123,5 @@ def add_limits_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="METRIC",
         help="derive for this metric only (repeatable; default: those the plan gives)",
     )
-    p.set_defaults(func=run_limits)
+    p.set_defaults(func=run_limits, quick_exit=True)
     return p

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -59,6 +60,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    code = _run(args)
+    if argv is None and getattr(args, "quick_exit", False):
+        _quick_exit(code)
+    return code
+
+
+def _quick_exit(code: int) -> None:
+    """End a one-shot command that writes only to standard output and error (``evaluate``, ``limits``) without the
+    interpreter's teardown of every module and object, about 0.1 s of its start-up: the output is flushed first,
+    and the command holds no other file, thread or temporary state. Only when run as a program (``argv`` None):
+    a caller of ``main`` keeps its process."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    os._exit(code)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except InputError as exc:

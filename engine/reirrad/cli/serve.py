@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -109,6 +108,7 @@ def worker_app() -> Any:
 def _serve(args: argparse.Namespace) -> int:
     for module in ("fastapi", "uvicorn", "jinja2", "python_multipart", "jwt"):
         _require_serve(module)
+    import logging
     import os
 
     import uvicorn

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Callable, Collection, Iterable
@@ -252,7 +251,9 @@ def _close(name: str, allowed: list[str], *, near: bool = True) -> str:
             return candidate
     if not near:
         return ""
-    close = difflib.get_close_matches(name, allowed, n=1)
+    from difflib import get_close_matches  # on a refusal only
+
+    close = get_close_matches(name, allowed, n=1)
     return close[0] if close else ""
 
 
