@@ -9,11 +9,12 @@ its explanation files included; the cohort JSON Lines file is generated beforeha
   db_wN        reirrad audit into audit.duckdb only (the default), N worker processes.
   json_wN      the same audit also writing every case's full result JSON (results.jsonl, --full-results): the
                path the audit had before the database, plus the database.
-  identical    the policy verdicts and every constraint line's status and value in the database equal those of the
-               full results JSON, case by case, on all N cases.
+  identical    the policy verdicts and every constraint line's status and value in the db audit's database (rows from
+               the audit records) equal those of the json audit's full results, case by case, on all N cases.
   bytes/case   audit.duckdb after the final checkpoint, divided by N.
-  stages       µs per case in one process (time.process_time): read + validate, evaluate (the result dict),
-               database rows from the result, the full result's JSON, the parent's commit (from the db run's CPU).
+  stages       µs per case in one process (time.process_time): read + validate, evaluate into the audit record
+               (what the database path does) and into the full result dict (what --full-results adds), database
+               rows from the record, the full result's JSON, the parent's commit (from the db run's CPU).
   replay_wN    the db audit with evaluation replaced by a replay of one recorded result (its case id swapped):
                everything the audit does but evaluating: reading, validation, rows, commits, summary (no report).
   memory       peak RSS of the audit's parent + workers (sum, sampled every 50 ms from /proc) at each --memory
@@ -55,16 +56,18 @@ def make_cohort(path: Path, n: int, seed: int = 1) -> Path:
 
 
 def replay_hook(ev: Any) -> None:
-    """Evaluation replaced by one recorded result (the first case's), its case id swapped: the audit's own cost."""
+    """Evaluation replaced by one recorded result (the first case's), its case id swapped: the audit's own cost. The
+    full result holds every field of the audit record, so it stands for both."""
     real = ev.evaluate
     recorded: list[dict[str, Any]] = []
 
-    def evaluate(case: Any) -> dict[str, Any]:
+    def evaluate(case: Any, **kwargs: Any) -> dict[str, Any]:
         if not recorded:
             recorded.append(real(case))
         return {**recorded[0], "case_id": case.case_id}
 
     ev.evaluate = evaluate
+    ev.record = evaluate
 
 
 def timed_audit(
@@ -96,9 +99,10 @@ def timed_audit(
     return seconds, cpu
 
 
-def identical(out: Path) -> tuple[int, int]:
-    """(cases compared, cases that differ) between the database and results.jsonl of the same audit."""
-    con = duckdb.connect(str(out / "audit.duckdb"), read_only=True)
+def identical(db_out: Path, json_out: Path) -> tuple[int, int]:
+    """(cases compared, cases that differ) between the database of the db audit (rows from the audit records) and
+    results.jsonl of the json audit (the full result documents) of the same cohort."""
+    con = duckdb.connect(str(db_out / "audit.duckdb"), read_only=True)
     stored: dict[str, list[Any]] = {}
     for case_id, kind, key, status, value in con.execute(
         "SELECT c.case_id, 'v', v.policy, v.verdict, NULL FROM policy_verdicts v JOIN cases c USING (seq) "
@@ -108,7 +112,7 @@ def identical(out: Path) -> tuple[int, int]:
         stored.setdefault(case_id, []).append((kind, key, status, value))
     con.close()
     differ = n = 0
-    with open(out / "results.jsonl", "rb") as f:
+    with open(json_out / "results.jsonl", "rb") as f:
         for line in f:
             r = json.loads(line)
             n += 1
@@ -137,8 +141,11 @@ def stages(cohort: Path, n: int) -> dict[str, float]:
             break
     read_validate = time.process_time() - t
     t = time.process_time()
-    results = [ev.evaluate(case) for _, case in records]
+    results = [ev.record(case) for _, case in records]
     evaluate = time.process_time() - t
+    t = time.process_time()
+    full = [ev.evaluate(case) for _, case in records]
+    evaluate_full = time.process_time() - t
     rows = Rows()
     t = time.process_time()
     for (rec, case), result in zip(records, results, strict=True):
@@ -149,13 +156,14 @@ def stages(cohort: Path, n: int) -> dict[str, float]:
         rows.write(Path(d), "x")
         write_rows = time.process_time() - t
     t = time.process_time()
-    for r in results:
+    for r in full:
         dumps_line(r)
     dump_json = time.process_time() - t
     k = len(records)
     return {
         "read_validate": read_validate / k * 1e6,
-        "evaluate_result_dict": evaluate / k * 1e6,
+        "evaluate_record": evaluate / k * 1e6,
+        "evaluate_result_dict": evaluate_full / k * 1e6,
         "rows_from_result": build_rows / k * 1e6,
         "rows_to_part_files": write_rows / k * 1e6,
         "full_result_json": dump_json / k * 1e6,
@@ -237,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         size = (base / f"out-db-w{w}" / "audit.duckdb").stat().st_size
         fig["db_bytes_per_case"] = size / args.n
         print(f"audit.duckdb: {size / 2**20:,.1f} MiB, {size / args.n:,.0f} bytes per case", flush=True)
-        n, differ = identical(base / f"out-json-w{w}")
+        n, differ = identical(base / f"out-db-w{w}", base / f"out-json-w{w}")
         fig["identical"] = {"cases": n, "differ": differ}
         print(f"verdicts, database vs full results JSON: {n:,} cases compared, {differ} differ", flush=True)
         print(f"ratio db / json = {fig[f'db_w{w}'] / fig[f'json_w{w}']:.2f}", flush=True)

@@ -14,7 +14,7 @@ from reirrad.case import Case
 from reirrad.dose.calculations import READS_EARLIER_COURSES, Computed, compute_item, context_facts
 from reirrad.dose.limits import derive_limits
 from reirrad.errors import EngineError, InputError, Problem
-from reirrad.explain.results import build_result
+from reirrad.explain.results import audit_record, build_result
 from reirrad.explain.why import Explainer
 from reirrad.knowledge.conditions import outcomes_of
 from reirrad.knowledge.data import Assessment, HistologyLists, Table
@@ -485,3 +485,8 @@ class Evaluator:
     def evaluate(self, case: Case, *, as_of: date | None = None) -> dict[str, Any]:
         """The result document (schemas/result.schema.json)."""
         return build_result(self.evaluation(case, as_of=as_of), self.explainer)
+
+    def record(self, case: Case, *, as_of: date | None = None) -> dict[str, Any]:
+        """What the department audit stores of the case's evaluation (explain.results.audit_record): the verdicts,
+        values and limits of the result document, without its explanations."""
+        return audit_record(self.evaluation(case, as_of=as_of))

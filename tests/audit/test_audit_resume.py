@@ -191,14 +191,14 @@ def test_a_case_that_breaks_the_engine_is_a_row_in_errors_not_a_stopped_audit(
     cohort, _ = clean
 
     def hook(ev: Any) -> None:
-        real = ev.evaluate
+        real = ev.evaluation  # under both the record the database needs and the full result
 
-        def evaluate(case: Any, **kwargs: Any) -> Any:
+        def evaluation(case: Any, **kwargs: Any) -> Any:
             if case.case_id.endswith("7"):
                 raise EngineError("two statuses fired")
             return real(case, **kwargs)
 
-        ev.evaluate = evaluate
+        ev.evaluation = evaluation
 
     out = tmp_path / "out"
     outcome = run_audit(opts(cohort, out, evaluator_hook=hook))

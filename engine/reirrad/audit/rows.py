@@ -1,7 +1,7 @@
 """The database rows of one audited case, and of one rejected record: the tables of docs/audit.md ("The database").
 
-``add_case`` builds every row of an evaluated case from its result dict, in this one function, so that the rows can
-be built from another source (a typed evaluation record) without touching the store or the worker.
+``add_case`` builds every row of an evaluated case, in this one function, from the audit record of its evaluation
+(``Evaluator.record``) or, with ``--full-results``, from the full result document, which holds the same fields.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class Rows:
         rule_set: str,
         now_verdicts: dict[str, str] | None = None,
     ) -> None:
-        """Every row of one evaluated case, from its result dict (the one place rows are built from a result)."""
+        """Every row of one evaluated case, from its audit record or result dict (the one place rows are built)."""
         planned = case.planned_course
         outcomes = case.outcomes
         out_cols: list[Any] = []

@@ -99,7 +99,7 @@ class AuditOutcome:
 
 def _verdicts_of(ev: Any, case: Case) -> dict[str, str]:
     """Policy verdicts with another rule set (--compare-now)."""
-    return {p["policy"]: p["verdict"] for p in ev.evaluate(case)["policy_summary"]}
+    return {p["policy"]: p["verdict"] for p in ev.record(case)["policy_summary"]}
 
 
 class _Context:
@@ -144,7 +144,8 @@ def process_chunk(chunk: Chunk, ctx: _Context) -> dict[str, Any]:
                     start = case.planned_course.start if case.planned_course is not None else ctx.now
                     on: date = ctx.fixed or start  # type: ignore[assignment]
                     ev, label = ctx.cache.for_date(on)
-                    result = ev.evaluate(case, as_of=on)
+                    # the full result only when it is written; the database needs the record alone
+                    result = ev.evaluate(case, as_of=on) if res_f is not None else ev.record(case, as_of=on)
                     now_verdicts = None
                     if ctx.compare:
                         now_ev, now_label = ctx.cache.for_date(ctx.now)

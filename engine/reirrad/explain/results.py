@@ -14,7 +14,7 @@ from reirrad.knowledge.rulepack import Rule
 from reirrad.plan import Evaluation, Item, evidence_of
 from reirrad.vocabulary import METRICS, Kind, Op, Status
 
-__all__ = ["RESULT_SCHEMA_ID", "build_result", "for_metrics"]
+__all__ = ["RESULT_SCHEMA_ID", "audit_record", "build_result", "for_metrics"]
 
 RESULT_SCHEMA_ID = "reirrad/result/v1"
 _STATUS_WORD = {
@@ -96,17 +96,7 @@ def _constraint_entry(
     limit_value, limit_note = plan.limit_for(ctx)
     why_not = _why_not(why, rule, status, ctx, memo, not evaluation.case.has_planned_dose)
     entry: dict[str, Any] = {
-        "policy": rule.policy,
-        "criterion": rule.criterion,
-        "rule_id": rule.id,
-        "rule_version": rule.version,
-        "structure": item.structure or None,
-        "metric": item.metric or None,
-        "value": None if computed.value is None else round(computed.value, 6),
-        "limit": limit_value,
-        "operator": limit.operator,
-        "unit": q.unit,
-        "status": status.value,
+        **_constraint_core(item, limit_value),
         "evidence": plan.evidence,
         "citations": plan.citations,
         "explanation": _explanation(item, limit_value, why_not, plan.cite_text),
@@ -124,6 +114,80 @@ def _constraint_entry(
     entry["sensitivity"] = _sensitivity(evaluation, item)
     entry["fragile"] = bool(entry["sensitivity"])
     return entry
+
+
+def _constraint_core(item: Item, limit_value: float | None) -> dict[str, Any]:
+    """The fields of a constraint line that the audit stores: the same in the full result and in the record."""
+    rule = item.rule
+    assert rule.quantity is not None
+    assert rule.limit is not None
+    value = item.computed.value
+    return {
+        "policy": rule.policy,
+        "criterion": rule.criterion,
+        "rule_id": rule.id,
+        "rule_version": rule.version,
+        "structure": item.structure or None,
+        "metric": item.metric or None,
+        "value": None if value is None else round(value, 6),
+        "limit": limit_value,
+        "operator": rule.limit.operator,
+        "unit": rule.quantity.unit,
+        "status": item.status.value,
+    }
+
+
+def _policy_counts(constraints: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Each policy's count of constraint lines by status, in the order the policies first appear."""
+    policies: dict[str, dict[str, int]] = {}
+    for entry in constraints:
+        counts = policies.setdefault(entry["policy"], {str(s): 0 for s in Kind.CONSTRAINT.statuses})
+        counts[entry["status"]] += 1
+    return policies
+
+
+def _recommendation_order(entry: dict[str, Any]) -> tuple[int, str]:
+    return (_REC_ORDER[Status(entry["status"])], entry["rule_id"])
+
+
+def audit_record(evaluation: Evaluation) -> dict[str, Any]:
+    """What the department audit stores of one evaluation (reirrad.audit.rows): the date, the interval, each policy's
+    verdict, each constraint line's status, value and limit (with whether an assumption or a reading touches it), and
+    each recommendation's status; the same values as ``build_result`` gives (built by the same functions, and a
+    test compares the two on generated cases), without the explanations, evidence and citations, which the audit
+    re-derives on demand (``reirrad explain``)."""
+    constraints: list[dict[str, Any]] = []
+    recommendations: list[dict[str, Any]] = []
+    ctx = evaluation.facts
+    for item in evaluation.items:
+        rule = item.rule
+        if rule.kind == Kind.RECOMMENDATION:
+            flips = evaluation.sensitivity.get((rule.id, item.key), ())
+            recommendations.append(
+                {
+                    "rule_id": rule.id,
+                    "rule_version": rule.version,
+                    "status": item.status.value,
+                    "fragile": bool(flips),
+                }
+            )
+        elif rule.kind == Kind.CONSTRAINT:
+            limit_value, _ = evaluation.run.plans[rule.id].limit_for(ctx)
+            entry = _constraint_core(item, limit_value)
+            entry["assumptions"] = item.computed.assumptions
+            entry["fragile"] = bool(evaluation.sensitivity.get((rule.id, item.key), ()))
+            constraints.append(entry)
+    interval = ctx.get("interval_months")
+    return {
+        "case_id": evaluation.case.case_id,
+        "rule_pack": {"as_of": evaluation.as_of.isoformat()},
+        "interval_months": None if interval is None else round(interval, 4),
+        "constraints": constraints,
+        "recommendations": sorted(recommendations, key=_recommendation_order),
+        "policy_summary": [
+            {"policy": p, **c, "verdict": _policy_verdict(c)} for p, c in _policy_counts(constraints).items()
+        ],
+    }
 
 
 def _margin(value: float | None, limit: float | None, operator: str) -> dict[str, float] | None:
@@ -238,10 +302,7 @@ def build_result(evaluation: Evaluation, why: Explainer) -> dict[str, Any]:
     if knowledge.assessment is not None:
         assessment, not_provided = build_assessment(knowledge.assessment, case, ctx, knowledge.radioresistant)
         missing = missing + sorted(not_provided)
-    policies: dict[str, dict[str, int]] = {}
-    for entry in constraints:
-        counts = policies.setdefault(entry["policy"], {str(s): 0 for s in Kind.CONSTRAINT.statuses})
-        counts[entry["status"]] += 1
+    policies = _policy_counts(constraints)
     interval = ctx.get("interval_months")
     return {
         "schema": RESULT_SCHEMA_ID,
@@ -260,7 +321,7 @@ def build_result(evaluation: Evaluation, why: Explainer) -> dict[str, Any]:
         "constraints": constraints,
         "advisories": advisories,
         "assumptions": assumptions,
-        "recommendations": sorted(recommendations, key=lambda r: (_REC_ORDER[r["status"]], r["rule_id"])),
+        "recommendations": sorted(recommendations, key=_recommendation_order),
         "policy_summary": [
             {"policy": p, **c, "verdict": _policy_verdict(c), "by_metric": _by_metric(constraints, p)}
             for p, c in policies.items()
