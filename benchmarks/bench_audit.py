@@ -92,6 +92,10 @@ def timed_audit(
     seconds = time.perf_counter() - start
     t1 = os.times()
     assert outcome.evaluated + outcome.rejected + outcome.blank == outcome.records
+    # the generated cohort is valid: a rejected record means the measured path is not the one named (a replay hook
+    # that raised put every record in the errors table and was timed as the audit's own cost; found 2026-11-30)
+    if outcome.rejected:
+        raise SystemExit(f"{outcome.rejected} of {outcome.records} records rejected in {out}: see its errors table")
     cpu = {
         "parent": t1.user + t1.system - t0.user - t0.system,
         "workers": t1.children_user + t1.children_system - t0.children_user - t0.children_system,
