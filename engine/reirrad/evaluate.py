@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -11,7 +11,13 @@ from typing import Any, NamedTuple, Protocol
 
 from reirrad.backends.reference import status_of
 from reirrad.case import Case
-from reirrad.dose.calculations import READS_EARLIER_COURSES, Computed, compute_item, context_facts
+from reirrad.dose.calculations import (
+    READS_EARLIER_COURSES,
+    Computed,
+    assumptions_can_apply,
+    compute_item,
+    context_facts,
+)
 from reirrad.dose.limits import derive_limits
 from reirrad.errors import EngineError, InputError, Problem
 from reirrad.explain.results import audit_record, build_result
@@ -257,6 +263,50 @@ _NOT_CONDITIONS = {("quantity",), ("limit",), ("assumption",), ("steps",)}
 a repair schedule's steps)."""
 
 
+@dataclass
+class _Alternative:
+    """One reading of the sources as the sensitivity pass uses it, derived once from the pack in force."""
+
+    reading: Reading
+    pack: RulePack
+    """The rules the reading can change (_affected), under the reading."""
+    direct: frozenset[str]
+    """The rules whose status it can change by itself (_changed_directly)."""
+    reads_verdicts: frozenset[str]
+    """Those of ``direct`` whose condition reads other rules' verdicts."""
+    strict_only: frozenset[str] | None
+    """The rules it touches when it only makes their limit operators strict, else None."""
+    keeps_conditions: bool
+    """Whether it leaves every condition as it is (a rule that does not apply still does not)."""
+    lost_plans_only: bool
+    """Whether it changes nothing but assumptions, which apply to lost plans alone."""
+    evaluator: Evaluator | None = None
+    """The reference evaluator of ``pack``, built when a case first needs it."""
+
+    @classmethod
+    def of(cls, base: RulePack, reading: Reading) -> _Alternative:
+        pack = _affected(apply_reading(base, reading), reading)
+        direct = _changed_directly(base, reading)
+        ids = {r.id for r in base.rules}
+        return cls(
+            reading,
+            pack,
+            direct,
+            frozenset(r for r in direct if outcomes_of(pack.rule(r).condition)),
+            frozenset(t.target for t in reading.touches)
+            if all(t.kind == "rule" and t.path == ("limit", "operator") for t in reading.touches)
+            else None,
+            all(t.path[:1] in _NOT_CONDITIONS for t in reading.touches),
+            all(
+                t.kind == "rule"
+                and t.path[:1] == ("assumption",)
+                and t.target in ids
+                and base.rule(t.target).kind == Kind.ASSUMPTION
+                for t in reading.touches
+            ),
+        )
+
+
 class Evaluator:
     """Evaluates cases against the rules in force on one date, on one engine instance."""
 
@@ -284,10 +334,7 @@ class Evaluator:
             selected = apply_reading(selected, self.reading)
         self.pack = selected
         self._sensitivity = sensitivity
-        self._alternatives: list[Reading] | None = None
-        self._alternative_evaluators: dict[str, Evaluator] = {}
-        self._direct: dict[str, frozenset[str]] = {}
-        self._alternative_packs: dict[str, RulePack] = {}
+        self._alternatives: dict[str, _Alternative] | None = None
         self.compiled: CompiledPack = _compiled(self.pack)
         self.plans = plan_rules(self.pack)
         self.knowledge = _knowledge_of(self.pack)
@@ -359,33 +406,31 @@ class Evaluator:
         )
         return prepared, items
 
-    def _alternative_pack(self, reading: Reading) -> RulePack:
-        """The rules ``reading`` can change (_affected), under that reading."""
-        found = self._alternative_packs.get(reading.id)
-        if found is None:
-            found = self._alternative_packs[reading.id] = _affected(
-                apply_reading(self.pack, reading), reading
-            )
-        return found
+    def _alternatives_in_force(self) -> dict[str, _Alternative]:
+        """The readings that touch a rule in force, each derived once (by reading name)."""
+        if self._alternatives is None:
+            self._alternatives = {
+                r.name: _Alternative.of(self.pack, r)
+                for r in self.readings.values()
+                if r.touches_pack(self.pack)
+            }
+        return self._alternatives
 
-    def _alternative(self, reading: Reading) -> Evaluator:
-        """The evaluator of the rules ``reading`` can change, under that reading, on the reference; built when
-        first needed (most cases never need one)."""
-        found = self._alternative_evaluators.get(reading.id)
-        if found is None:
-            found = self._alternative_evaluators[reading.id] = Evaluator(
-                self._alternative_pack(reading), as_of=self.as_of, engine="oracle", sensitivity=False
-            )
-        return found
+    def _alternative(self, alt: _Alternative) -> Evaluator:
+        """The reference evaluator of the rules a reading can change, under that reading; built when first
+        needed (most cases never need one)."""
+        if alt.evaluator is None:
+            alt.evaluator = Evaluator(alt.pack, as_of=self.as_of, engine="oracle", sensitivity=False)
+        return alt.evaluator
 
     def _can_flip(self, reading: Reading, items: Sequence[Item], facts: Mapping[str, Any]) -> bool:
         """Whether evaluating under ``reading`` can change a status. A reading that only changes limit operators
         (≤ read as <, ≥ as >) changes an item's status only where its value equals its limit, and nothing else
         (the recommendations read those statuses): if no item of its rules is at its limit, nothing flips, and the
         alternative evaluation is skipped. Any other reading is evaluated."""
-        if not all(t.kind == "rule" and t.path == ("limit", "operator") for t in reading.touches):
+        touched = self._alternatives_in_force()[reading.name].strict_only
+        if touched is None:
             return True
-        touched = {t.target for t in reading.touches}
         for item in items:
             if item.rule.id in touched and item.computed.value is not None and item.rule.limit is not None:
                 limit, _ = self.plans[item.rule.id].limit_for(facts)
@@ -394,52 +439,31 @@ class Evaluator:
         return False
 
     def _changes_a_status(
-        self,
-        reading: Reading,
-        alternative: RulePack,
-        case: Case,
-        on: date,
-        items: Sequence[Item],
-        facts: Mapping[str, Any],
+        self, alt: _Alternative, case: Case, on: date, items: Sequence[Item], facts: Mapping[str, Any]
     ) -> bool:
-        """Whether the reading changes the status of an item of a rule it changes directly (_changed_directly),
-        computed for those items alone. If none changes, nothing else can: the other rules of the alternative
-        evaluation are the recommendations that read those statuses and the rules they read, all unchanged, and
-        the facts conditions read do not depend on the rules. A rule that itself reads verdicts is not decided
-        here (True: evaluate). An assumption about a lost plan changes nothing where no earlier course has lost
-        its plan (prior_point_dose reads assumptions for those courses alone)."""
-        if self._about_lost_plans(reading) and not any(c.dosimetry_lost for c in case.prior_courses):
+        """Whether the reading changes the status of an item of a rule it changes directly, computed for those
+        items alone. If none changes, nothing else can: the other rules of the alternative evaluation are the
+        recommendations that read those statuses and the rules they read, all unchanged, and the facts conditions
+        read do not depend on the rules. A rule that itself reads verdicts is not decided here (True: evaluate).
+        An assumption changes nothing where no earlier course has lost its plan."""
+        if alt.lost_plans_only and not assumptions_can_apply(case):
             return False
-        direct = self._direct.get(reading.id)
-        if direct is None:
-            direct = self._direct[reading.id] = _changed_directly(self.pack, reading)
-        keeps_conditions = all(t.path[:1] in _NOT_CONDITIONS for t in reading.touches)
         start = case.planned_start(on)
         for item in items:
-            if item.rule.id not in direct:
+            rule_id = item.rule.id
+            if rule_id not in alt.direct:
                 continue
-            if keeps_conditions and item.status == Status.NOT_APPLICABLE:
+            if alt.keeps_conditions and item.status == Status.NOT_APPLICABLE:
                 continue  # its condition is false, and the reading does not change conditions
-            rule = alternative.rule(item.rule.id)
-            if outcomes_of(rule.condition):
+            if rule_id in alt.reads_verdicts:
                 return True
-            value = compute_item(case, alternative, rule, item.structure, item.metric, start).value
+            rule = alt.pack.rule(rule_id)
+            value = compute_item(case, alt.pack, rule, item.structure, item.metric, start).value
             if value is not None:
                 value = round(value, VALUE_DECIMALS)
             if status_of(rule, value, facts) != item.status:
                 return True
         return False
-
-    def _about_lost_plans(self, reading: Reading) -> bool:
-        """Whether every field the reading changes is an assumption's (which applies to lost plans only)."""
-        ids = {r.id for r in self.pack.rules}
-        return all(
-            t.kind == "rule"
-            and t.path[:1] == ("assumption",)
-            and t.target in ids
-            and self.pack.rule(t.target).kind == Kind.ASSUMPTION
-            for t in reading.touches
-        )
 
     def _flips(
         self,
@@ -453,18 +477,15 @@ class Evaluator:
         """For each item, the readings under which its status would differ (evaluated on the reference).
         ``prefilter`` skips the readings that cannot change a status (_can_flip, then _changes_a_status); a test
         compares both ways."""
-        if self._alternatives is None:
-            self._alternatives = [r for r in self.readings.values() if r.touches_pack(self.pack)]
         base = {(i.rule.id, i.key): i.status for i in items}
         out: dict[tuple[str, str], list[Flip]] = {}
-        for reading in self._alternatives:
-            if prefilter and not self._can_flip(reading, items, facts):
-                continue
-            if prefilter and not self._changes_a_status(
-                reading, self._alternative_pack(reading), case, on, items, facts
+        for alt in self._alternatives_in_force().values():
+            if prefilter and not (
+                self._can_flip(alt.reading, items, facts)
+                and self._changes_a_status(alt, case, on, items, facts)
             ):
                 continue
-            alternative = self._alternative(reading)
+            alternative = self._alternative(alt)
             prepared, changed = alternative._items(case, on)
             for item in changed:
                 key = (item.rule.id, item.key)
@@ -473,7 +494,7 @@ class Evaluator:
                     limit, _ = plan.limit_for(prepared.facts) if item.rule.limit else (None, None)
                     out.setdefault(key, []).append(
                         Flip(
-                            reading,
+                            alt.reading,
                             item.status,
                             item.computed.value,
                             limit,

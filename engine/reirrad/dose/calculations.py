@@ -16,6 +16,7 @@ __all__ = [
     "NO_PLANNED_DOSE",
     "READS_EARLIER_COURSES",
     "Computed",
+    "assumptions_can_apply",
     "compute_item",
     "context_facts",
     "earlier_sum",
@@ -94,6 +95,12 @@ def _course_label(i: int, course: PriorCourse) -> str:
         f"prior course {i + 1} ({course.start}–{course.end}, {course.technique}, "
         f"{course.prescription_gy:g} Gy / {course.fractions} fx)"
     )
+
+
+def assumptions_can_apply(case: Case) -> bool:
+    """Whether an assumption rule can give this case a dose: prior_point_dose reads them for an earlier course whose
+    plan is lost, and for nothing else."""
+    return any(course.dosimetry_lost for course in case.prior_courses)
 
 
 def prior_point_dose(
