@@ -409,11 +409,19 @@ class Evaluator:
     def _alternatives_in_force(self) -> dict[str, _Alternative]:
         """The readings that touch a rule in force, each derived once (by reading name)."""
         if self._alternatives is None:
-            self._alternatives = {
-                r.name: _Alternative.of(self.pack, r)
-                for r in self.readings.values()
-                if r.touches_pack(self.pack)
-            }
+            pack, readings = self.pack, self.readings
+            folder = pack.root / READINGS_SECTION
+            files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+            # the readings come from these files and the pack: both are in the key
+            self._alternatives = cached(
+                "alternatives",
+                files,
+                lambda: {r.name: _Alternative.of(pack, r) for r in readings.values() if r.touches_pack(pack)},
+                pack.content_sha256,
+                str(pack.root),
+                ",".join(f"{r.id}@{r.version}:{r.status}" for r in pack.rules),
+                ",".join(sorted(readings)),
+            )
         return self._alternatives
 
     def _alternative(self, alt: _Alternative) -> Evaluator:

@@ -320,3 +320,32 @@ def test_every_calculation_that_reads_a_lost_plan_is_listed() -> None:
                 reads.add(rule.quantity.calculation)
     assert reads == READS_EARLIER_COURSES & seen
     assert "max_course_bed" in reads
+
+
+def test_the_readings_from_the_cache_give_the_same_sensitivity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each reading's alternative (its pack, the rules it changes) is kept in the load cache: a second evaluator
+    reads it from there and finds the same fragile verdicts as one that derives it; an edited reading is a miss."""
+    monkeypatch.setenv("REIRRAD_CACHE_DIR", str(tmp_path / "cache"))
+    at_70 = case(8.0, start="2015-06-03", prior="{dose: 50, fractions: 25}", prior_dmax=50.0)
+
+    def fragile(evaluator: Evaluator) -> dict[str, Any]:
+        result = evaluator.evaluate(at_70)
+        return {e["rule_id"]: e.get("fragile") for e in result["constraints"] if e.get("fragile")}
+
+    monkeypatch.setenv("REIRRAD_CACHE", "off")
+    derived = fragile(Evaluator(load_pack(RULES), as_of=AS_OF))
+    assert "hytec.cumulative" in derived  # the exact-70 case: the strict reading flips it
+    monkeypatch.delenv("REIRRAD_CACHE")
+    first = fragile(Evaluator(load_pack(RULES), as_of=AS_OF))
+    assert list((tmp_path / "cache").glob("alternatives-*.pickle"))
+    second = Evaluator(load_pack(RULES), as_of=AS_OF)
+    assert first == fragile(second) == derived
+
+    pack = shutil.copytree(RULES, tmp_path / "rules")
+    strict = pack / "readings" / "hytec-cumulative-strict.yaml"
+    strict.write_text(strict.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    before = set((tmp_path / "cache").glob("alternatives-*.pickle"))
+    Evaluator(load_pack(pack), as_of=AS_OF).evaluate(at_70)
+    assert len(set((tmp_path / "cache").glob("alternatives-*.pickle")) - before) == 1

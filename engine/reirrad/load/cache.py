@@ -53,7 +53,7 @@ def _code_fingerprint() -> str:
 def _key(kind: str, inputs: Iterable[Path], extra: tuple[str, ...]) -> str:
     digest = hashlib.sha256(f"{kind}|{_code_fingerprint()}|{'|'.join(extra)}\n".encode())
     for path in [*sorted(inputs), *sorted(schemas_dir().glob("*.json"))]:
-        digest.update(f"{path.resolve()}\n".encode())
+        digest.update(f"{path.absolute()}\n".encode())  # absolute, not resolve(): no system call per file
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
