@@ -355,3 +355,97 @@ def test_the_summary_is_the_same_computed_in_batches(
         doc.pop("input")
     assert many == one
     assert many["scatter"][0]["sample"]
+
+
+def test_rows_cut_into_slices_give_the_same_database(
+    jsonl_cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk's rows reach the database in part files of at most SLICE_ROWS rows: slices of 3 rows (every table of
+    every chunk in several files) give the database that slices larger than any chunk give."""
+    from reirrad.audit import rows as rows_module
+
+    tables = ("cases", "policy_verdicts", "constraint_lines", "recommendations", "errors")
+
+    def contents(out: Path) -> dict[str, list[tuple[Any, ...]]]:
+        return {t: query(out, f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
+
+    monkeypatch.setattr(rows_module, "SLICE_ROWS", 10**6)
+    audit(jsonl_cohort, tmp_path / "whole")
+    monkeypatch.setattr(rows_module, "SLICE_ROWS", 3)
+    written: list[int] = []
+    write = rows_module.Rows.write
+
+    def counting(self: Any, directory: Path, prefix: str) -> dict[str, int]:
+        counts = write(self, directory, prefix)
+        written.append(len(list(directory.glob(f"{prefix}.constraint_lines.*.json"))))
+        return counts
+
+    monkeypatch.setattr(rows_module.Rows, "write", counting)
+    audit(jsonl_cohort, tmp_path / "sliced")
+    assert max(written) > 1  # a chunk's constraint lines were cut into several files
+    whole, sliced = contents(tmp_path / "whole"), contents(tmp_path / "sliced")
+    assert len(whole["constraint_lines"]) > 3 * len(written)
+    assert sliced == whole
+
+
+def _constraint_lines(cases: int) -> Any:
+    """The rows of a chunk of ``cases`` cases of 23 constraint lines each, valued as the audit writes them (the
+    generated cohort's mean is 23 lines a case)."""
+    import random
+
+    from reirrad.audit.rows import Rows
+
+    rng = random.Random(5)
+    rows = Rows()
+    for seq in range(cases):
+        rows.tables["cases"].append((seq, f"case-{seq:06d}", "cohort.jsonl", seq + 1, *([None] * 16)))
+        for k in range(23):
+            value = round(rng.uniform(5, 100), 6) if k % 5 else None
+            limit = rng.choice([20.3, 70.0, 75.0, 98.0])
+            rows.tables["constraint_lines"].append(
+                (
+                    seq,
+                    "conus-bed3",
+                    "cumulative",
+                    "conus-bed3.cumulative",
+                    "1.0.0",
+                    "SpinalCord",
+                    "D0.03cc",
+                    rng.choice(["pass", "fail", "indeterminate", "not_applicable"]),
+                    value,
+                    limit,
+                    "<=",
+                    "Gy BED",
+                    None if value is None else round(limit - value, 6),
+                    False,
+                    k == 3,
+                )
+            )
+    return rows
+
+
+def test_a_chunk_of_a_thousand_cases_commits_within_the_buffer_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """23,000 constraint lines in one chunk fit DuckDB's capped pool (store.MEMORY_LIMIT) when written in slices;
+    the same rows in one file do not (the reason for the slices)."""
+    import duckdb
+    from reirrad.audit import rows as rows_module
+    from reirrad.audit.store import Store
+
+    counts = {"evaluated": 1000, "rejected": 0, "blank": 0}
+    for name, slice_rows in (("sliced", rows_module.SLICE_ROWS), ("whole", 10**6)):
+        monkeypatch.setattr(rows_module, "SLICE_ROWS", slice_rows)
+        parts = tmp_path / name / "parts"
+        parts.mkdir(parents=True)
+        written = _constraint_lines(1000).write(parts, "00000000")
+        store = Store(tmp_path / name)
+        try:
+            if name == "sliced":
+                store.commit(0, 0, 1000, {**counts, **written}, parts, 0)
+                assert store.con.execute("SELECT count(*) FROM constraint_lines").fetchone() == (23_000,)
+            else:
+                with pytest.raises(duckdb.OutOfMemoryException):
+                    store.commit(0, 0, 1000, {**counts, **written}, parts, 0)
+        finally:
+            store.close()

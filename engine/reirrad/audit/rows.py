@@ -109,8 +109,14 @@ def clean(text: Any) -> str:
     return s
 
 
+SLICE_ROWS = 1000
+"""Rows per part file. DuckDB reads a part file as one JSON object whose columns are lists: what it holds while
+reading grows with the object (one 20,000-line file of a chunk's constraint lines needed more than a 64 MB buffer
+pool), so a chunk's rows are cut into slices whose reading needs little and the same whatever the cohort."""
+
+
 class Rows:
-    """The rows of one chunk, table by table (tuples in column order), written column-wise as one JSON per table."""
+    """The rows of one chunk, table by table (tuples in column order), written column-wise as JSON slices."""
 
     def __init__(self) -> None:
         self.tables: dict[str, list[tuple[Any, ...]]] = {name: [] for name in TABLES}
@@ -222,16 +228,22 @@ class Rows:
             )
 
     def write(self, directory: Path, prefix: str) -> dict[str, int]:
-        """One JSON file per non-empty table (``{column: [values]}``); returns the row count of each table."""
+        """JSON files of at most SLICE_ROWS rows per non-empty table (``{column: [values]}``, named
+        ``PREFIX.TABLE.NNNN.json``, see ``part_files``); returns the row count of each table."""
         counts = {}
         for name, rows in self.tables.items():
             counts[name] = len(rows)
-            if not rows:
-                continue
             columns = [c for c, _ in TABLES[name]]
-            data = dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True))
-            (directory / f"{prefix}.{name}.json").write_bytes(_dumps(data))
+            for k, start in enumerate(range(0, len(rows), SLICE_ROWS)):
+                piece = rows[start : start + SLICE_ROWS]
+                data = dict(zip(columns, map(list, zip(*piece, strict=True)), strict=True))
+                (directory / f"{prefix}.{name}.{k:04d}.json").write_bytes(_dumps(data))
         return counts
+
+
+def part_files(directory: Path, prefix: str, table: str) -> list[Path]:
+    """A chunk's files of one table, in row order."""
+    return sorted(directory.glob(f"{prefix}.{table}.[0-9][0-9][0-9][0-9].json"))
 
 
 def _dumps(obj: Any) -> bytes:

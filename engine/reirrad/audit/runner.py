@@ -4,7 +4,7 @@ Design (docs/audit.md, "Guarantees"):
 
 * The input is cut into chunks (``Source.plan``), the same plan on every run of the same input.
 * A worker takes a chunk descriptor from a bounded queue, reads its own slice of the input, validates and evaluates
-  each record and writes the chunk's rows, one JSON file per table, under ``DIR/.audit/parts``; it sends back only
+  each record and writes the chunk's rows, JSON files of at most 1,000 rows per table, under ``DIR/.audit/parts``; it sends back only
   counts. Each worker builds its evaluators once (one per rule set in force, see ``EvaluatorCache``).
 * The parent commits chunks strictly in order, each in one database transaction (``Store.commit``); with
   ``--full-results`` it first appends the chunk's full results to ``results.jsonl`` and fsyncs it, and the
@@ -35,7 +35,7 @@ from typing import Any
 
 from reirrad.audit.evaluators import EvaluatorCache, Hook, validate_document
 from reirrad.audit.readers import Chunk, Source, dumps_line, open_source
-from reirrad.audit.rows import Rows
+from reirrad.audit.rows import Rows, part_files
 from reirrad.audit.store import OUTPUTS, Store, StoreLock
 from reirrad.case import Case
 from reirrad.errors import EngineError, InputError, Problem
@@ -477,10 +477,14 @@ def _duplicates_hint(store: Store, chunk: Chunk, meta: dict[str, Any]) -> set[in
     """The seqs of this chunk whose case id is already committed or repeated earlier in the chunk."""
     import json as _json
 
-    part = Path(store.out) / STATE_DIR / "parts" / f"{chunk.index:08d}.cases.json"
-    if not part.exists():
+    files = part_files(Path(store.out) / STATE_DIR / "parts", f"{chunk.index:08d}", "cases")
+    if not files:
         return set()
-    data = _json.loads(part.read_bytes())
+    data: dict[str, list[Any]] = {"seq": [], "case_id": []}
+    for part in files:
+        piece = _json.loads(part.read_bytes())
+        data["seq"] += piece["seq"]
+        data["case_id"] += piece["case_id"]
     seen: dict[str, int] = {}
     dups: set[int] = set()
     ids = list(dict.fromkeys(data["case_id"]))

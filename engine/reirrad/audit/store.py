@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from reirrad.audit.rows import TABLES
+from reirrad.audit.rows import TABLES, part_files
 from reirrad.errors import EngineError, InputError, Problem
 
 __all__ = ["DB_FILE", "OUTPUTS", "Store", "StoreLock"]
@@ -25,9 +25,12 @@ DB_FILE = "audit.duckdb"
 LOCK_FILE = ".audit.lock"
 OUTPUTS = ("audit.duckdb", "audit.duckdb.wal", "results.jsonl", "summary.json", "report.html")
 SCHEMA_VERSION = "reirrad/audit-db/v1"
-MEMORY_LIMIT = "128MB"
-"""DuckDB's buffer pool: bounded, so that the audit's memory does not grow with the cohort (larger queries spill to
-DIR/audit.duckdb.tmp)."""
+MEMORY_LIMIT = "64MB"
+"""DuckDB's buffer pool while chunks are committed (the workers running beside it): bounded, so that the audit's
+memory does not grow with the cohort (larger queries spill to DIR/audit.duckdb.tmp). A chunk's part files are read in
+slices of rows (rows.SLICE_ROWS) so that a commit fits it."""
+SUMMARY_MEMORY_LIMIT = "128MB"
+"""The pool for the summary's queries, which run after the workers have exited (summary.build_summary)."""
 CHECKPOINT_EVERY = 8
 """Chunks between checkpoints: appended data is written to the database file and leaves memory."""
 
@@ -186,12 +189,13 @@ class Store:
             for name, columns in TABLES.items():
                 if not counts.get(name):
                     continue
-                part = parts / f"{prefix}.{name}.json"
+                files = part_files(parts, prefix, name)
                 spec = "{" + ", ".join(f"'{c}': '{t}[]'" for c, t in columns) + "}"
                 select = ", ".join(f'unnest("{c}")' for c, _ in columns)
+                largest = max(f.stat().st_size for f in files)
                 con.execute(
-                    f"INSERT INTO {name} SELECT {select} FROM read_json({_sql_text(str(part))}, "
-                    f"format='unstructured', columns={spec}, maximum_object_size={part.stat().st_size + 1024})"
+                    f"INSERT INTO {name} SELECT {select} FROM read_json([{', '.join(_sql_text(str(f)) for f in files)}], "
+                    f"format='unstructured', columns={spec}, maximum_object_size={largest + 1024})"
                 )
             hi = first_seq + records
             dups = con.execute(

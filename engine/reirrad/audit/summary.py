@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from reirrad.audit.store import SUMMARY_MEMORY_LIMIT
 from reirrad.knowledge.rulepack import Rule, RulePack
 
 __all__ = ["FRAGILE_RULE", "SAMPLE", "build_summary", "write_outputs"]
@@ -158,6 +159,8 @@ def _limits(pack: RulePack, rule_id: str, versions: list[str]) -> list[dict[str,
 def build_summary(store: Any, manifest: dict[str, Any], pack: RulePack) -> dict[str, Any]:
     con = store.con
     con.execute("SET threads = 2")
+    # the workers have exited: their memory is what the summary's per-batch aggregates use
+    con.execute(f"SET memory_limit = '{SUMMARY_MEMORY_LIMIT}'")
     totals = store.totals()
     s: dict[str, Any] = {
         "schema": "reirrad/audit-summary/v2",
