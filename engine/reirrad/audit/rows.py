@@ -111,7 +111,7 @@ def clean(text: Any) -> str:
 
 SLICE_ROWS = 1000
 """Rows per part file. DuckDB reads a part file as one JSON object whose columns are lists: what it holds while
-reading grows with the object (one 20,000-line file of a chunk's constraint lines needed more than a 64 MB buffer
+reading grows with the object (one 23,000-line file of a chunk's constraint lines needed more than a 64 MB buffer
 pool), so a chunk's rows are cut into slices whose reading needs little and the same whatever the cohort."""
 
 
