@@ -185,10 +185,15 @@ def _knowledge_of(pack: RulePack) -> Knowledge:
     return Knowledge(lists, assessment, cache(lists.match) if lists is not None else None, table)
 
 
+def _reading_files(pack: RulePack) -> list[Path]:
+    """The files the pack's readings come from (rules/readings/): part of the key of what is cached from them."""
+    folder = pack.root / READINGS_SECTION
+    return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+
+
 def _readings_of(pack: RulePack) -> dict[str, Reading]:
     """The pack's readings (rules/readings/), each checked against the rules it touches."""
-    folder = pack.root / READINGS_SECTION
-    files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []  # cases beside them change no reading
+    files = _reading_files(pack)
     selection = "*" if pack.as_of is None else ",".join(f"{r.id}@{r.version}" for r in pack.rules)
     return cached(  # a touch of a rule not in the selection is left out: the selection is part of the key
         "readings",
@@ -410,12 +415,10 @@ class Evaluator:
         """The readings that touch a rule in force, each derived once (by reading name)."""
         if self._alternatives is None:
             pack, readings = self.pack, self.readings
-            folder = pack.root / READINGS_SECTION
-            files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
             # the readings come from these files and the pack: both are in the key
             self._alternatives = cached(
                 "alternatives",
-                files,
+                _reading_files(pack),
                 lambda: {r.name: _Alternative.of(pack, r) for r in readings.values() if r.touches_pack(pack)},
                 pack.content_sha256,
                 str(pack.root),
@@ -431,12 +434,12 @@ class Evaluator:
             alt.evaluator = Evaluator(alt.pack, as_of=self.as_of, engine="oracle", sensitivity=False)
         return alt.evaluator
 
-    def _can_flip(self, reading: Reading, items: Sequence[Item], facts: Mapping[str, Any]) -> bool:
-        """Whether evaluating under ``reading`` can change a status. A reading that only changes limit operators
+    def _can_flip(self, alt: _Alternative, items: Sequence[Item], facts: Mapping[str, Any]) -> bool:
+        """Whether evaluating under the reading can change a status. A reading that only changes limit operators
         (≤ read as <, ≥ as >) changes an item's status only where its value equals its limit, and nothing else
         (the recommendations read those statuses): if no item of its rules is at its limit, nothing flips, and the
         alternative evaluation is skipped. Any other reading is evaluated."""
-        touched = self._alternatives_in_force()[reading.name].strict_only
+        touched = alt.strict_only
         if touched is None:
             return True
         for item in items:
@@ -489,8 +492,7 @@ class Evaluator:
         out: dict[tuple[str, str], list[Flip]] = {}
         for alt in self._alternatives_in_force().values():
             if prefilter and not (
-                self._can_flip(alt.reading, items, facts)
-                and self._changes_a_status(alt, case, on, items, facts)
+                self._can_flip(alt, items, facts) and self._changes_a_status(alt, case, on, items, facts)
             ):
                 continue
             alternative = self._alternative(alt)

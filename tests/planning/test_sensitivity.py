@@ -218,7 +218,7 @@ def test_skipping_readings_that_cannot_flip_changes_no_answer(evaluator: Evaluat
         assert fast == slow, c.case_id
         found += bool(slow)
     assert found >= 1  # the exact-70 case flips: the comparison has something to compare
-    strict = evaluator.readings["hytec-cumulative-strict"]
+    strict = evaluator._alternatives_in_force()["hytec-cumulative-strict"]
     at_70 = cases[0]
     assert evaluator._can_flip(strict, evaluator.evaluation(at_70).items, evaluator.prepare(at_70).facts)
     assert not evaluator._can_flip(
