@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from datetime import date
@@ -24,12 +25,13 @@ def test_evaluations_are_served_in_the_order_they_came(monkeypatch: Any) -> None
     evaluator, thread = service._evaluator(DAY)
     case = load_case(T1, as_of=DAY)
     expected = evaluator.evaluate(case)
-    release = threading.Event()
+    running, release = threading.Event(), threading.Event()
     served: list[tuple[str, str]] = []
     evaluate = evaluator.evaluate
 
     def recording(c: Any, **kw: Any) -> dict[str, Any]:
         if not served:
+            running.set()
             release.wait(10)  # the first request holds the evaluator while the others queue
         served.append((c.case_id, threading.current_thread().name))
         return evaluate(c, **kw)
@@ -45,8 +47,10 @@ def test_evaluations_are_served_in_the_order_they_came(monkeypatch: Any) -> None
         t = threading.Thread(target=request, args=(i,))
         t.start()
         callers.append(t)
+        if i == 0:
+            assert running.wait(10)  # request 0 is off the queue, on the evaluator's thread
         deadline = time.monotonic() + 10
-        while thread._work_queue.qsize() < i and time.monotonic() < deadline:  # request i is queued
+        while thread._work_queue.qsize() < i and time.monotonic() < deadline:  # requests 1..i are queued
             time.sleep(0.001)
     assert thread._work_queue.qsize() == 5
     release.set()
@@ -59,8 +63,20 @@ def test_evaluations_are_served_in_the_order_they_came(monkeypatch: Any) -> None
 
 
 def test_an_evaluator_dropped_from_the_cache_stops_its_thread(monkeypatch: Any) -> None:
+    """A request holding an evaluator that another date has just pushed out of the cache is still served; the
+    dropped evaluator's thread ends once nothing holds it."""
     monkeypatch.setattr(engine_module, "MAX_EVALUATORS", 1)
     service = ServiceEngine()
-    _, first = service._evaluator(date(2026, 1, 1))
-    service._evaluator(date(2026, 1, 2))
-    assert first._shutdown
+    held = service._evaluator(DAY)
+    thread = held[1]
+    service._evaluator(date(2026, 1, 2))  # pushes DAY out
+    assert DAY not in service._evaluators
+    case = load_case(T1, as_of=DAY)
+    assert thread.submit(held[0].evaluate, case).result()["case_id"] == case.case_id
+    workers = list(thread._threads)
+    assert workers
+    del held, thread
+    gc.collect()
+    for worker in workers:
+        worker.join(10)
+    assert not any(w.is_alive() for w in workers)

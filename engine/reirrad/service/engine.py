@@ -80,7 +80,9 @@ class ServiceEngine:
             )
             self._evaluators[day] = found
             while len(self._evaluators) > MAX_EVALUATORS:
-                self._evaluators.popitem(last=False)[1][1].shutdown(wait=False)
+                # not shut down: a request that took it just before may still submit to it; its thread ends when
+                # the last such request lets go of it (ThreadPoolExecutor stops its idle threads once collected)
+                self._evaluators.popitem(last=False)
             return found
 
     def warm(self) -> None:
