@@ -20,6 +20,7 @@ from reirrad.audit import runner
 from reirrad.audit.readers import dumps_line, write_csv
 from reirrad.audit.store import StoreLock
 from reirrad.cli.main import main
+from reirrad.errors import InputError
 from reirrad.testing.synth import synth_cases
 
 DOCS = synth_cases(12, 5)
@@ -250,10 +251,33 @@ def _children(pid: int) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
+    """Any thread of ``pid`` still running: the group leader shows "Z" while its other threads are still exiting
+    and holding the process's files (so the audit's lock)."""
     try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
-    except (OSError, IndexError):
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
         return False
+    for task in tasks:
+        try:
+            if (task / "status").read_text().split("State:")[1].split()[0] != "Z":
+                return True
+        except (OSError, IndexError):
+            continue
+    return False
+
+
+def _lock_released(out: Path, seconds: float) -> bool:
+    """The directory's lock can be taken within ``seconds``: the kernel drops it when the last process holding its
+    file has gone, which follows the kill by a few milliseconds, not at once."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            StoreLock(out).release()
+            return True
+        except InputError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
 
 
 @pytest.mark.skipif(
@@ -284,6 +308,7 @@ def test_workers_die_with_their_parent(tmp_path: Path) -> None:
         with_group = proc.pid
         with contextlib.suppress(ProcessLookupError):
             os.killpg(with_group, signal.SIGKILL)
+    assert _lock_released(out, 10), "the lock outlived the audit's processes"
     outcome = audit(path, out, chunk_cases=5)  # and the audit resumes
     assert outcome.records == 400
     assert [s for s, _ in accounted(out)] == list(range(400))
