@@ -11,7 +11,9 @@ takes as little of the machine's two cores as it can.
 
 Reported: evaluations per second, latency percentiles (p50, p90, p99, max, from the first byte written to the last
 byte read), errors (any status other than 200, or a broken connection), the server's resident memory sampled every
-second from /proc (first and last tenth of the run, peak), and the CPU time the server and the client used.
+second from /proc (first and last tenth of the run, peak), the CPU time the server and the client used, and how
+many of the clients' connections each server process held two seconds in (the kernel hands a new connection to
+whichever worker accepts first; an uneven split puts more clients behind one core).
 The goal of issue 12: >= 400 evaluations/s on 2 cores, p99 <= 100 ms, zero errors, memory flat over 100,000 requests.
 """
 
@@ -89,6 +91,32 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
+def _connections(pid: int, port: int) -> dict[int, int]:
+    """Established connections on ``port`` held by each process of the server: whether the kernel spread the
+    clients' keep-alive connections across the workers."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    inodes.add(fields[9])
+    held: dict[int, int] = {}
+    for p in _tree(pid):
+        count = 0
+        for fd in Path(f"/proc/{p}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                count += 1
+        if count:
+            held[p] = count
+    return held
+
+
 async def _client(
     port: int, requests: list[bytes], next_index: list[int], stop: dict[str, Any], latencies: list[float]
 ) -> None:
@@ -125,6 +153,8 @@ async def _sample_memory(pid: int, stop: dict[str, Any], samples: list[tuple[flo
     start = time.perf_counter()
     while not stop["done"]:
         samples.append((time.perf_counter() - start, stop["count"](), _rss_kib(pid)))
+        if len(samples) == 3:
+            stop["connections"] = sorted(_connections(pid, stop["port"]).values(), reverse=True)
         await asyncio.sleep(1.0)
 
 
@@ -133,7 +163,14 @@ async def _run(
 ) -> dict[str, Any]:
     latencies: list[float] = []
     next_index = [0]
-    stop: dict[str, Any] = {"done": False, "errors": 0, "limit": limit, "count": lambda: len(latencies)}
+    stop: dict[str, Any] = {
+        "done": False,
+        "errors": 0,
+        "limit": limit,
+        "count": lambda: len(latencies),
+        "port": port,
+        "connections": [],
+    }
     samples: list[tuple[float, int, int]] = []
     cpu_before = _cpu_seconds(pid)
     own_before = resource.getrusage(resource.RUSAGE_SELF)
@@ -175,6 +212,7 @@ async def _run(
             "last_tenth": round(statistics.fmean(s[2] for s in samples[-tenth:]) / 1024, 1),
             "peak": round(max(s[2] for s in samples) / 1024, 1),
         },
+        "connections_per_process": stop["connections"],
         "server_cpu_s": round(_cpu_seconds(pid) - cpu_before, 1),
         "client_cpu_s": round(
             own_after.ru_utime + own_after.ru_stime - own_before.ru_utime - own_before.ru_stime, 1

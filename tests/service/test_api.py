@@ -266,7 +266,7 @@ def test_an_unexpected_fault_is_a_500_problem_without_a_traceback(
     def broken(*args: Any) -> Any:
         raise KeyError("secret patient detail")
 
-    monkeypatch.setattr(engine, "evaluate", broken)
+    monkeypatch.setattr(engine, "_evaluate_now", broken)
     with TestClient(create_app(ServiceConfig(data_dir=tmp_path), engine), raise_server_exceptions=False) as c:
         r = c.post("/api/v1/evaluate", json=example_case())
     assert r.status_code == 500

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -88,6 +89,104 @@ def test_serve_starts_on_loopback_and_answers(tmp_path: Path) -> None:
     assert f"page http://127.0.0.1:{port}/" in text
     assert "rule pack reirrad-spine-reirradiation" in text
     assert "t1-chondrosarcoma" not in text  # nothing of the case in the log
+
+
+def _workers(pid: int) -> list[int]:
+    """The server's worker processes (not multiprocessing's resource tracker)."""
+    try:
+        children = [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    found = []
+    for child in children:
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+    return found
+
+
+def _inodes(port: int, state: str = "0A") -> set[str]:
+    """Sockets on the server's side of ``port`` in that state (0A listening, 01 established)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+            found.add(fields[9])
+    return found
+
+
+def _sockets_of(pid: int, inodes: set[str]) -> set[str]:
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held.add(target[8:-1])
+    return held
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only"
+)
+def test_workers_listen_each_on_a_socket_of_their_own(tmp_path: Path) -> None:
+    """--workers 2: each worker has its own listening socket on the port (the kernel spreads connections across
+    them; with one shared socket the first worker awake took them all). Both answer; a second server on the same
+    port is refused before it starts; a worker that dies is started again; SIGTERM stops them all."""
+    port = _free_port()
+    argv = [sys.executable, "-m", "reirrad", "serve", "--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(
+        [*argv, "--data", str(tmp_path / "data")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while len(_inodes(port)) < 2:
+            assert time.monotonic() < deadline, "two workers listening"
+            assert proc.poll() is None
+            time.sleep(0.2)
+        workers = _workers(proc.pid)
+        inodes = _inodes(port)
+        assert len(workers) == 2
+        assert len(inodes) == 2
+        assert _sockets_of(proc.pid, inodes) == set()  # the parent holds none
+        held = [_sockets_of(w, inodes) for w in workers]
+        assert sorted(len(h) for h in held) == [1, 1]
+        assert held[0] != held[1]
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
+        try:  # the kernel spreads connections by a hash of their addresses: all 40 on one worker has p = 2^-39
+            for c in clients:
+                c.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert c.recv(64).startswith(b"HTTP/1.1 200")
+            established = _inodes(port, "01")
+            assert all(_sockets_of(w, established) for w in workers)
+        finally:
+            for c in clients:
+                c.close()
+        code, _, err = run("serve", "--port", str(port), "--workers", "2", "--data", str(tmp_path / "other"))
+        assert code == 2
+        assert f"--port: 127.0.0.1:{port} cannot be bound" in err
+        assert "a free port on that address" in err
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while not (len(_workers(proc.pid)) == 2 and workers[0] not in _workers(proc.pid)):
+            assert time.monotonic() < deadline, "the dead worker was started again"
+            time.sleep(0.2)
+        while len(_inodes(port)) < 2:
+            assert time.monotonic() < deadline, "the new worker listens"
+            time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=10) as r:
+            assert r.status == 200
+        now = _workers(proc.pid)
+    finally:
+        proc.terminate()
+        _, err_bytes = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert all(
+        not Path(f"/proc/{w}").exists() or "Z" in Path(f"/proc/{w}/stat").read_text().split()[2] for w in now
+    )
+    assert "ended with -9; starting it again" in err_bytes.decode()
 
 
 def test_feedback_report_lists_rules_with_their_counts_and_reasons(tmp_path: Path) -> None:

@@ -1,14 +1,19 @@
-"""The engine as the service holds it: one evaluator per date, run by one thread that takes requests in order."""
+"""The engine as the service holds it: one evaluator per date; evaluations take turns on the event loop, first come
+first served, one per turn of the loop."""
 
 from __future__ import annotations
 
-import gc
+import asyncio
+import itertools
 import threading
-import time
+from collections.abc import Callable, Coroutine
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
+import pytest
 from reirrad.case import load_case
 from reirrad.service import engine as engine_module
 from reirrad.service.engine import ServiceEngine
@@ -16,67 +21,138 @@ from reirrad.service.engine import ServiceEngine
 ROOT = Path(__file__).resolve().parents[2]
 T1 = ROOT / "docs" / "examples" / "t1-chondrosarcoma.yaml"
 DAY = date(2026, 11, 30)
+T = TypeVar("T")
 
 
-def test_evaluations_are_served_in_the_order_they_came(monkeypatch: Any) -> None:
-    """Requests waiting for the evaluator are served first come, first served, on the evaluator's own thread (a
-    lock lets a waiting request be overtaken again and again: the tail of the latency under load)."""
-    service = ServiceEngine()
-    evaluator, thread = service._evaluator(DAY)
+def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run on a thread of its own: the browser tests leave an event loop running on the main thread."""
+    out: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            out.append(asyncio.run(main()))
+        except BaseException as exc:  # handed back to the test
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="loop")
+    thread.start()
+    thread.join(60)
+    if failure:
+        raise failure[0]
+    return out[0]
+
+
+@pytest.fixture(scope="module")
+def service() -> ServiceEngine:
+    return ServiceEngine()
+
+
+def _recording(service: ServiceEngine, monkeypatch: Any, log: list[Any], mark: Any = None) -> None:
+    evaluate_now = service._evaluate_now
+
+    def recording(case: Any, as_of: Any) -> dict[str, Any]:
+        log.append((case.case_id, threading.current_thread().name, mark() if mark else None))
+        return evaluate_now(case, as_of)
+
+    monkeypatch.setattr(service, "_evaluate_now", recording)
+
+
+def test_turns_are_served_in_order_one_per_turn_of_the_loop(service: ServiceEngine, monkeypatch: Any) -> None:
+    """Six requests that arrive together are evaluated in the order they came, and the loop runs between two
+    evaluations (it sends the answer just computed and reads new requests before the next one starts)."""
     case = load_case(T1, as_of=DAY)
-    expected = evaluator.evaluate(case)
-    running, release = threading.Event(), threading.Event()
-    served: list[tuple[str, str]] = []
-    evaluate = evaluator.evaluate
+    expected = service._evaluate_now(case, DAY)
+    ticks = [0]
+    served: list[Any] = []
+    _recording(service, monkeypatch, served, mark=lambda: ticks[0])
 
-    def recording(c: Any, **kw: Any) -> dict[str, Any]:
-        if not served:
-            running.set()
-            release.wait(10)  # the first request holds the evaluator while the others queue
-        served.append((c.case_id, threading.current_thread().name))
-        return evaluate(c, **kw)
+    async def ticker() -> None:
+        while True:
+            ticks[0] += 1
+            await asyncio.sleep(0)
 
-    monkeypatch.setattr(evaluator, "evaluate", recording)
-    results: dict[int, dict[str, Any]] = {}
+    async def run() -> list[dict[str, Any]]:
+        tick = asyncio.create_task(ticker())
+        try:
+            return await asyncio.gather(
+                *(
+                    service.evaluate_in_turn(case.model_copy(update={"case_id": f"request-{i}"}), DAY)
+                    for i in range(6)
+                )
+            )
+        finally:
+            tick.cancel()
 
-    def request(i: int) -> None:
-        results[i] = service.evaluate(case.model_copy(update={"case_id": f"request-{i}"}), DAY)
-
-    callers = []
-    for i in range(6):
-        t = threading.Thread(target=request, args=(i,))
-        t.start()
-        callers.append(t)
-        if i == 0:
-            assert running.wait(10)  # request 0 is off the queue, on the evaluator's thread
-        deadline = time.monotonic() + 10
-        while thread._work_queue.qsize() < i and time.monotonic() < deadline:  # requests 1..i are queued
-            time.sleep(0.001)
-    assert thread._work_queue.qsize() == 5
-    release.set()
-    for t in callers:
-        t.join(30)
-    assert [cid for cid, _ in served] == [f"request-{i}" for i in range(6)]
-    assert {name for _, name in served} == {served[0][1]} and served[0][1].startswith("reirrad-eval")
-    for i, result in results.items():
+    results = _run(run)
+    assert [cid for cid, _, _ in served] == [f"request-{i}" for i in range(6)]
+    assert {name for _, name, _ in served} == {"loop"}  # on the loop's own thread
+    marks = [m for _, _, m in served]
+    assert all(b > a for a, b in itertools.pairwise(marks)), marks  # the loop ran between turns
+    for i, result in enumerate(results):
         assert result == {**expected, "case_id": f"request-{i}"}
 
 
-def test_an_evaluator_dropped_from_the_cache_stops_its_thread(monkeypatch: Any) -> None:
-    """A request holding an evaluator that another date has just pushed out of the cache is still served; the
-    dropped evaluator's thread ends once nothing holds it."""
+def test_a_request_still_waiting_after_its_time_is_not_evaluated(
+    service: ServiceEngine, monkeypatch: Any
+) -> None:
+    case = load_case(T1, as_of=DAY)
+    served: list[Any] = []
+    _recording(service, monkeypatch, served)
+
+    async def run() -> None:
+        await service.evaluate_in_turn(case, DAY)  # the loop's turn exists
+        turn = service._turns[asyncio.get_running_loop()]
+        await turn.acquire()  # another request is being evaluated
+        try:
+            with pytest.raises(TimeoutError):
+                await service.evaluate_in_turn(case, DAY, timeout_s=0.05)
+        finally:
+            turn.release()
+        with pytest.raises(TimeoutError):  # its time was already over when its turn came
+            await service.evaluate_in_turn(case, DAY, timeout_s=0.0)
+        assert len(served) == 1
+        await service.evaluate_in_turn(case, DAY, timeout_s=5.0)  # and the turns go on
+        assert len(served) == 2
+
+    _run(run)
+
+
+def test_a_worker_thread_evaluates_on_the_loop_and_a_script_directly(
+    service: ServiceEngine, monkeypatch: Any
+) -> None:
+    """The CDS service calls the synchronous ``evaluate`` from a worker thread: its evaluation takes a turn on the
+    loop with the others, never runs beside one on the same engine session. With no loop, it runs in place."""
+    case = load_case(T1, as_of=DAY)
+    served: list[Any] = []
+    _recording(service, monkeypatch, served)
+
+    async def run() -> tuple[dict[str, Any], str]:
+        loop_thread = threading.current_thread().name
+        result = await anyio.to_thread.run_sync(service.evaluate, case, DAY)
+        return result, loop_thread
+
+    result, loop_thread = _run(run)
+    assert served[-1][1] == loop_thread
+    assert result["case_id"] == case.case_id
+    worker: list[str] = []
+    thread = threading.Thread(
+        target=lambda: worker.append(service.evaluate(case, DAY)["case_id"]), name="script"
+    )
+    thread.start()
+    thread.join(30)
+    assert worker == [case.case_id]
+    assert served[-1][1] == "script"
+
+
+def test_an_evaluator_pushed_out_by_other_dates_is_compiled_again(monkeypatch: Any) -> None:
     monkeypatch.setattr(engine_module, "MAX_EVALUATORS", 1)
     service = ServiceEngine()
-    held = service._evaluator(DAY)
-    thread = held[1]
+    first = service._evaluator(DAY)
+    assert service._evaluator(DAY) is first
     service._evaluator(date(2026, 1, 2))  # pushes DAY out
-    assert DAY not in service._evaluators
+    assert list(service._evaluators) == [date(2026, 1, 2)]
+    again = service._evaluator(DAY)
+    assert again is not first
     case = load_case(T1, as_of=DAY)
-    assert thread.submit(held[0].evaluate, case).result()["case_id"] == case.case_id
-    workers = list(thread._threads)
-    assert workers
-    del held, thread
-    gc.collect()
-    for worker in workers:
-        worker.join(10)
-    assert not any(w.is_alive() for w in workers)
+    assert again.evaluate(case) == first.evaluate(case)

@@ -135,6 +135,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
         os.environ[_WORKER_ENV] = json.dumps(options)
+        if _reuse_port_balances():
+            return _serve_workers(config.host, config.port, args.workers, common)
         uvicorn.run("reirrad.cli.serve:worker_app", factory=True, workers=args.workers, **common)
         return Exit.OK
     app = create_app(config)
@@ -142,6 +144,120 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  rule pack {app.fastapi.state.engine.info.header}", file=sys.stderr)
     uvicorn.run(app, **common)
     return Exit.OK
+
+
+def _reuse_port_balances() -> bool:
+    """Linux spreads the connections of sockets sharing a port with SO_REUSEPORT across them (other systems give
+    them all to one socket, or lack the option)."""
+    import socket
+
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def _listening_socket(host: str, port: int, reuse_port: bool) -> Any:
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _serve_workers(host: str, port: int, workers: int, common: dict[str, Any]) -> int:
+    """``--workers N`` on Linux: N processes, each listening on the address with a socket of its own
+    (SO_REUSEPORT), so that the kernel spreads new connections across them by a hash of each connection's
+    addresses. With one shared socket (uvicorn's way) the worker that wakes first takes every connection waiting:
+    measured, 20/12 to 32/0 of 32 keep-alive clients, one core idle while the other's clients queue.
+
+    The parent only supervises: it stops the workers on SIGINT or SIGTERM and starts a worker again if one dies.
+    Workers die with it (PR_SET_PDEATHSIG)."""
+    import logging
+    import multiprocessing as mp
+    import os
+    import signal
+    import time
+
+    log = logging.getLogger("reirrad.service")
+    try:  # refuse an address in use: a plain bind conflicts with any holder, another reirrad's workers included
+        _listening_socket(host, port, reuse_port=False).close()
+    except OSError as exc:
+        raise InputError.of(
+            [
+                Problem(
+                    "reirrad serve",
+                    ("--port",),
+                    f"{host}:{port} cannot be bound: {exc.strerror}",
+                    "a free port on that address",
+                    code="serve.address",
+                )
+            ]
+        ) from None
+    context = mp.get_context("spawn")
+    stopping: list[int] = []
+
+    def start(index: int) -> Any:
+        process = context.Process(
+            target=_worker_main,
+            args=(os.getpid(), host, port, common),
+            name=f"reirrad-serve-{index}",
+        )
+        process.start()
+        return process
+
+    def stop(signum: int, _frame: Any) -> None:
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    processes = [start(i) for i in range(workers)]
+    try:
+        while not stopping:
+            for i, process in enumerate(processes):
+                if not process.is_alive() and not stopping:
+                    log.error(
+                        "worker %d (process %s) ended with %s; starting it again",
+                        i,
+                        process.pid,
+                        process.exitcode,
+                    )
+                    processes[i] = start(i)
+            time.sleep(0.2)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return Exit.OK
+
+
+def _worker_main(parent: int, host: str, port: int, common: dict[str, Any]) -> None:
+    """One worker of ``_serve_workers``: its own listening socket on the shared port, one uvicorn server."""
+    import contextlib
+    import os
+    import signal
+
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before that took effect
+        return
+    import uvicorn
+
+    sock = _listening_socket(host, port, reuse_port=True)
+    app = worker_app()
+    uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
 
 
 def _require_serve(module: str) -> None:

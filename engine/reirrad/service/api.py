@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from reirrad.case import Case
 from reirrad.errors import InputError, Problem
 from reirrad.importers.common import CourseOptions, ImportResult, render
 from reirrad.service import cds
@@ -26,7 +27,7 @@ from reirrad.service.feedback import FeedbackStore
 from reirrad.service.problems import FastJSONResponse, problem_response
 from reirrad.service.security import ServiceConfig
 
-__all__ = ["read_json", "router", "run_bounded"]
+__all__ = ["evaluate_in_turn", "read_json", "router", "run_bounded"]
 
 router = APIRouter()
 T = TypeVar("T")
@@ -102,6 +103,12 @@ async def run_bounded(request: Request, fn: Callable[..., T], *args: Any) -> T:
     """Run engine work on a worker thread, within the configured time (TimeoutError → 504)."""
     with anyio.fail_after(_config(request).timeout_s):
         return await anyio.to_thread.run_sync(partial(fn, *args), abandon_on_cancel=True)
+
+
+async def evaluate_in_turn(request: Request, case: Case, as_of: date | None) -> dict[str, Any]:
+    """The case's result, evaluated on the event loop after the requests that came before it; a request still
+    waiting for its turn after the configured time gets TimeoutError (→ 504) and is not evaluated."""
+    return await _engine(request).evaluate_in_turn(case, as_of, _config(request).timeout_s)
 
 
 async def read_json(request: Request, what: str) -> Any:
@@ -185,7 +192,7 @@ async def evaluate(
     day = as_of_date(as_of)
     data = await read_json(request, "a case as JSON (schemas/case.schema.json)")
     case = parse_case_data(data, "request body")
-    result = await run_bounded(request, _engine(request).evaluate, case, day)
+    result = await evaluate_in_turn(request, case, day)
     if format == "markdown":
         from reirrad.explain.report import render_markdown
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
+import weakref
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -54,34 +55,41 @@ def case_hash(case: Case) -> str:
 
 
 class ServiceEngine:
-    """The rule pack, loaded once per process, and evaluators compiled on demand per as-of date."""
+    """The rule pack, loaded once per process, and evaluators compiled on demand per as-of date.
+
+    In the service, evaluations run on the event loop itself, one at a time and in the order the requests came
+    (``evaluate_in_turn``). An evaluation is pure CPU work under the GIL: handing it to a thread only added thread
+    switches and GIL hand-overs (about 1.5-2.5 ms a request, measured in docs/performance.md) and let the loop's
+    reads and writes wait behind it in 5 ms slices. Between two evaluations the loop runs once, so the answer just
+    computed is sent and newly arrived requests are read before the next evaluation starts."""
 
     def __init__(self, rules: Path | None = None) -> None:
         self.pack: RulePack = load_pack(rules) if rules else load_pack()
         self.info = PackInfo(
             self.pack.name, self.pack.version, self.pack.content_sha256, self.pack.released.isoformat()
         )
-        self._evaluators: OrderedDict[date, tuple[Evaluator, ThreadPoolExecutor]] = OrderedDict()
+        self._evaluators: OrderedDict[date, Evaluator] = OrderedDict()
         self._lock = threading.Lock()
+        # an evaluator holds one engine session: whoever evaluates holds this (uncontended on the loop, where the
+        # turns already come one at a time; it guards direct calls from other threads)
+        self._running = threading.Lock()
+        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         self._table: Any = None
         self._table_loaded = False
 
-    def _evaluator(self, as_of: date | None) -> tuple[Evaluator, ThreadPoolExecutor]:
-        """The evaluator of that date and the one thread that runs it (an evaluator holds one engine session)."""
+    def _evaluator(self, as_of: date | None) -> Evaluator:
+        """The evaluator of that date, compiled on first use (at most MAX_EVALUATORS kept)."""
         day = as_of or date.today()
         with self._lock:
             found = self._evaluators.get(day)
             if found is not None:
                 self._evaluators.move_to_end(day)
                 return found
-            found = (
-                Evaluator(self.pack, as_of=day),
-                ThreadPoolExecutor(1, thread_name_prefix="reirrad-eval"),
-            )
+            found = Evaluator(self.pack, as_of=day)
             self._evaluators[day] = found
             while len(self._evaluators) > MAX_EVALUATORS:
-                # not shut down: a request that took it just before may still submit to it; its thread ends when
-                # the last such request lets go of it (ThreadPoolExecutor stops its idle threads once collected)
                 self._evaluators.popitem(last=False)
             return found
 
@@ -90,14 +98,52 @@ class ServiceEngine:
         self._evaluator(None)
 
     def evaluate(self, case: Case, as_of: date | None = None) -> dict[str, Any]:
-        """The case's result, evaluated in the order the requests came: the evaluator's thread takes them from a
-        queue, where a lock would let a waiting request be overtaken again and again (the tail latency under load)."""
-        evaluator, thread = self._evaluator(as_of)
-        result: dict[str, Any] = thread.submit(evaluator.evaluate, case).result()
+        """The case's result. Called from a worker thread of the running service (anyio's), the evaluation takes
+        its turn on the event loop like every other; called with no service loop (a script, a test), it runs
+        here."""
+        import anyio.from_thread
+        from anyio import NoEventLoopError
+
+        try:
+            result: dict[str, Any] = anyio.from_thread.run(self.evaluate_in_turn, case, as_of)
+            return result
+        except NoEventLoopError:
+            return self._evaluate_now(case, as_of)
+
+    async def evaluate_in_turn(
+        self, case: Case, as_of: date | None = None, timeout_s: float | None = None
+    ) -> dict[str, Any]:
+        """The case's result, evaluated on the running loop after the requests that came before it.
+
+        ``timeout_s`` bounds the wait for the turn: a request still waiting then raises ``TimeoutError`` and is
+        never evaluated. An evaluation once started runs to its end (it cannot be interrupted; one takes a few
+        milliseconds)."""
+        loop = asyncio.get_running_loop()
+        turn = self._turns.get(loop)
+        if turn is None:
+            turn = self._turns[loop] = asyncio.Lock()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+        async with asyncio.timeout_at(deadline):
+            await turn.acquire()
+        try:
+            if deadline is not None and loop.time() >= deadline:
+                raise TimeoutError
+            result = self._evaluate_now(case, as_of)
+            # let the loop run once (send this answer, read new requests) before the next turn begins: without
+            # it, the turns queued in this iteration would all run before the loop looks at a socket again
+            await asyncio.sleep(0)
+        finally:
+            turn.release()
+        return result
+
+    def _evaluate_now(self, case: Case, as_of: date | None) -> dict[str, Any]:
+        evaluator = self._evaluator(as_of)
+        with self._running:
+            result: dict[str, Any] = evaluator.evaluate(case)
         return result
 
     def rules_in_force(self, as_of: date | None = None) -> RulePack:
-        return self._evaluator(as_of)[0].pack
+        return self._evaluator(as_of).pack
 
     def rule(self, rule_id: str, as_of: date | None = None) -> Rule | None:
         for rule in self.rules_in_force(as_of).rules:

@@ -20,6 +20,7 @@ from reirrad.service import forms
 from reirrad.service.api import (
     CourseFields,
     disagreement_problems,
+    evaluate_in_turn,
     import_upload_kind,
     rule_summary,
     run_bounded,
@@ -112,8 +113,7 @@ def _case_yaml(case_data: dict[str, Any]) -> str:
 async def _report(
     request: Request, case: Any, as_of: date | None, notice: str = "", record: bool = True
 ) -> HTMLResponse:
-    engine = _engine(request)
-    result = await run_bounded(request, engine.evaluate, case, as_of)
+    result = await evaluate_in_turn(request, case, as_of)
     digest = case_hash(case)
     store = _store(request)
     if store is not None and record and request.app.state.config.record_feedback:
@@ -455,7 +455,7 @@ async def download(request: Request) -> Response:
     if kind == "yaml":
         body = _case_yaml(data)
     else:
-        result = await run_bounded(request, _engine(request).evaluate, case, as_of)
+        result = await evaluate_in_turn(request, case, as_of)
         if kind == "json":
             body = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
         elif kind == "markdown":
