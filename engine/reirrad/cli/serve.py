@@ -101,8 +101,19 @@ def worker_app() -> Any:
         if options.get(key) is not None:
             options[key] = Path(options[key])
     app = create_app(_config(argparse.Namespace(**options)))
-    app.fastapi.state.engine.warm()
+    _warm(app)
     return app
+
+
+def _warm(app: Any) -> None:
+    """Compile today's evaluator, then freeze what the process holds for its whole life (the pack, the compiled
+    rules, the application): the garbage collector's full passes, which stop the worker, no longer walk it (a
+    full pass during evaluations measured 11-14 ms before, 5 ms after)."""
+    import gc
+
+    app.fastapi.state.engine.warm()
+    gc.collect()
+    gc.freeze()
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -140,7 +151,7 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run("reirrad.cli.serve:worker_app", factory=True, workers=args.workers, **common)
         return Exit.OK
     app = create_app(config)
-    app.fastapi.state.engine.warm()
+    _warm(app)
     print(f"  rule pack {app.fastapi.state.engine.info.header}", file=sys.stderr)
     uvicorn.run(app, **common)
     return Exit.OK
