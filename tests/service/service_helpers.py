@@ -27,3 +27,10 @@ def example_case() -> dict[str, Any]:
     """The Lucido 2025 patient (docs/examples/t1-chondrosarcoma.yaml) as JSON data."""
     data: dict[str, Any] = _plain(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")))
     return data
+
+
+def exit_at_once(parent: int, host: str, port: int, common: dict[str, Any]) -> None:
+    """A server worker that fails as it starts (the supervisor's tests)."""
+    import os
+
+    os._exit(7)

@@ -189,6 +189,21 @@ def test_workers_listen_each_on_a_socket_of_their_own(tmp_path: Path) -> None:
     assert "ended with -9; starting it again" in err_bytes.decode()
 
 
+def test_a_worker_that_cannot_start_stops_the_server(monkeypatch: Any, caplog: Any) -> None:
+    """A worker that dies as it starts is not started again for ever: after QUICK_EXITS failed starts in a row the
+    server stops with exit 3 and says why."""
+    from reirrad.cli import serve
+    from service_helpers import exit_at_once
+
+    monkeypatch.setattr(serve, "QUICK_EXITS", 2)
+    started = time.monotonic()
+    code = serve._serve_workers("127.0.0.1", _free_port(), 2, {}, target=exit_at_once)
+    assert code == 3
+    assert "failed to start 2 times in a row (last exit code 7); stopping the server" in caplog.text
+    assert caplog.text.count("ended with 7; starting it again") >= 1
+    assert time.monotonic() - started < 60
+
+
 def test_feedback_report_lists_rules_with_their_counts_and_reasons(tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path)
     store.record_fired(

@@ -180,14 +180,21 @@ def _listening_socket(host: str, port: int, reuse_port: bool) -> Any:
     return sock
 
 
-def _serve_workers(host: str, port: int, workers: int, common: dict[str, Any]) -> int:
+QUICK_EXIT_S = 30.0
+"""A worker that ends sooner than this after its start has failed to start (it is not an accident of service)."""
+QUICK_EXITS = 3
+"""Failed starts in a row of one worker after which the server stops rather than start it again for ever."""
+
+
+def _serve_workers(host: str, port: int, workers: int, common: dict[str, Any], target: Any = None) -> int:
     """``--workers N`` on Linux: N processes, each listening on the address with a socket of its own
     (SO_REUSEPORT), so that the kernel spreads new connections across them by a hash of each connection's
     addresses. With one shared socket (uvicorn's way) the worker that wakes first takes every connection waiting:
     measured, 20/12 to 32/0 of 32 keep-alive clients, one core idle while the other's clients queue.
 
-    The parent only supervises: it stops the workers on SIGINT or SIGTERM and starts a worker again if one dies.
-    Workers die with it (PR_SET_PDEATHSIG)."""
+    The parent only supervises: it stops the workers on SIGINT or SIGTERM and starts a worker again if one dies,
+    unless it failed to start QUICK_EXITS times in a row (then everything stops: exit 3). Workers die with it
+    (PR_SET_PDEATHSIG). ``target`` replaces the worker's function (tests)."""
     import logging
     import multiprocessing as mp
     import os
@@ -211,10 +218,13 @@ def _serve_workers(host: str, port: int, workers: int, common: dict[str, Any]) -
         ) from None
     context = mp.get_context("spawn")
     stopping: list[int] = []
+    started: dict[int, float] = {}
+    quick: dict[int, int] = {}
 
     def start(index: int) -> Any:
+        started[index] = time.monotonic()
         process = context.Process(
-            target=_worker_main,
+            target=target or _worker_main,
             args=(os.getpid(), host, port, common),
             name=f"reirrad-serve-{index}",
         )
@@ -226,17 +236,31 @@ def _serve_workers(host: str, port: int, workers: int, common: dict[str, Any]) -
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     processes = [start(i) for i in range(workers)]
+    code = Exit.OK
     try:
         while not stopping:
             for i, process in enumerate(processes):
-                if not process.is_alive() and not stopping:
+                if process.is_alive() or stopping:
+                    continue
+                process.join()
+                quick[i] = quick.get(i, 0) + 1 if time.monotonic() - started[i] < QUICK_EXIT_S else 0
+                if quick[i] >= QUICK_EXITS:
                     log.error(
-                        "worker %d (process %s) ended with %s; starting it again",
+                        "worker %d failed to start %d times in a row (last exit code %s); stopping the server",
                         i,
-                        process.pid,
+                        quick[i],
                         process.exitcode,
                     )
-                    processes[i] = start(i)
+                    stopping.append(0)
+                    code = Exit.INTERNAL
+                    break
+                log.error(
+                    "worker %d (process %s) ended with %s; starting it again",
+                    i,
+                    process.pid,
+                    process.exitcode,
+                )
+                processes[i] = start(i)
             time.sleep(0.2)
     finally:
         for process in processes:
@@ -249,7 +273,7 @@ def _serve_workers(host: str, port: int, workers: int, common: dict[str, Any]) -
                 process.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return Exit.OK
+    return code
 
 
 def _worker_main(parent: int, host: str, port: int, common: dict[str, Any]) -> None:
