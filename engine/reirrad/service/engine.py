@@ -59,7 +59,7 @@ class ServiceEngine:
 
     In the service, evaluations run on the event loop itself, one at a time and in the order the requests came
     (``evaluate_in_turn``). An evaluation is pure CPU work under the GIL: handing it to a thread only added thread
-    switches and GIL hand-overs (about 1.5-2.5 ms a request, measured in docs/performance.md) and let the loop's
+    switches and GIL hand-overs (about 1-2.5 ms of CPU a request, measured in docs/performance.md) and let the loop's
     reads and writes wait behind it in 5 ms slices. Between two evaluations the loop runs once, so the answer just
     computed is sent and newly arrived requests are read before the next evaluation starts."""
 
