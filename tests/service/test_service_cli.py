@@ -186,7 +186,10 @@ def test_workers_listen_each_on_a_socket_of_their_own(tmp_path: Path) -> None:
     assert all(
         not Path(f"/proc/{w}").exists() or "Z" in Path(f"/proc/{w}/stat").read_text().split()[2] for w in now
     )
-    assert "ended with -9; starting it again" in err_bytes.decode()
+    log = err_bytes.decode()
+    assert "ended with -9; starting it again" in log
+    assert log.count("ready: rule pack reirrad-spine-reirradiation") == 3  # two workers, then the new one
+    assert "GET /api/v1/health 200" in log  # the workers' request lines reach the log
 
 
 def test_a_worker_that_cannot_start_stops_the_server(monkeypatch: Any, caplog: Any) -> None:

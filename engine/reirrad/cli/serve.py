@@ -90,9 +90,19 @@ def _config(args: argparse.Namespace) -> Any:
     return config
 
 
+def _log_to_stderr() -> None:
+    """The service's log (one line per request, no patient data) on standard error, in every process."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
 def worker_app() -> Any:
     """The application of one uvicorn worker process (``--workers`` > 1): the options come in the environment."""
+    import logging
     import os
+
+    _log_to_stderr()  # a worker starts as a fresh interpreter: without this its request lines were lost
 
     from reirrad.service.app import create_app
 
@@ -102,6 +112,9 @@ def worker_app() -> Any:
             options[key] = Path(options[key])
     app = create_app(_config(argparse.Namespace(**options)))
     _warm(app)
+    logging.getLogger("reirrad.service").info(
+        "worker process %d ready: rule pack %s", os.getpid(), app.fastapi.state.engine.info.header
+    )
     return app
 
 
@@ -119,7 +132,6 @@ def _warm(app: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     for module in ("fastapi", "uvicorn", "jinja2", "python_multipart", "jwt"):
         _require_serve(module)
-    import logging
     import os
 
     import uvicorn
@@ -127,7 +139,7 @@ def _serve(args: argparse.Namespace) -> int:
     from reirrad.service.app import create_app
 
     config = _config(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _log_to_stderr()
     print(
         f"reirrad serve: page {config.base_url}/   API {config.base_url}/api/v1/   CDS Hooks "
         f"{config.base_url}/cds-services\n  feedback store: {config.data_dir.resolve()}; "
