@@ -21,7 +21,7 @@ FLOORS: list[set[str]] = [
     {"logic"},
     {"knowledge", "case"},
     {"load"},
-    {"vocabulary", "errors"},
+    {"vocabulary", "errors", "processes"},
 ]
 """From the top. A module may import from its own room and from any room on a lower floor, never upward and never
 from another room of its own floor (``maint`` → ``testing`` is down one floor)."""

@@ -40,6 +40,7 @@ from reirrad.audit.store import OUTPUTS, Store, StoreLock
 from reirrad.case import Case
 from reirrad.errors import EngineError, InputError, Problem
 from reirrad.knowledge.rulepack import RulePack, load_pack
+from reirrad.processes import die_with_parent
 
 __all__ = ["AuditOptions", "AuditOutcome", "EvaluatorCache", "run_audit", "validate_document"]
 
@@ -195,21 +196,11 @@ def _internal(rec: Any, doing: str, exc: BaseException) -> Problem:
     )
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: the kernel kills this worker when its parent dies (even by SIGKILL)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
-
-
 def _worker(
     settings: dict[str, Any], tasks: Any, done: Any, parent: int, hook: Hook | None, pack: RulePack | None
 ) -> None:
-    _die_with_parent(parent)
+    if not die_with_parent(parent, signal.SIGKILL):
+        os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         ctx = _Context(settings, hook, pack)

@@ -290,15 +290,11 @@ def _serve_workers(host: str, port: int, workers: int, common: dict[str, Any], t
 
 def _worker_main(parent: int, host: str, port: int, common: dict[str, Any]) -> None:
     """One worker of ``_serve_workers``: its own listening socket on the shared port, one uvicorn server."""
-    import contextlib
-    import os
     import signal
 
-    with contextlib.suppress(Exception):
-        import ctypes
+    from reirrad.processes import die_with_parent
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before that took effect
+    if not die_with_parent(parent, signal.SIGTERM):  # SIGTERM: uvicorn shuts down gracefully
         return
     import uvicorn
 
