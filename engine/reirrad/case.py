@@ -243,6 +243,10 @@ class Prescription(_Model):
     fractions: Annotated[Integer, Field(ge=1, le=MAX_FRACTIONS)]
 
 
+_METRIC_FIELDS = {"Dmax": "Dmax", "D0.03cc": "D0_03cc", "D0.1cc": "D0_1cc", "D1cc": "D1cc"}
+"""Each metric's field of DoseMetrics (a metric name is not always an identifier)."""
+
+
 class DoseMetrics(_Model):
     Dmax: Dose | None = None
     D0_03cc: Dose | None = Field(default=None, alias="D0.03cc")
@@ -256,7 +260,7 @@ class DoseMetrics(_Model):
         return self
 
     def get(self, metric: str) -> float | None:
-        value = {"Dmax": self.Dmax, "D0.03cc": self.D0_03cc, "D0.1cc": self.D0_1cc, "D1cc": self.D1cc}[metric]
+        value = getattr(self, _METRIC_FIELDS[metric])
         return None if value is None else float(value)
 
     def items(self) -> list[tuple[str, float]]:

@@ -81,6 +81,8 @@ class RulePlan:
     limits: dict[Any, tuple[float, str | None]]
     outcome_rules: tuple[str, ...] = ()
     """The rules whose verdicts the condition reads (outcome leaves)."""
+    recommendation: dict[str, Any] | None = None
+    """A recommendation's fields that no case changes (statement, action, supported_by, …), built once; read-only."""
 
     @property
     def applies(self) -> Condition:
@@ -112,8 +114,22 @@ def plan_rules(pack: RulePack) -> dict[str, RulePlan]:
             "; ".join(f"{c.ref} ({c.locator})" for c in rule.citations),
             limits,
             tuple(sorted(outcomes_of(rule.condition))),
+            _recommendation_fields(rule),
         )
     return plans
+
+
+def _recommendation_fields(rule: Rule) -> dict[str, Any] | None:
+    """The fields of a recommendation's result entry that are the same for every case, in the entry's order."""
+    if rule.action is None:
+        return None
+    return {
+        "statement": " ".join(rule.statement.split()),
+        "direction": rule.direction,
+        "strength": rule.strength,
+        "action": rule.action.model_dump(exclude_none=True),
+        "multidisciplinary": bool(rule.multidisciplinary),
+    }
 
 
 @dataclass(frozen=True)

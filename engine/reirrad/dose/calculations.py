@@ -207,7 +207,8 @@ def earlier_sum(
     name = "BED" if kind == "bed" else "EQD2"
     schedule = pack.repairs[q.repair].schedule if q.repair else None
     months_of = _months(rule)
-    first = min(case.prior_courses, key=lambda c: c.end, default=None)
+    first_only = q.repair_courses == "first"
+    first = min(case.prior_courses, key=lambda c: c.end, default=None) if first_only else None
     key = f"{kind}_gy"
     total = 0.0
     complete = True
@@ -219,7 +220,7 @@ def earlier_sum(
         n = course.fractions
         converted = convert(dose, n, ab)
         months = months_of(course.end, start)  # type: ignore[arg-type]
-        credited = q.repair_courses != "first" or course is first
+        credited = not first_only or course is first
         repaired = schedule.fraction_at(months) if schedule and credited else 0.0
         effective = (1.0 - repaired) * converted
         out.inputs[f"prior_{i + 1}"] = {

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from typing import Any
 
-from reirrad.case import Case
+from reirrad.case import Case, SinsComponents
 from reirrad.knowledge.data import Assessment, AssessmentItem
 
 __all__ = ["build_assessment", "flags_for"]
@@ -59,11 +60,11 @@ def _show(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, (int, float, str)):
         return f"{value:g}" if isinstance(value, float) else str(value)
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, list):
         return ", ".join(_show(v) for v in value)
-    if hasattr(value, "total"):  # SINS components
+    if isinstance(value, SinsComponents):
         return f"components total {value.total}"
     return "given"
 

@@ -84,7 +84,11 @@ def _why_not(
 
 
 def _constraint_entry(
-    evaluation: Evaluation, why: Explainer, item: Item, memo: dict[tuple[str, bool], list[str]]
+    evaluation: Evaluation,
+    why: Explainer,
+    item: Item,
+    memo: dict[tuple[str, bool], list[str]],
+    awaiting_plan: bool,
 ) -> dict[str, Any]:
     rule, status, ctx = item.rule, item.status, evaluation.facts
     q = rule.quantity
@@ -94,7 +98,7 @@ def _constraint_entry(
     computed = item.computed
     plan = evaluation.run.plans[rule.id]
     limit_value, limit_note = plan.limit_for(ctx)
-    why_not = _why_not(why, rule, status, ctx, memo, not evaluation.case.has_planned_dose)
+    why_not = _why_not(why, rule, status, ctx, memo, awaiting_plan)
     entry: dict[str, Any] = {
         **_constraint_core(item, limit_value),
         "evidence": plan.evidence,
@@ -214,7 +218,9 @@ _STATUS_VERB = {
 
 def _sensitivity(evaluation: Evaluation, item: Item) -> list[dict[str, Any]]:
     """The readings the sources allow under which this verdict would change, each in one sentence."""
-    out = []
+    out: list[dict[str, Any]] = []
+    if not evaluation.sensitivity:
+        return out
     for flip in evaluation.sensitivity.get((item.rule.id, item.key), ()):
         numbers = ""
         if flip.value is not None and flip.limit is not None and flip.operator is not None:
@@ -238,15 +244,15 @@ _REC_WORD = {Status.MADE: "MADE", Status.NOT_MADE: "NOT MADE", Status.INDETERMIN
 _REC_HOLDS = {Status.MADE: True, Status.NOT_MADE: False, Status.INDETERMINATE: None}
 
 
-def _recommendation_entry(evaluation: Evaluation, why: Explainer, item: Item) -> dict[str, Any]:
+def _recommendation_entry(
+    evaluation: Evaluation, why: Explainer, item: Item, awaiting_plan: bool
+) -> dict[str, Any]:
     """A recommendation with the facts that made or blocked it: positives, negatives and unknowns."""
     rule, status = item.rule, item.status
     plan = evaluation.run.plans[rule.id]
-    leaves = why.condition(
-        rule.id, evaluation.facts, evaluation.outcomes, not evaluation.case.has_planned_dose
-    )
+    leaves = why.condition(rule.id, evaluation.facts, evaluation.outcomes, awaiting_plan)
     because = [{"text": text, "holds": holds} for text, holds in dict.fromkeys(leaves)]
-    assert rule.action is not None
+    assert plan.recommendation is not None
     word = _REC_WORD[status]
     relevant = [text for text, holds in leaves if holds is _REC_HOLDS[status]]
     return {
@@ -255,11 +261,7 @@ def _recommendation_entry(evaluation: Evaluation, why: Explainer, item: Item) ->
         "guideline": rule.guideline,
         "title": rule.title,
         "status": status.value,
-        "statement": " ".join(rule.statement.split()),
-        "direction": rule.direction,
-        "strength": rule.strength,
-        "action": rule.action.model_dump(exclude_none=True),
-        "multidisciplinary": bool(rule.multidisciplinary),
+        **plan.recommendation,
         "evidence": plan.evidence,
         "citations": plan.citations,
         "supported_by": list(rule.supported_by),
@@ -278,14 +280,15 @@ def build_result(evaluation: Evaluation, why: Explainer) -> dict[str, Any]:
     assumptions: list[dict[str, Any]] = []
     recommendations: list[dict[str, Any]] = []
     memo: dict[tuple[str, bool], list[str]] = {}
+    awaiting_plan = not case.has_planned_dose
     for item in evaluation.items:
         rule = item.rule
         if rule.kind == Kind.RECOMMENDATION:
-            recommendations.append(_recommendation_entry(evaluation, why, item))
+            recommendations.append(_recommendation_entry(evaluation, why, item, awaiting_plan))
         elif rule.kind == Kind.ASSUMPTION:
             assumptions.append(_assumption_entry(evaluation, item))
         else:
-            entry = _constraint_entry(evaluation, why, item, memo)
+            entry = _constraint_entry(evaluation, why, item, memo, awaiting_plan)
             (advisories if rule.kind == Kind.ADVISORY else constraints).append(entry)
     missing = sorted(
         {reason for entry in constraints + advisories for reason in entry["missing"]}

@@ -210,7 +210,12 @@ class Rule(_Frozen):
     @property
     def condition(self) -> Condition:
         """``applies_when`` as a typed tree, parsed once when the rule is loaded."""
-        return self._condition
+        # read from pydantic's private store directly: ``self._condition`` goes through BaseModel.__getattr__, and
+        # this is read for every item of every case
+        private = self.__pydantic_private__
+        assert private is not None
+        condition: Condition = private["_condition"]
+        return condition
 
     def in_force(self, on: date) -> bool:
         return self.valid_from <= on and (self.valid_until is None or on < self.valid_until)
