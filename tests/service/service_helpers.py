@@ -29,7 +29,7 @@ def example_case() -> dict[str, Any]:
     return data
 
 
-def exit_at_once(parent: int, host: str, port: int, common: dict[str, Any]) -> None:
+def exit_at_once(parent: int, channel: Any, common: dict[str, Any]) -> None:
     """A server worker that fails as it starts (the supervisor's tests)."""
     import os
 

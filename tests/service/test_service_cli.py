@@ -126,12 +126,13 @@ def _sockets_of(pid: int, inodes: set[str]) -> set[str]:
 
 
 @pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only"
+    not sys.platform.startswith("linux"), reason="the parent hands connections over on Linux only (send_fds)"
 )
-def test_workers_listen_each_on_a_socket_of_their_own(tmp_path: Path) -> None:
-    """--workers 2: each worker has its own listening socket on the port (the kernel spreads connections across
-    them; with one shared socket the first worker awake took them all). Both answer; a second server on the same
-    port is refused before it starts; a worker that dies is started again; SIGTERM stops them all."""
+def test_workers_take_the_connections_in_turn_from_the_parent(tmp_path: Path) -> None:
+    """--workers 2: the parent alone listens; it accepts each connection and hands it to the workers in turn, so 40
+    connections give each worker exactly 20 (with a socket each the kernel split them by a hash; with one shared
+    socket the first worker awake took them all). Both answer; a second server on the same port is refused before
+    it starts; a worker that dies is started again and takes its turns; SIGTERM stops them all."""
     port = _free_port()
     argv = [sys.executable, "-m", "reirrad", "serve", "--port", str(port), "--workers", "2"]
     proc = subprocess.Popen(
@@ -142,25 +143,23 @@ def test_workers_listen_each_on_a_socket_of_their_own(tmp_path: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 90
-        while len(_inodes(port)) < 2:
-            assert time.monotonic() < deadline, "two workers listening"
+        while len(_workers(proc.pid)) < 2 or not _inodes(port):
+            assert time.monotonic() < deadline, "two workers started, the parent listening"
             assert proc.poll() is None
             time.sleep(0.2)
         workers = _workers(proc.pid)
-        inodes = _inodes(port)
-        assert len(workers) == 2
-        assert len(inodes) == 2
-        assert _sockets_of(proc.pid, inodes) == set()  # the parent holds none
-        held = [_sockets_of(w, inodes) for w in workers]
-        assert sorted(len(h) for h in held) == [1, 1]
-        assert held[0] != held[1]
-        clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
-        try:  # the kernel spreads connections by a hash of their addresses: all 40 on one worker has p = 2^-39
-            for c in clients:
+        listening = _inodes(port)
+        assert len(listening) == 1
+        assert _sockets_of(proc.pid, listening) == listening  # the parent holds the one listening socket
+        assert all(_sockets_of(w, listening) == set() for w in workers)
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(40)]
+        try:
+            for c in clients:  # served once each worker is ready (a handed connection waits for it)
                 c.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
                 assert c.recv(64).startswith(b"HTTP/1.1 200")
             established = _inodes(port, "01")
-            assert all(_sockets_of(w, established) for w in workers)
+            assert sorted(len(_sockets_of(w, established)) for w in workers) == [20, 20]
+            assert _sockets_of(proc.pid, established) == set()  # the parent kept no copy
         finally:
             for c in clients:
                 c.close()
@@ -173,12 +172,17 @@ def test_workers_listen_each_on_a_socket_of_their_own(tmp_path: Path) -> None:
         while not (len(_workers(proc.pid)) == 2 and workers[0] not in _workers(proc.pid)):
             assert time.monotonic() < deadline, "the dead worker was started again"
             time.sleep(0.2)
-        while len(_inodes(port)) < 2:
-            assert time.monotonic() < deadline, "the new worker listens"
-            time.sleep(0.2)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=10) as r:
-            assert r.status == 200
         now = _workers(proc.pid)
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(4)]
+        try:  # the new worker takes its turns
+            for c in clients:
+                c.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert c.recv(64).startswith(b"HTTP/1.1 200")
+            established = _inodes(port, "01")
+            assert sorted(len(_sockets_of(w, established)) for w in now) == [2, 2]
+        finally:
+            for c in clients:
+                c.close()
     finally:
         proc.terminate()
         _, err_bytes = proc.communicate(timeout=60)

@@ -158,7 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
         os.environ[_WORKER_ENV] = json.dumps(options)
-        if _reuse_port_balances():
+        if _can_hand_over():
             return _serve_workers(config.host, config.port, args.workers, common)
         uvicorn.run("reirrad.cli.serve:worker_app", factory=True, workers=args.workers, **common)
         return Exit.OK
@@ -169,29 +169,30 @@ def _serve(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _reuse_port_balances() -> bool:
-    """Linux spreads the connections of sockets sharing a port with SO_REUSEPORT across them (other systems give
-    them all to one socket, or lack the option)."""
+def _can_hand_over() -> bool:
+    """Whether the parent can pass accepted connections to its workers (SCM_RIGHTS over a Unix socket pair).
+    Elsewhere ``--workers`` falls back to uvicorn's own workers, which share one listening socket."""
     import socket
 
-    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+    return sys.platform.startswith("linux") and hasattr(socket, "send_fds")
 
 
-def _listening_socket(host: str, port: int, reuse_port: bool) -> Any:
+def _listening_socket(host: str, port: int) -> Any:
     import socket
 
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
+        sock.listen(BACKLOG)
     except OSError:
         sock.close()
         raise
     return sock
 
 
+BACKLOG = 2048
+"""Connections the kernel queues before the parent accepts them (uvicorn's default)."""
 QUICK_EXIT_S = 30.0
 """A worker that ends sooner than this after its start has failed to start (it is not an accident of service)."""
 QUICK_EXITS = 3
@@ -199,23 +200,27 @@ QUICK_EXITS = 3
 
 
 def _serve_workers(host: str, port: int, workers: int, common: dict[str, Any], target: Any = None) -> int:
-    """``--workers N`` on Linux: N processes, each listening on the address with a socket of its own
-    (SO_REUSEPORT), so that the kernel spreads new connections across them by a hash of each connection's
-    addresses. With one shared socket (uvicorn's way) the worker that wakes first takes every connection waiting:
-    measured, 20/12 to 32/0 of 32 keep-alive clients, one core idle while the other's clients queue.
+    """``--workers N`` on Linux: N worker processes behind one listening socket that the parent holds. The parent
+    accepts each connection and hands it to the workers in turn (the socket itself, over a Unix socket pair per
+    worker); a worker serves it to its end. So N workers get the connections evenly: 16 and 16 of 32 keep-alive
+    clients. With one socket shared by the workers (uvicorn's way) the worker that woke first took every connection
+    waiting (measured: 20/12 to 32/0 of 32); with a socket each (SO_REUSEPORT) the kernel split them by a hash of
+    their addresses (18/14 to 22/10), and the worker with more clients set the latency.
 
-    The parent only supervises: it stops the workers on SIGINT or SIGTERM and starts a worker again if one dies,
+    The parent also supervises: it stops the workers on SIGINT or SIGTERM and starts a worker again if one dies,
     unless it failed to start QUICK_EXITS times in a row (then everything stops: exit 3). Workers die with it
     (PR_SET_PDEATHSIG). ``target`` replaces the worker's function (tests)."""
     import logging
     import multiprocessing as mp
     import os
+    import selectors
     import signal
+    import socket
     import time
 
     log = logging.getLogger("reirrad.service")
-    try:  # refuse an address in use: a plain bind conflicts with any holder, another reirrad's workers included
-        _listening_socket(host, port, reuse_port=False).close()
+    try:  # a plain bind: refused while anything else holds the address, another reirrad included
+        listener = _listening_socket(host, port)
     except OSError as exc:
         raise InputError.of(
             [
@@ -228,26 +233,56 @@ def _serve_workers(host: str, port: int, workers: int, common: dict[str, Any], t
                 )
             ]
         ) from None
+    listener.setblocking(False)
     context = mp.get_context("spawn")
     stopping: list[int] = []
     started: dict[int, float] = {}
     quick: dict[int, int] = {}
+    channels: list[socket.socket] = []
 
     def start(index: int) -> Any:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)  # a worker that does not read (stuck, or dead) never blocks the parent
+        if index < len(channels):  # before the start: what is handed over now waits for the new worker
+            channels[index].close()
+            channels[index] = ours
+        else:
+            channels.append(ours)
         started[index] = time.monotonic()
         process = context.Process(
             target=target or _worker_main,
-            args=(os.getpid(), host, port, common),
+            args=(os.getpid(), theirs, common),
             name=f"reirrad-serve-{index}",
         )
         process.start()
+        theirs.close()
         return process
+
+    turn = 0
+
+    def hand_over(connection: socket.socket) -> None:
+        """To the next worker in turn; past a worker that cannot take it (being started again, or not reading)."""
+        nonlocal turn
+        try:
+            for _ in range(workers):
+                channel = channels[turn % workers]
+                turn += 1
+                try:
+                    socket.send_fds(channel, [b"c"], [connection.fileno()])
+                    return
+                except OSError:
+                    continue
+            log.error("no worker could take a connection; it is closed")
+        finally:
+            connection.close()  # the worker holds its own copy now
 
     def stop(signum: int, _frame: Any) -> None:
         stopping.append(signum)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     processes = [start(i) for i in range(workers)]
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
     code = Exit.OK
     try:
         while not stopping:
@@ -273,8 +308,23 @@ def _serve_workers(host: str, port: int, workers: int, common: dict[str, Any], t
                     process.exitcode,
                 )
                 processes[i] = start(i)
-            time.sleep(0.2)
+            if stopping or not selector.select(timeout=0.2):
+                continue
+            while True:  # every connection waiting
+                try:
+                    connection, _ = listener.accept()
+                except BlockingIOError:
+                    break
+                except (
+                    OSError
+                ) as exc:  # out of file descriptors, or the client gave up: the next pass retries
+                    log.error("accepting a connection failed: %s", exc.strerror)
+                    time.sleep(0.05)
+                    break
+                hand_over(connection)
     finally:
+        selector.close()
+        listener.close()  # new connections are refused from here on
         for process in processes:
             if process.is_alive():
                 process.terminate()
@@ -283,24 +333,26 @@ def _serve_workers(host: str, port: int, workers: int, common: dict[str, Any], t
             if process.is_alive():
                 process.kill()
                 process.join()
+        for channel in channels:
+            channel.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return code
 
 
-def _worker_main(parent: int, host: str, port: int, common: dict[str, Any]) -> None:
-    """One worker of ``_serve_workers``: its own listening socket on the shared port, one uvicorn server."""
+def _worker_main(parent: int, channel: Any, common: dict[str, Any]) -> None:
+    """One worker of ``_serve_workers``: a uvicorn server without a listening socket of its own, serving the
+    connections the parent hands over on ``channel``."""
     import signal
 
     from reirrad.processes import die_with_parent
 
     if not die_with_parent(parent, signal.SIGTERM):  # SIGTERM: uvicorn shuts down gracefully
         return
-    import uvicorn
+    from reirrad.service.handover import HandedServer
 
-    sock = _listening_socket(host, port, reuse_port=True)
     app = worker_app()
-    uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
+    HandedServer(channel, app, **common).run()
 
 
 def _require_serve(module: str) -> None:
