@@ -12,8 +12,8 @@ takes as little of the machine's two cores as it can.
 Reported: evaluations per second, latency percentiles (p50, p90, p99, max, from the first byte written to the last
 byte read), errors (any status other than 200, or a broken connection), the server's resident memory sampled every
 second from /proc (first and last tenth of the run, peak), the CPU time the server and the client used, and how
-many of the clients' connections each server process held two seconds in (the kernel hands a new connection to
-whichever worker accepts first; an uneven split puts more clients behind one core).
+many of the clients' connections each server process held two seconds in (an uneven split puts more clients behind
+one core; on Linux the server's parent hands them to its workers in turn).
 The goal of issue 12: >= 400 evaluations/s on 2 cores, p99 <= 100 ms, zero errors, memory flat over 100,000 requests.
 """
 
