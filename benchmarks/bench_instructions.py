@@ -130,25 +130,21 @@ def _child(stage: str, cases: int, loops: int) -> None:
         asyncio.run(serve(loops))
         return
 
+    per_item: dict[str, tuple[list[Any], Any]] = {  # stage: (what it loops over, what it does with one)
+        "evaluate": (found, evaluator.evaluate),
+        "evaluation": (found, evaluator.evaluation),
+        "prepare": (found, evaluator.prepare),
+        "fire": (facts, engine.fire),
+        "flips": (
+            list(zip(found, items, strict=True)),
+            lambda pair: evaluator._flips(pair[0], evaluator.as_of, pair[1][1], pair[1][0].facts),
+        ),
+        "result": (evaluations, lambda e: build_result(e, evaluator.explainer)),
+    }
+    inputs, step = per_item[stage]
     for _ in range(loops):
-        if stage == "evaluate":
-            for c in found:
-                evaluator.evaluate(c)
-        elif stage == "evaluation":
-            for c in found:
-                evaluator.evaluation(c)
-        elif stage == "prepare":
-            for c in found:
-                evaluator.prepare(c)
-        elif stage == "fire":
-            for f in facts:
-                engine.fire(f)
-        elif stage == "flips":
-            for c, (prepared, its) in zip(found, items, strict=True):
-                evaluator._flips(c, evaluator.as_of, its, prepared.facts)
-        elif stage == "result":
-            for e in evaluations:
-                build_result(e, evaluator.explainer)
+        for one in inputs:
+            step(one)
 
 
 def _instructions(stage: str, cases: int, loops: int, engine_dir: Path) -> int:

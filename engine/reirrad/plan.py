@@ -82,7 +82,8 @@ class RulePlan:
     outcome_rules: tuple[str, ...] = ()
     """The rules whose verdicts the condition reads (outcome leaves)."""
     recommendation: dict[str, Any] | None = None
-    """A recommendation's fields that no case changes (statement, action, supported_by, …), built once; read-only."""
+    """A recommendation's result fields that no case changes (statement, direction, strength, action,
+    multidisciplinary), built once; shared by every result, so read-only."""
 
     @property
     def applies(self) -> Condition:

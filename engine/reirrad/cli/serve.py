@@ -315,9 +315,8 @@ def _serve_workers(host: str, port: int, workers: int, common: dict[str, Any], t
                     connection, _ = listener.accept()
                 except BlockingIOError:
                     break
-                except (
-                    OSError
-                ) as exc:  # out of file descriptors, or the client gave up: the next pass retries
+                except OSError as exc:
+                    # out of file descriptors, or the client gave up: the next pass retries
                     log.error("accepting a connection failed: %s", exc.strerror)
                     time.sleep(0.05)
                     break
